@@ -1,0 +1,51 @@
+"""Every default of the SDK, named once."""
+
+from __future__ import annotations
+
+VERSION = "0.1.0"
+
+DEFAULT_BASE_URL = "https://api.digitalriver.com"
+API_KEY_ENV = "DR_API_KEY"
+BASE_URL_ENV = "DR_BASE_URL"
+TEST_KEY_PREFIX = "sk_test_"
+
+# Timeouts, in seconds.
+DEFAULT_TIMEOUT = 30.0  # one attempt, connect to last byte
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_DEADLINE = 120.0  # one call, every attempt and wait included
+
+# Retry policy.
+DEFAULT_MAX_RETRIES = 4  # attempts = max_retries + 1
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_CAP = 8.0
+DEFAULT_MAX_RETRY_AFTER = 60.0  # a longer Retry-After is raised, not slept through
+
+# Digital River's per-key rate limits, requests per second.
+TEST_RATE_LIMIT = 25.0
+LIVE_RATE_LIMIT = 250.0
+
+# Connection pool.
+DEFAULT_CONNECTION_LIMIT = 100
+
+# Pagination (GET list endpoints).
+DEFAULT_PAGE_SIZE = 10
+MIN_PAGE_SIZE = 1
+MAX_PAGE_SIZE = 100
+
+# Metadata limits (DR API description, "Metadata").
+METADATA_MAX_KEYS = 20
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
+
+# Safe-create protocol.
+DEFAULT_IDEMPOTENCY_FIELD = "drfulfillKey"
+
+# Bulk.
+DEFAULT_BULK_CONCURRENCY = 16
+
+# Headers.
+REQUEST_ID_HEADER = "x-dr-requestid"
+RETRY_AFTER_HEADER = "Retry-After"
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})

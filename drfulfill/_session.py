@@ -1,0 +1,253 @@
+"""The aiohttp session's lifecycle and the one request funnel every call goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import platform
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+import tenacity
+from yarl import URL
+
+from ._constants import REQUEST_ID_HEADER, VERSION
+from ._ratelimit import RateLimiter
+from ._retry import (
+    RequestKind,
+    RetryPolicy,
+    attempt_timeout,
+    backoff_delay,
+    is_retryable,
+    should_stop,
+)
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    DecodeError,
+    DigitalRiverError,
+    ValidationError,
+    error_from_response,
+)
+
+logger = logging.getLogger("drfulfill")
+
+T = TypeVar("T")
+Query = Sequence[tuple[str, str]]
+
+USER_AGENT = f"drfulfill/{VERSION} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+
+
+@attrs.define
+class ClientStats:
+    """Counters a Client keeps, e.g. to report what a bulk run went through."""
+
+    requests: int = 0  # attempts sent
+    retries: int = 0  # attempts repeated after a retryable failure
+    rate_limited: int = 0  # 429 responses received
+    reconciled: int = 0  # ambiguous creates found to have been applied
+    recreated: int = 0  # ambiguous creates found not applied, and sent again
+
+
+def encode_path(*segments: str) -> str:
+    """``/a/b`` from segments, each percent-encoded as exactly one path segment."""
+    return "".join("/" + quote(segment, safe="") for segment in segments)
+
+
+def encode_query(pairs: Query) -> str:
+    """A query string that keeps DR's ``createdTime[gte]=…Z`` notation readable."""
+    return "&".join(f"{quote(key, safe='[]')}={quote(value, safe=':')}" for key, value in pairs)
+
+
+def _request_error(error: aiohttp.ClientError | TimeoutError) -> APIConnectionError:
+    """The SDK error for a failed attempt, and whether the request may have reached DR."""
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"timed out connecting: {error}", sent=False)
+    if isinstance(error, TimeoutError):
+        return APITimeoutError("timed out waiting for the response", sent=True)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return APIConnectionError(f"could not connect: {error}", sent=False)
+    return APIConnectionError(f"connection failed: {error!r}", sent=True)
+
+
+class Transport:
+    """Owns the aiohttp session, authenticates, paces, retries and decodes.
+
+    A caller-owned session is used as it is and never closed. Our own session is made on
+    first use, inside the running loop (aiohttp binds a session to its loop), and closed by
+    ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str,
+        timeout: float | None,
+        connect_timeout: float | None,
+        policy: RetryPolicy,
+        limiter: RateLimiter | None,
+        session: aiohttp.ClientSession | None,
+        connection_limit: int,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self.policy = policy
+        self.limiter = limiter
+        self._session = session
+        self._owns_session = session is None
+        self._connection_limit = connection_limit
+        self._closed = False
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self.stats = ClientStats()
+        # Injection points for tests: no real sleeping, a controllable clock, fixed jitter.
+        self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+        self.clock: Callable[[], float] = time.monotonic
+        self.random: Callable[[], float] = random.random
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise DigitalRiverError("the Client is closed")
+        if self._api_key is None:
+            raise ValidationError("api_key is required: pass api_key= or set DR_API_KEY")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close our own session; a caller's session is left open. Safe to call twice."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query = (),
+        body: Any = None,
+        kind: RequestKind = RequestKind.IDEMPOTENT,
+    ) -> dict[str, Any]:
+        """Send one API request with retries; return the decoded JSON object of a 2xx."""
+        url = self._base_url + path
+        if query:
+            url += "?" + encode_query(query)
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+
+        def send(timeout: float | None) -> Awaitable[dict[str, Any]]:
+            return self._send_once(method, url, data, timeout)
+
+        return await self.call_with_retries(
+            send, lambda error: is_retryable(kind, error), f"{method} {path}"
+        )
+
+    async def call_with_retries(
+        self,
+        attempt: Callable[[float | None], Awaitable[T]],
+        retryable: Callable[[BaseException], bool],
+        what: str,
+    ) -> T:
+        """Run ``attempt(timeout)`` under the retry policy; the one retry loop of the SDK."""
+        policy = self.policy
+        started = self.clock()
+
+        def elapsed() -> float:
+            return self.clock() - started
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return backoff_delay(policy, state.attempt_number, error, self.random)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            return should_stop(policy, state.attempt_number, error, elapsed(), state.upcoming_sleep)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.stats.retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            logger.warning(
+                "retrying %s (attempt %d failed: %s); waiting %.3fs; request id %s",
+                what,
+                state.attempt_number,
+                error,
+                state.upcoming_sleep,
+                getattr(error, "request_id", None),
+            )
+
+        retrying = tenacity.AsyncRetrying(
+            sleep=self.sleep,
+            retry=tenacity.retry_if_exception(retryable),
+            wait=wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for try_ in retrying:
+            with try_:
+                return await attempt(attempt_timeout(policy, self._timeout, elapsed()))
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _send_once(
+        self, method: str, url: str, data: bytes | None, timeout: float | None
+    ) -> dict[str, Any]:
+        session = self._get_session()
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        self.stats.requests += 1
+        try:
+            async with session.request(
+                method,
+                URL(url, encoded=True),
+                data=data,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=timeout, connect=self._connect_timeout),
+            ) as response:
+                status = response.status
+                headers = response.headers
+                payload = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise _request_error(error) from error
+        if status >= 300:
+            raise self._api_error(status, headers, payload)
+        return decode_json_object(payload, headers.get(REQUEST_ID_HEADER))
+
+    def _api_error(self, status: int, headers: Any, payload: bytes) -> APIError:
+        error = error_from_response(status, headers, payload.decode("utf-8", "replace"))
+        if status == 429:
+            self.stats.rate_limited += 1
+            if self.limiter is not None and error.retry_after:
+                self.limiter.pause(error.retry_after)
+        return error
+
+
+def decode_json_object(payload: bytes, request_id: str | None) -> dict[str, Any]:
+    """The JSON object of a 2xx body, or DecodeError."""
+    try:
+        decoded = json.loads(payload)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        text = payload.decode("utf-8", "replace")
+        raise DecodeError(
+            "expected a JSON object in the response", text=text, request_id=request_id
+        )
+    return decoded

@@ -1,0 +1,267 @@
+"""The exception hierarchy, and the one pure function that maps a response to an error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import attrs
+
+from ._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DecodeError",
+    "DigitalRiverError",
+    "ErrorDetail",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "ValidationError",
+    "error_from_response",
+    "parse_retry_after",
+]
+
+
+class DigitalRiverError(Exception):
+    """Base of every exception drfulfill raises."""
+
+
+class ValidationError(DigitalRiverError, ValueError):
+    """Bad input, caught before any request was sent. The message names the field."""
+
+
+@attrs.frozen
+class ErrorDetail:
+    """One entry of a Digital River error body's ``errors`` list."""
+
+    code: str | None = None
+    parameter: str | None = None
+    message: str | None = None
+
+
+class APIError(DigitalRiverError):
+    """Digital River answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        type: str | None = None,
+        errors: tuple[ErrorDetail, ...] = (),
+        request_id: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.type = type
+        self.errors = errors
+        self.request_id = request_id
+        self.body = body
+        #: Seconds the server asked us to wait (``Retry-After``), if it said.
+        self.retry_after = retry_after
+        super().__init__(self._describe())
+
+    @property
+    def code(self) -> str | None:
+        """The first error's code, the usual thing to branch on."""
+        return self.errors[0].code if self.errors else None
+
+    def _describe(self) -> str:
+        text = f"HTTP {self.status}"
+        if self.type:
+            text += f" {self.type}"
+        if self.errors:
+            first = self.errors[0]
+            if first.code:
+                text += f" [{first.code}]"
+            if first.parameter:
+                text += f" (parameter {first.parameter})"
+            if first.message:
+                text += f": {first.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+    def __reduce__(self) -> Any:  # keep errors picklable despite keyword-only init
+        kwargs = {
+            "type": self.type,
+            "errors": self.errors,
+            "request_id": self.request_id,
+            "body": self.body,
+            "retry_after": self.retry_after,
+        }
+        return (_rebuild_api_error, (type(self), self.status, kwargs))
+
+
+def _rebuild_api_error(cls: type[APIError], status: int, kwargs: dict[str, Any]) -> APIError:
+    return cls(status, **kwargs)
+
+
+class BadRequestError(APIError):
+    """400: the request was malformed or failed validation at Digital River."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing, malformed or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such object."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the object's state (e.g. ``order_fulfilled``)."""
+
+
+class RateLimitError(APIError):
+    """429: over the per-key rate limit. ``retry_after`` is in seconds, if the server said."""
+
+
+class ServerError(APIError):
+    """5xx: Digital River failed. For a create, the outcome is unknown."""
+
+
+class APIConnectionError(DigitalRiverError):
+    """No usable response: DNS, refused or reset connection, broken stream."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        #: False when the failure happened before any byte of the request left,
+        #: so the request cannot have had an effect.
+        self.sent = sent
+
+
+class APITimeoutError(APIConnectionError):
+    """No response within the per-attempt timeout or the call's deadline."""
+
+
+class DecodeError(DigitalRiverError):
+    """A 2xx response whose body is not the JSON we expect."""
+
+    def __init__(self, message: str, *, text: str, request_id: str | None = None) -> None:
+        self.text = text
+        self.request_id = request_id
+        if request_id:
+            message += f" (request id {request_id})"
+        super().__init__(message)
+
+
+_ERROR_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status: int) -> type[APIError]:
+    """The exception class for a non-2xx status."""
+    if status >= 500:
+        return ServerError
+    return _ERROR_BY_STATUS.get(status, APIError)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: whole seconds or an HTTP-date.
+
+    ``now`` is the current Unix time, needed only for the HTTP-date form.
+    Returns None when the header is absent or unreadable; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    if now is None:
+        import time
+
+        now = time.time()
+    return max(0.0, when.timestamp() - now)
+
+
+def _parse_errors(body: Any) -> tuple[str | None, tuple[ErrorDetail, ...]]:
+    if not isinstance(body, Mapping):
+        return None, ()
+    kind = body.get("type")
+    raw = body.get("errors")
+    details = []
+    if isinstance(raw, list):
+        for entry in raw:
+            if not isinstance(entry, Mapping):
+                continue
+            message = entry.get("message", entry.get("description"))
+            details.append(
+                ErrorDetail(
+                    code=_str_or_none(entry.get("code")),
+                    parameter=_str_or_none(entry.get("parameter")),
+                    message=_str_or_none(message),
+                )
+            )
+    return _str_or_none(kind), tuple(details)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], text: str, *, now: float | None = None
+) -> APIError:
+    """Build the exception for a non-2xx response. Pure: tolerates any body.
+
+    Non-JSON bodies (an HTML 502 page from a proxy), bodies without ``type``,
+    ``description`` instead of ``message``, and empty ``errors`` all give an error.
+    """
+    try:
+        body: Any = json.loads(text) if text else None
+    except ValueError:
+        body = text
+    kind, details = _parse_errors(body)
+    if not details and isinstance(body, str) and body.strip():
+        details = (ErrorDetail(message=_summarise(body)),)
+    return error_class_for(status)(
+        status,
+        type=kind,
+        errors=details,
+        request_id=_header(headers, REQUEST_ID_HEADER),
+        body=body,
+        retry_after=parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now=now),
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:  # plain dicts are case-sensitive; multidicts are not
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lowered:
+                return candidate
+    return value
+
+
+def _summarise(text: str, limit: int = 200) -> str:
+    collapsed = " ".join(text.split())
+    return collapsed if len(collapsed) <= limit else collapsed[: limit - 1] + "…"

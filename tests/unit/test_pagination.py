@@ -1,0 +1,170 @@
+"""The pager against an in-memory list with DR's cursor rules (newest first)."""
+
+import pytest
+
+from drfulfill import DecodeError, PaginationError, ValidationError
+from drfulfill.pagination import AsyncPager
+
+IDS = [f"ful_{n:02d}" for n in range(25, 0, -1)]  # newest first: ful_25 … ful_01
+
+
+class FakeList:
+    """DR list semantics over IDS; records every query it is sent."""
+
+    def __init__(self, ids=IDS):
+        self.ids = list(ids)
+        self.queries = []
+
+    async def __call__(self, query):
+        self.queries.append(list(query))
+        params = dict(query)
+        limit = int(params["limit"])
+        if "endingBefore" in params:
+            end = self.ids.index(params["endingBefore"])
+            start = max(0, end - limit)
+            page, has_more = self.ids[start:end], start > 0
+        else:
+            start = self.ids.index(params["startingAfter"]) + 1 if "startingAfter" in params else 0
+            page = self.ids[start : start + limit]
+            has_more = start + limit < len(self.ids)
+        return {"hasMore": has_more, "data": [{"id": i} for i in page]}
+
+
+def pager(fetch, **kwargs):
+    return AsyncPager(fetch, lambda raw: raw.get("id"), [("orderId", "o1")], **kwargs)
+
+
+async def collect(p):
+    return [item async for item in p]
+
+
+async def test_forward_over_several_pages_in_exact_order():
+    fetch = FakeList()
+    assert await collect(pager(fetch, limit=10)) == IDS
+    assert [dict(q).get("startingAfter") for q in fetch.queries] == [None, "ful_16", "ful_06"]
+
+
+async def test_every_filter_and_the_limit_go_with_every_page():
+    fetch = FakeList()
+    await collect(pager(fetch, limit=7))
+    assert len(fetch.queries) == 4
+    for query in fetch.queries:
+        assert ("orderId", "o1") in query and ("limit", "7") in query
+
+
+async def test_nothing_is_requested_until_iteration_starts():
+    fetch = FakeList()
+    p = pager(fetch)
+    assert fetch.queries == []
+    assert await collect(p) == IDS
+    assert await collect(p) == IDS  # each iteration starts afresh
+
+
+async def test_backward_pages_move_away_from_the_cursor():
+    fetch = FakeList()
+    pages = [page async for page in pager(fetch, limit=4, ending_before="ful_10").pages()]
+    assert [page.data for page in pages] == [
+        ["ful_11", "ful_12", "ful_13", "ful_14"],
+        ["ful_15", "ful_16", "ful_17", "ful_18"],
+        ["ful_19", "ful_20", "ful_21", "ful_22"],
+        ["ful_23", "ful_24", "ful_25"],
+    ]
+    assert [dict(q)["endingBefore"] for q in fetch.queries] == [
+        "ful_10",
+        "ful_14",
+        "ful_18",
+        "ful_22",
+    ]
+    assert [page.has_more for page in pages] == [True, True, True, False]
+
+
+async def test_forward_from_a_cursor():
+    items = await collect(pager(FakeList(), limit=10, starting_after="ful_05"))
+    assert items == ["ful_04", "ful_03", "ful_02", "ful_01"]
+
+
+async def test_max_items_cuts_mid_page():
+    fetch = FakeList()
+    p = pager(fetch, limit=10, max_items=13)
+    pages = [page async for page in p.pages()]
+    assert [len(page.data) for page in pages] == [10, 3]
+    assert pages[-1].has_more is True
+    assert len(fetch.queries) == 2
+    assert await collect(pager(FakeList(), limit=10, max_items=13)) == IDS[:13]
+
+
+async def test_max_items_zero_requests_nothing():
+    fetch = FakeList()
+    assert await collect(pager(fetch, max_items=0)) == []
+    assert fetch.queries == []
+
+
+async def test_an_empty_page_ends_the_iteration_even_if_has_more_lied():
+    responses = [
+        {"hasMore": True, "data": [{"id": "a"}, {"id": "b"}]},
+        {"hasMore": True, "data": []},
+    ]
+
+    async def fetch(query):
+        return responses.pop(0)
+
+    assert await collect(pager(fetch, limit=2)) == ["a", "b"]
+    assert responses == []
+
+
+async def test_an_empty_list_gives_one_empty_page():
+    pages = [page async for page in pager(FakeList([])).pages()]
+    assert len(pages) == 1 and pages[0].data == [] and pages[0].has_more is False
+
+
+async def test_a_repeated_cursor_raises_instead_of_looping():
+    async def fetch(query):
+        return {"hasMore": True, "data": [{"id": "same"}]}
+
+    with pytest.raises(PaginationError):
+        await collect(pager(fetch))
+
+
+async def test_a_cursor_back_to_the_start_raises():
+    async def fetch(query):
+        return {"hasMore": True, "data": [{"id": "x"}, {"id": "start"}]}
+
+    with pytest.raises(PaginationError):
+        await collect(pager(fetch, starting_after="start"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"data": "nope"}, {"data": [1, 2]}, {"hasMore": True, "data": [{"name": "no id"}]}],
+)
+async def test_malformed_envelopes_raise_decode_error(body):
+    async def fetch(query):
+        return body
+
+    with pytest.raises(DecodeError):
+        await collect(pager(fetch))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "10"},
+        {"limit": True},
+        {"max_items": -1},
+        {"starting_after": ""},
+        {"ending_before": ""},
+        {"starting_after": "a", "ending_before": "b"},
+    ],
+)
+def test_bad_arguments_are_rejected_before_any_request(kwargs):
+    fetch = FakeList()
+    with pytest.raises(ValidationError):
+        pager(fetch, **kwargs)
+    assert fetch.queries == []
+
+
+async def test_limit_bounds_are_accepted():
+    assert len(await collect(pager(FakeList(), limit=1, max_items=3))) == 3
+    assert await collect(pager(FakeList(), limit=100)) == IDS
