@@ -1,0 +1,12 @@
+"""A stateful Digital River emulator for tests, demos and benchmarks.
+
+``async with Emulator() as emu:`` serves the Fulfillments and Fulfillment Returns APIs on
+``emu.url`` (127.0.0.1, a free port). ``python -m drfulfill.testing`` runs one standalone.
+For pytest, the ``drfulfill`` plugin provides the ``dr_emulator`` and ``dr_client`` fixtures.
+"""
+
+from ._emulator import DEFAULT, Emulator, LoggedRequest, serve
+from ._gateway import Fault
+from ._state import Records, Seeded
+
+__all__ = ["DEFAULT", "Emulator", "Fault", "LoggedRequest", "Records", "Seeded", "serve"]
