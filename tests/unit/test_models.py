@@ -750,3 +750,65 @@ def test_bulk_result() -> None:
         index=0, key="k", request=request, ok=True, fulfillment=Fulfillment(id="f"), resumed=True
     )
     assert done.fulfillment == Fulfillment(id="f") and done.resumed
+
+
+# --- conformance with the OpenAPI extract ------------------------------------------------
+
+
+def _full_create_request() -> FulfillmentRequest:
+    return FulfillmentRequest(
+        "308604120336",
+        [
+            {
+                "item_id": "243441700336",
+                "quantity": 1,
+                "subfulfiller_id": "1234",
+                "distributor_cost": "400",
+                "shipping_cost": 10.5,
+                "tracking_number": "Z1",
+            }
+        ],
+        currency="EUR",
+        metadata={"drfulfillKey": "k1", "n": 2},
+        shipment_id="sh_1",
+        partner_id="partner123",
+        tracking_company="UPS",
+    )
+
+
+def test_encoded_requests_match_the_spec() -> None:
+    spec = pytest.importorskip("tests._openapi")
+    spec.validate_request_body("POST", "/fulfillments", unstructure(_full_create_request()))
+    update = UpdateFulfillmentRequest(
+        tracking_url="https://ups.example/Z1", items=[{"item_id": "1"}], metadata={"a": True}
+    )
+    spec.validate_request_body("POST", "/fulfillments/{id}", unstructure(update))
+    ret = FulfillmentReturnRequest(
+        "6645940010",
+        [
+            {
+                "fulfillment_order_item_id": "1",
+                "quantity": 1,
+                "unit_attributes": [{"imei_number": "3"}],
+            }
+        ],
+        upstream_id="231388420336",
+        reason="requested_by_customer",
+    )
+    spec.validate_request_body("POST", "/fulfillment-returns", unstructure(ret))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "cls", "wire"),
+    [
+        ("POST", "/fulfillments", 201, Fulfillment, SPEC_FULFILLMENT),
+        ("GET", "/fulfillments/{id}", 200, Fulfillment, SPEC_FULFILLMENT_ORDER),
+        ("GET", "/fulfillment-returns/{id}", 200, FulfillmentReturn, SPEC_FULFILLMENT_RETURN),
+    ],
+)
+def test_examples_are_valid_and_survive_re_encoding(
+    method: str, path: str, status: int, cls: type, wire: dict[str, Any]
+) -> None:
+    spec = pytest.importorskip("tests._openapi")
+    spec.validate_response(method, path, status, wire)
+    spec.validate_response(method, path, status, unstructure(structure(wire, cls)))
