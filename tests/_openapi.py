@@ -33,7 +33,14 @@ from openapi_schema_validator import (
 
 SPEC_PATH = Path(__file__).parent / "data" / "openapi-fulfillments.json"
 
-__all__ = ["SPEC_PATH", "load_spec", "validate_request_body", "validate_response"]
+__all__ = [
+    "SPEC_PATH",
+    "has_operation",
+    "load_spec",
+    "validate_component",
+    "validate_request_body",
+    "validate_response",
+]
 
 
 @cache
@@ -52,6 +59,16 @@ def validate_response(method: str, path_template: str, status: int, body: Any) -
     )
     schema = _json_schema(responses[str(status)])
     OAS30ReadValidator(schema, format_checker=oas30_format_checker).validate(body)
+
+
+def validate_component(name: str, body: Any) -> None:
+    """Validate against a component schema, e.g. ``validate_component("Errors", body)``."""
+    schema = _resolved(json.dumps({"$ref": f"#/components/schemas/{name}"}))
+    OAS30ReadValidator(schema, format_checker=oas30_format_checker).validate(body)
+
+
+def has_operation(method: str, path_template: str) -> bool:
+    return method.lower() in load_spec()["paths"].get(path_template, {})
 
 
 def validate_request_body(method: str, path_template: str, body: Any) -> None:

@@ -76,7 +76,8 @@ class _Bucket:
 
 
 class RateLimiter:
-    """A token bucket per API key: capacity = one second's worth, refilled continuously.
+    """A token bucket per API key: capacity = one second's worth (at least one request),
+    refilled continuously.
 
     Over the limit, the key is blocked for ``Retry-After`` whole seconds (DR: "requests sent
     before that time has passed are also blocked").
@@ -91,12 +92,13 @@ class RateLimiter:
         """Take a token: None if allowed, else the ``Retry-After`` seconds (at least 1)."""
         now = self._monotonic()
         rate = self._rate_for(key)
+        capacity = max(1.0, rate)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=rate, updated=now)
+            bucket = self._buckets[key] = _Bucket(tokens=capacity, updated=now)
         if now < bucket.blocked_until:
             return max(1, math.ceil(bucket.blocked_until - now))
-        bucket.tokens = min(rate, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
