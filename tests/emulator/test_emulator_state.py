@@ -1,0 +1,151 @@
+"""The pure parts, without HTTP: seeding, ids, ordering keys, gateway decisions."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+
+import pytest
+
+from drfulfill.testing import Emulator, Records
+from drfulfill.testing._gateway import RateLimiter, api_key_from, path_matches, redact_headers
+from drfulfill.testing._state import ApiError, EmulatorState
+from tests.emulator._helpers import FakeClock
+
+
+def test_seed_is_deterministic_and_shapes_the_data() -> None:
+    first, second, other = Emulator(), Emulator(), Emulator()
+    seeded = first.seed(orders=3, items_per_order=2, quantity=4, fulfillment_orders=2, seed=5)
+    assert seeded == second.seed(
+        orders=3, items_per_order=2, quantity=4, fulfillment_orders=2, seed=5
+    )
+    assert seeded != other.seed(
+        orders=3, items_per_order=2, quantity=4, fulfillment_orders=2, seed=6
+    )
+    assert len(seeded.orders) == 3 and len(seeded.fulfillment_orders) == 2
+    assert all(order_id.isdigit() and order_id.endswith("0336") for order_id in seeded.orders)
+    orders = [first.orders[order_id] for order_id in seeded.orders]
+    assert [[line["quantity"] for line in order["items"]] for order in orders] == [[4, 4]] * 3
+    skus = {tuple(line["skuId"] for line in order["items"]) for order in orders}
+    assert len(skus) == 1  # line k of every order sells the same SKU
+    fulfillment_orders = [first.fulfillment_orders[i] for i in seeded.fulfillment_orders]
+    assert [fo["upstreamId"] for fo in fulfillment_orders] == seeded.orders[:2]
+    assert [line["shippedQuantity"] for line in fulfillment_orders[0]["items"]] == [4, 4]
+
+
+def test_seeding_twice_never_reuses_an_id() -> None:
+    emu = Emulator()
+    first = emu.seed(orders=5, seed=1)
+    second = emu.seed(orders=5, seed=1)
+    assert not set(first.orders) & set(second.orders)
+    assert len(emu.orders) == 10
+
+
+def test_add_order_and_fulfillment_order_validate_their_input() -> None:
+    emu = Emulator()
+    emu.add_order("1")
+    with pytest.raises(ValueError):
+        emu.add_order("1")
+    with pytest.raises(ValueError):
+        emu.add_order(items=[{"quantity": 0}])
+    with pytest.raises(ValueError):
+        emu.add_order(items=[])
+    with pytest.raises(ValueError):
+        emu.add_order(items=[{"item_id": "a"}, {"item_id": "a"}])
+    with pytest.raises(ValueError):
+        emu.add_fulfillment_order(items=[{"shipped_quantity": -1}])
+    order_id = emu.add_order(items=[{"quantity": 2}, {"item_id": "x", "sku_id": "s"}])
+    order = emu.orders[order_id]  # a snapshot, taken now
+    assert [line["quantity"] for line in order["items"]] == [2, 1]
+    assert order["items"][1]["id"] == "x" and order["items"][1]["skuId"] == "s"
+
+
+def test_records_view_is_a_sequence_and_a_mapping() -> None:
+    records = Records({"a": {"id": "a"}, "b": {"id": "b"}})
+    assert len(records) == 2
+    assert records[0] == {"id": "a"} and records[-1] == {"id": "b"}
+    assert records["b"] == {"id": "b"}
+    assert records[0:1] == [{"id": "a"}]
+    assert "a" in records and records["a"] in records and {"id": "a"} not in records
+    assert [r["id"] for r in records] == records.ids() == ["a", "b"]
+    assert records.get("zzz") is None
+
+
+def test_clock_must_be_timezone_aware() -> None:
+    state = EmulatorState(clock=lambda: datetime(2024, 1, 1))
+    with pytest.raises(ValueError):
+        state.add_order()
+
+
+def test_created_time_is_whole_utc_seconds() -> None:
+    clock = FakeClock(datetime(2024, 5, 6, 7, 8, 9, 999_999, tzinfo=timezone.utc))
+    state = EmulatorState(clock=clock)
+    order_id = state.add_order(items=[{"item_id": "1", "quantity": 1}])
+    created = state.create_fulfillment(
+        {"orderId": order_id, "items": [{"itemId": "1", "quantity": 1}]}, live=False
+    )
+    assert created["createdTime"] == "2024-05-06T07:08:09Z"
+
+
+def test_state_errors_carry_dr_bodies() -> None:
+    state = EmulatorState()
+    with pytest.raises(ApiError) as caught:
+        state.retrieve_fulfillment("ful_x")
+    assert caught.value.status == 404
+    assert caught.value.body() == {
+        "type": "not_found",
+        "errors": [
+            {"code": "not_found", "parameter": "id", "message": "Fulfillment 'ful_x' not found"}
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("Bearer sk_test_1", "sk_test_1"),
+        ("bearer  sk_live", "sk_live"),
+        ("Basic " + base64.b64encode(b"sk_test_2:").decode(), "sk_test_2"),
+        ("Basic " + base64.b64encode(b"sk_3").decode(), "sk_3"),
+        ("Bearer pk_test_1", None),
+        ("Basic ???", None),
+        ("Digest sk_test_1", None),
+        (None, None),
+    ],
+)
+def test_api_key_from(header: str | None, key: str | None) -> None:
+    assert api_key_from(header) == key
+
+
+def test_redact_headers_keeps_the_scheme_only() -> None:
+    assert redact_headers(
+        {"Authorization": "Bearer sk_test_1", "X-Api-Key": "sk_1", "Accept": "*/*"}
+    ) == {"Authorization": "Bearer [redacted]", "X-Api-Key": "[redacted]", "Accept": "*/*"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("/fulfillments", "/fulfillments", True),
+        ("/fulfillments", "/fulfillments/x", False),
+        ("/fulfillments/*", "/fulfillments/ful_1", True),
+        ("/fulfillments/*", "/fulfillments", False),
+        ("/fulfillments/*", "/fulfillments/", False),
+        ("/fulfillments/*", "/fulfillment-returns/ret_1", False),
+        ("/fulfillments/*", "/fulfillments/a/b", False),
+        ("*", "/anything", True),
+    ],
+)
+def test_path_matches(pattern: str, path: str, matches: bool) -> None:
+    assert path_matches(pattern, path) is matches
+
+
+def test_rate_limiter_buckets_are_per_key() -> None:
+    now = [0.0]
+    limiter = RateLimiter(lambda key: 3.0 if key == "a" else 1.0, lambda: now[0])
+    assert [limiter.acquire("a") for _ in range(4)] == [None, None, None, 1]
+    assert [limiter.acquire("b") for _ in range(2)] == [None, 1]
+    now[0] = 0.5
+    assert limiter.acquire("a") == 1  # still blocked
+    now[0] = 1.0
+    assert limiter.acquire("a") is None
