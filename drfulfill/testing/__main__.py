@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from ._emulator import DEFAULT, Emulator, serve
+from ._emulator import DEFAULT, Emulator, _DefaultRateLimit, serve
 
 TEST_KEY = "sk_test_emulator"
 
@@ -43,19 +43,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rate-limit",
-        default="dr",
+        type=_rate_limit,
+        default="dr",  # argparse passes string defaults through `type` too
         metavar="R|off|dr",
         help="requests/s per key; 'off'; or 'dr' for DR's 25 test / 250 live (default)",
     )
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
 
 
-def _rate_limit(value: str) -> float | object | None:
+def _rate_limit(value: str) -> float | _DefaultRateLimit | None:
     if value == "off":
         return None
     if value == "dr":
         return DEFAULT
-    return float(value)
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, 'off' or 'dr': {value!r}")
+    return rate
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -66,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency=args.latency_ms / 1000,
         fault_rate=args.fault_rate,
         seed=args.seed,
-        rate_limit=_rate_limit(args.rate_limit),  # type: ignore[arg-type]
+        rate_limit=args.rate_limit,
     )
     seeded = emulator.seed(
         orders=args.seed_orders, fulfillment_orders=args.seed_orders, seed=args.seed

@@ -25,7 +25,17 @@ from ._gateway import (
     is_live_key,
     redact_headers,
 )
-from ._state import ApiError, EmulatorState, Json, Records, Seeded, error_body
+from ._state import (
+    ApiError,
+    EmulatorState,
+    FulfillmentOrder,
+    Json,
+    Order,
+    Records,
+    Seeded,
+    error_body,
+    error_type,
+)
 
 
 class _DefaultRateLimit:
@@ -121,7 +131,8 @@ class Emulator:
     async def start(self) -> None:
         if self._runner is not None:
             return
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # Close at once: handlers still sleeping in an injected latency are cancelled.
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._port)
@@ -215,11 +226,12 @@ class Emulator:
     @property
     def orders(self) -> Records:
         """Snapshots of the orders, with each line's fulfilled, cancelled and open counts."""
-        return Records({oid: order.snapshot() for oid, order in self._state.orders.items()})
+        return Records(self._state.orders, Order.snapshot)
 
     @property
     def fulfillment_orders(self) -> Records:
-        return Records({fid: fo.snapshot() for fid, fo in self._state.fulfillment_orders.items()})
+        """Snapshots of the fulfillment orders, with each line's shipped and returned counts."""
+        return Records(self._state.fulfillment_orders, FulfillmentOrder.snapshot)
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -325,7 +337,7 @@ class Emulator:
             if fault.action == "drop":
                 return _drop(request)
             if fault.status is not None:
-                code = fault.code or error_body(fault.status, "", "")["type"]
+                code = fault.code or error_type(fault.status)
                 return _error(fault.status, code, "Injected fault.", retry_after=fault.retry_after)
 
         key = api_key_from(request.headers.get("Authorization"))

@@ -83,12 +83,17 @@ class ApiError(Exception):
         return error_body(self.status, self.code, self.message, self.parameter)
 
 
+def error_type(status: int) -> str:
+    default = "internal_server_error" if status >= 500 else "bad_request"
+    return ERROR_TYPES.get(status, default)
+
+
 def error_body(status: int, code: str, message: str, parameter: str | None = None) -> Json:
     error: Json = {"code": code}
     if parameter is not None:
         error["parameter"] = parameter
     error["message"] = message
-    return {"type": ERROR_TYPES.get(status, "bad_request"), "errors": [error]}
+    return {"type": error_type(status), "errors": [error]}
 
 
 def bad_request(code: str, message: str, parameter: str | None = None) -> ApiError:
@@ -267,17 +272,24 @@ class Records(Sequence[Json]):
     """Read-only view of wire-shaped objects: in creation order, and also indexable by id.
 
     ``view[0]``, ``view[-1]``, ``len(view)``, ``for obj in view`` and ``view["ful_…"]`` all work.
-    The dicts are the emulator's own; treat them as read-only.
+    With ``render``, each object is rendered when it is looked at (a fresh snapshot);
+    without, the dicts are the emulator's own: treat them as read-only.
     """
 
-    def __init__(self, objects: Mapping[str, Json]) -> None:
+    def __init__(
+        self, objects: Mapping[str, Any], render: Callable[[Any], Json] | None = None
+    ) -> None:
         self._objects = objects
+        self._render = render
+
+    def _show(self, obj: Any) -> Json:
+        return obj if self._render is None else self._render(obj)
 
     def __len__(self) -> int:
         return len(self._objects)
 
     def __iter__(self) -> Iterator[Json]:
-        return iter(self._objects.values())
+        return (self._show(obj) for obj in self._objects.values())
 
     @overload
     def __getitem__(self, key: int | str) -> Json: ...
@@ -285,22 +297,25 @@ class Records(Sequence[Json]):
     def __getitem__(self, key: slice) -> list[Json]: ...
     def __getitem__(self, key: int | str | slice) -> Json | list[Json]:
         if isinstance(key, str):
-            return self._objects[key]
-        return list(self._objects.values())[key]
+            return self._show(self._objects[key])
+        if isinstance(key, slice):
+            return [self._show(obj) for obj in list(self._objects.values())[key]]
+        return self._show(list(self._objects.values())[key])
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
             return item in self._objects
-        return isinstance(item, dict) and self._objects.get(item.get("id")) is item
+        return any(obj == item for obj in self)
 
     def get(self, object_id: str, default: Json | None = None) -> Json | None:
-        return self._objects.get(object_id, default)
+        obj = self._objects.get(object_id)
+        return default if obj is None else self._show(obj)
 
     def ids(self) -> list[str]:
         return list(self._objects)
 
     def __repr__(self) -> str:
-        return f"Records({list(self._objects.values())!r})"
+        return f"Records({list(self)!r})"
 
 
 # --------------------------------------------------------------------------- listing
@@ -569,16 +584,19 @@ def expect_object(value: Any, parameter: str | None) -> Json:
 
 
 def check_fields(
-    obj: Json, allowed: frozenset[str], prefix: str = "", nullable: frozenset[str] = frozenset()
+    obj: Json,
+    allowed: frozenset[str],
+    prefix: str = "",
+    *,
+    nullable: frozenset[str] = frozenset(),
+    read_only: frozenset[str] = frozenset(),
 ) -> None:
-    """Unknown fields are ``unknown_parameter``; ``null`` for a non-nullable one is invalid."""
+    """Unknown fields are ``unknown_parameter``; ``null`` for a non-nullable one, or a field
+    the schema marks readOnly, is ``invalid_parameter``."""
     for name, value in obj.items():
+        if name in read_only:
+            raise bad_request("invalid_parameter", f"'{prefix}{name}' is read-only.", prefix + name)
         if name not in allowed:
-            if name == "skuId" and prefix.startswith("items["):
-                # Declared readOnly in FulfillmentRequestItem: DR derives it from the line item.
-                raise bad_request(
-                    "invalid_parameter", f"'{prefix}skuId' is read-only.", f"{prefix}skuId"
-                )
             raise bad_request(
                 "unknown_parameter", f"Unknown parameter '{prefix}{name}'.", prefix + name
             )
@@ -694,7 +712,12 @@ def parse_fulfillment_item(value: Any, index: int) -> FulfillmentLine:
     prefix = f"items[{index}]."
     item = expect_object(value, f"items[{index}]")
     check_fields(
-        item, _FULFILLMENT_ITEM_FIELDS, prefix, nullable=frozenset({"quantity", "cancelQuantity"})
+        item,
+        _FULFILLMENT_ITEM_FIELDS,
+        prefix,
+        nullable=frozenset({"quantity", "cancelQuantity"}),
+        # DR derives skuId from the order line; the spec marks it readOnly in the request.
+        read_only=frozenset({"skuId"}),
     )
     require(item, ("itemId",), prefix)
     expect_strings(item, _FULFILLMENT_ITEM_STRINGS, prefix)

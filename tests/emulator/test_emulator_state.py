@@ -66,7 +66,8 @@ def test_records_view_is_a_sequence_and_a_mapping() -> None:
     assert records[0] == {"id": "a"} and records[-1] == {"id": "b"}
     assert records["b"] == {"id": "b"}
     assert records[0:1] == [{"id": "a"}]
-    assert "a" in records and records["a"] in records and {"id": "a"} not in records
+    assert "a" in records and {"id": "a"} in records
+    assert "c" not in records and {"id": "c"} not in records
     assert [r["id"] for r in records] == records.ids() == ["a", "b"]
     assert records.get("zzz") is None
 
