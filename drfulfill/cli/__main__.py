@@ -1,0 +1,5 @@
+"""``python -m drfulfill.cli``."""
+
+from . import main
+
+main()

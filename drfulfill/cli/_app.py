@@ -1,0 +1,677 @@
+"""The click commands. Global options come before the sub-command:
+``drfulfill --api-key K --base-url U upload FILE``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD, VERSION
+from ..models import CreatedTime
+from ._context import (
+    EMULATOR_KEY,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    CommandError,
+    Connection,
+    Settings,
+    connect,
+    run,
+)
+from ._output import FULFILLMENT_COLUMNS, OUTPUT_FORMATS, RETURN_COLUMNS, emit_all, emit_one
+from ._rows import FORMATS, FileFormatError, detect_format
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+# --- parameter types ---------------------------------------------------------------------
+
+
+class AwareDateTime(click.ParamType):
+    """An ISO 8601 date-time with ``Z`` or an offset; a naive one is refused."""
+
+    name = "DATETIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date-time such as 2024-05-01T00:00:00Z")
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            self.fail(
+                f"{value!r} has no time zone: add Z for UTC or an offset such as +02:00 "
+                "(e.g. 2024-05-01T00:00:00Z)"
+            )
+        return parsed
+
+
+class KeyValue(click.ParamType):
+    """``NAME=VALUE`` (metadata)."""
+
+    name = "KEY=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        name, sep, text = str(value).partition("=")
+        if not sep or not name:
+            self.fail(f"{value!r} is not KEY=VALUE")
+        return name, text
+
+
+class ItemQuantity(click.ParamType):
+    """``ITEM_ID:QUANTITY`` (a return line)."""
+
+    name = "ITEM:QTY"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        item, sep, quantity = str(value).rpartition(":")
+        if not sep or not item or not quantity.isdigit() or int(quantity) < 1:
+            self.fail(f"{value!r} is not ITEM_ID:QUANTITY with a quantity >= 1")
+        return item, int(quantity)
+
+
+class RateLimit(click.ParamType):
+    """Requests per second, ``off``, or ``dr`` (DR's 25 test / 250 live)."""
+
+    name = "N|off|dr"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = str(value).strip().lower()
+        if text in ("off", "dr"):
+            return text
+        try:
+            rate = float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a number, 'off' or 'dr'")
+        if not rate > 0:
+            self.fail("the rate limit must be > 0 (or 'off')")
+        return rate
+
+
+# --- the group and its global options ----------------------------------------------------
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--api-key",
+    envvar="DR_API_KEY",
+    metavar="KEY",
+    help="Secret key (sk_test_… or sk_…). Default: $DR_API_KEY. Never printed.",
+)
+@click.option(
+    "--base-url",
+    envvar="DR_BASE_URL",
+    metavar="URL",
+    help="API root. Default: $DR_BASE_URL or https://api.digitalriver.com.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run the command against a fresh in-process emulator with sample data "
+    "(ignores --api-key and --base-url).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log the SDK's requests and retries to stderr.")
+@click.version_option(VERSION, prog_name="drfulfill")
+@click.pass_context
+def cli(
+    ctx: click.Context, api_key: str | None, base_url: str | None, sandbox: bool, verbose: bool
+) -> None:
+    """Digital River fulfillments from the command line.
+
+    \b
+    drfulfill demo                          see it all work against an emulator
+    drfulfill upload shipments.csv          bulk-create fulfillments from a file
+    drfulfill fulfillments list --order-id X
+    drfulfill returns get RETURN_ID --format table
+    drfulfill emulator                      serve the emulator for your own code
+
+    Exit codes: 0 ok, 1 the API refused something (or some rows failed), 2 bad usage or input.
+    """
+    ctx.obj = Settings(api_key=api_key or None, base_url=base_url, sandbox=sandbox, verbose=verbose)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
+    return settings or Settings()
+
+
+def _run_with_client(ctx: click.Context, body: Callable[[Connection], Any]) -> Any:
+    settings = _settings(ctx)
+
+    async def main() -> Any:
+        async with connect(settings) as connection:
+            return await body(connection)
+
+    return run(settings, main())
+
+
+# --- shared options --------------------------------------------------------------------------
+
+
+def _output_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format",
+        "output",
+        type=click.Choice(OUTPUT_FORMATS),
+        default="jsonl",
+        show_default=True,
+        help="jsonl: one wire-shaped JSON object per line (for jq); table: for people.",
+    )(function)
+
+
+def _list_options(*, allow_eq: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--ids", multiple=True, metavar="ID", help="Only these ids (repeat)."),
+            *(
+                click.option(
+                    f"--created-{bound}",
+                    f"created_{bound}",
+                    type=AwareDateTime(),
+                    help=f"createdTime[{bound}]: ISO 8601 with Z or an offset.",
+                )
+                for bound in (("eq",) if allow_eq else ()) + ("gt", "gte", "lt", "lte")
+            ),
+            click.option(
+                "--limit", type=click.IntRange(1, 100), help="Page size, 1-100 (DR default 10)."
+            ),
+            click.option(
+                "--max-items", type=click.IntRange(min=0), help="Stop after this many items."
+            ),
+            click.option("--starting-after", metavar="ID", help="Cursor: items after this id."),
+            click.option("--ending-before", metavar="ID", help="Cursor: items before this id."),
+            _output_option,
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _created_time(options: dict[str, Any]) -> CreatedTime | None:
+    bounds = {
+        name.removeprefix("created_"): options.pop(name)
+        for name in list(options)
+        if name.startswith("created_")
+    }
+    given = {name: value for name, value in bounds.items() if value is not None}
+    return CreatedTime(**given) if given else None
+
+
+def _list_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """Click's options as ``list()`` keyword arguments (empty repeatables left out)."""
+    created_time = _created_time(options)
+    arguments = {
+        name: (list(value) if isinstance(value, tuple) else value)
+        for name, value in options.items()
+        if value not in (None, ())
+    }
+    if created_time is not None:
+        arguments["created_time"] = created_time
+    return arguments
+
+
+# --- fulfillments --------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def fulfillments() -> None:
+    """List, get and update fulfillments."""
+
+
+@fulfillments.command("list")
+@click.option("--order-id", metavar="ID", help="Fulfillments of this order.")
+@click.option("--sku-id", metavar="ID", help="Fulfillments with this SKU.")
+@click.option("--tracking-company", metavar="NAME")
+@click.option("--tracking-number", metavar="NUMBER")
+@_list_options(allow_eq=False)
+@click.pass_context
+def fulfillments_list(ctx: click.Context, output: str, **options: Any) -> None:
+    """Fulfillments, newest first, every page streamed (--max-items caps the total)."""
+    arguments = _list_arguments(options)
+
+    async def body(connection: Connection) -> None:
+        pager = connection.client.fulfillments.list(**arguments)
+        await emit_all(pager, output, FULFILLMENT_COLUMNS, "Fulfillments")
+
+    _run_with_client(ctx, body)
+
+
+@fulfillments.command("get")
+@click.argument("fulfillment_id")
+@_output_option
+@click.pass_context
+def fulfillments_get(ctx: click.Context, fulfillment_id: str, output: str) -> None:
+    """One fulfillment (with orderDetails)."""
+
+    async def body(connection: Connection) -> None:
+        emit_one(
+            await connection.client.fulfillments.retrieve(fulfillment_id), output, "Fulfillment"
+        )
+
+    _run_with_client(ctx, body)
+
+
+@fulfillments.command("update")
+@click.argument("fulfillment_id")
+@click.option("--tracking-company", metavar="NAME")
+@click.option("--tracking-number", metavar="NUMBER")
+@click.option("--tracking-url", metavar="URL")
+@click.option(
+    "--metadata",
+    multiple=True,
+    type=KeyValue(),
+    help="KEY=VALUE to merge into metadata (repeat; values are strings).",
+)
+@_output_option
+@click.pass_context
+def fulfillments_update(
+    ctx: click.Context,
+    fulfillment_id: str,
+    tracking_company: str | None,
+    tracking_number: str | None,
+    tracking_url: str | None,
+    metadata: tuple[tuple[str, str], ...],
+    output: str,
+) -> None:
+    """Set tracking data and merge metadata of a fulfillment."""
+
+    async def body(connection: Connection) -> None:
+        updated = await connection.client.fulfillments.update(
+            fulfillment_id,
+            tracking_company=tracking_company,
+            tracking_number=tracking_number,
+            tracking_url=tracking_url,
+            metadata=dict(metadata) or None,
+        )
+        emit_one(updated, output, "Fulfillment")
+
+    _run_with_client(ctx, body)
+
+
+# --- returns ---------------------------------------------------------------------------------
+
+
+@cli.group(context_settings=CONTEXT)
+def returns() -> None:
+    """List, get and create fulfillment returns."""
+
+
+@returns.command("list")
+@click.option("--state", metavar="STATE", help="created, pending, accepted or rejected.")
+@click.option("--fulfillment-order-id", metavar="ID")
+@click.option("--inventory-item-id", metavar="ID")
+@click.option("--upstream-ids", multiple=True, metavar="ID", help="Upstream ids (repeat).")
+@_list_options(allow_eq=True)
+@click.pass_context
+def returns_list(ctx: click.Context, output: str, **options: Any) -> None:
+    """Fulfillment returns, newest first, every page streamed (--max-items caps the total)."""
+    arguments = _list_arguments(options)
+
+    async def body(connection: Connection) -> None:
+        pager = connection.client.fulfillment_returns.list(**arguments)
+        await emit_all(pager, output, RETURN_COLUMNS, "Fulfillment returns")
+
+    _run_with_client(ctx, body)
+
+
+@returns.command("get")
+@click.argument("return_id")
+@_output_option
+@click.pass_context
+def returns_get(ctx: click.Context, return_id: str, output: str) -> None:
+    """One fulfillment return."""
+
+    async def body(connection: Connection) -> None:
+        emit_one(
+            await connection.client.fulfillment_returns.retrieve(return_id),
+            output,
+            "Fulfillment return",
+        )
+
+    _run_with_client(ctx, body)
+
+
+@returns.command("create")
+@click.option("--fulfillment-order-id", required=True, metavar="ID")
+@click.option(
+    "--item",
+    "items",
+    required=True,
+    multiple=True,
+    type=ItemQuantity(),
+    help="FULFILLMENT_ORDER_ITEM_ID:QUANTITY to return (repeat).",
+)
+@click.option("--upstream-id", metavar="ID", help="Usually the Digital River order id.")
+@click.option("--reason", help="Free text, e.g. requested_by_customer.")
+@_output_option
+@click.pass_context
+def returns_create(
+    ctx: click.Context,
+    fulfillment_order_id: str,
+    items: tuple[tuple[str, int], ...],
+    upstream_id: str | None,
+    reason: str | None,
+    output: str,
+) -> None:
+    """Ask the fulfiller to take items back. Not retried after an ambiguous failure
+    (returns have no idempotency key): check `returns list` before running it again."""
+
+    async def body(connection: Connection) -> None:
+        created = await connection.client.fulfillment_returns.create(
+            fulfillment_order_id=fulfillment_order_id,
+            upstream_id=upstream_id,
+            reason=reason,
+            items=[
+                {"fulfillment_order_item_id": item, "quantity": quantity}
+                for item, quantity in items
+            ],
+        )
+        emit_one(created, output, "Fulfillment return")
+
+    _run_with_client(ctx, body)
+
+
+# --- upload ----------------------------------------------------------------------------------
+
+UPLOAD_HELP = """Create fulfillments from a CSV or JSON Lines file of shipment lines.
+
+\b
+Columns (CSV header / JSON keys; only order_id and item_id are required):
+  order_id, item_id, quantity, cancel_quantity, tracking_company,
+  tracking_number, tracking_url, shipment_id, shipment_item_id,
+  subfulfiller_id, distributor_cost, shipping_cost, currency, key
+
+Rows of one order that share a grouping value - their `key`, else their tracking_number,
+else their shipment_id - become ONE fulfillment with several items; a row with none of them
+is a fulfillment of its own. Rows of one group must be adjacent (sort by order, then key).
+
+The whole file is checked before anything is sent: bad rows are reported by line number
+(the CSV header is line 1) and nothing is sent, unless --skip-invalid. A journal next to
+the file (FILE.journal.db) records what is done, so running the same command again resumes
+without creating anything twice.
+
+Exit codes: 0 every fulfillment created, 1 some failed, 2 bad usage or invalid file.
+"""
+
+
+@cli.command(help=UPLOAD_HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(FORMATS),
+    help="File format. Default: from the extension (.csv, .jsonl, .ndjson).",
+)
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Journal path.")
+@click.option("--no-journal", is_flag=True, help="Do not keep a journal (no resuming).")
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one line per fulfillment (key, lines, status, id or error); .csv or .jsonl.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BULK_CONCURRENCY,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option("--skip-invalid", is_flag=True, help="Send the valid fulfillments, skip the rest.")
+@click.option(
+    "--dry-run", is_flag=True, help="Validate and print the requests (JSON Lines); send nothing."
+)
+@click.pass_context
+def upload(
+    ctx: click.Context,
+    file: Path,
+    file_format: str | None,
+    journal: Path | None,
+    no_journal: bool,
+    results: Path | None,
+    concurrency: int,
+    skip_invalid: bool,
+    dry_run: bool,
+) -> None:
+    from ._upload import RichProgress, dry_run_line, upload, valid_groups, validate
+
+    settings = _settings(ctx)
+    console = _stderr()
+    if journal is not None and no_journal:
+        raise click.UsageError("--journal and --no-journal exclude each other")
+    try:
+        fmt = detect_format(file, file_format)
+        with console.status(f"Validating {file.name}…"):
+            validation = validate(file, fmt)
+    except FileFormatError as error:
+        raise CommandError(f"{file}: {error}", EXIT_USAGE) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {file}: {error}", EXIT_USAGE) from None
+    _report_validation(console, file, validation, skip_invalid)
+    if not validation.ok and not skip_invalid:
+        ctx.exit(EXIT_USAGE)
+    if dry_run:
+        for group in valid_groups(file, fmt):
+            sys.stdout.write(dry_run_line(group, DEFAULT_IDEMPOTENCY_FIELD) + "\n")
+        console.print(
+            f"Dry run: {validation.fulfillments:,} fulfillment(s) would be created; nothing sent."
+        )
+        return
+    journal_path = _journal_path(file, journal, no_journal, settings)
+
+    async def body(connection: Connection) -> Any:
+        if connection.emulator is not None:
+            _add_sandbox_orders(connection, file, fmt)
+        return await upload(
+            connection.client,
+            file,
+            fmt,
+            total=validation.fulfillments,
+            concurrency=concurrency,
+            journal=journal_path,
+            results_path=results,
+            skip_invalid=skip_invalid,
+            progress=RichProgress(console),
+        )
+
+    report = _run_with_client(ctx, body)
+    _report_upload(console, report, journal_path, results)
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+def _journal_path(
+    file: Path, journal: Path | None, no_journal: bool, settings: Settings
+) -> str | None:
+    if no_journal:
+        return None
+    if journal is not None:
+        return str(journal)
+    if settings.sandbox:
+        return None  # a sandbox run must never mark rows done for a real run
+    return str(file.with_name(file.name + ".journal.db"))
+
+
+def _add_sandbox_orders(connection: Connection, file: Path, fmt: str) -> None:
+    """--sandbox: create the orders the file ships, so the upload can go through."""
+    from ._upload import sandbox_orders
+
+    assert connection.emulator is not None
+    for order_id, items in sandbox_orders(file, fmt).items():
+        if order_id not in connection.emulator.orders:
+            connection.emulator.add_order(
+                order_id, [{"item_id": item, "quantity": units} for item, units in items.items()]
+            )
+
+
+def _report_validation(console: Any, file: Path, validation: Any, skip_invalid: bool) -> None:
+    if validation.ok:
+        console.print(
+            f"{file.name}: {validation.rows:,} row(s) valid → "
+            f"{validation.fulfillments:,} fulfillment(s)."
+        )
+        return
+    shown = validation.errors[:50]
+    for line, reason in shown:
+        console.print(f"{file.name}:{line}: {reason}", markup=False, highlight=False)
+    hidden = validation.invalid_rows - len({line for line, _ in shown})
+    if hidden > 0:
+        console.print(f"… and more problems on {hidden:,} other row(s).")
+    verdict = (
+        f"skipping them; sending {validation.fulfillments:,} fulfillment(s)"
+        if skip_invalid
+        else "nothing was sent (fix them, or pass --skip-invalid)"
+    )
+    console.print(
+        f"[red]{validation.invalid_rows:,} of {validation.rows:,} row(s) invalid[/red]; {verdict}."
+    )
+
+
+def _report_upload(console: Any, report: Any, journal: str | None, results: Path | None) -> None:
+    for failure in report.failures:
+        lines = ",".join(map(str, failure.lines))
+        console.print(f"line(s) {lines} ({failure.key}): {failure.error}", markup=False)
+    if report.failed > len(report.failures):
+        console.print(f"… and {report.failed - len(report.failures):,} more failure(s).")
+    rate = (report.created + report.resumed) / report.elapsed if report.elapsed else 0.0
+    console.print(
+        f"{report.created:,} created, {report.resumed:,} already done (journal), "
+        f"[{'red' if report.failed else 'green'}]{report.failed:,} failed[/] "
+        f"in {report.elapsed:.1f} s ({rate:,.0f}/s)."
+    )
+    if results is not None:
+        console.print(f"Results: {results}")
+    if report.failed and journal is not None:
+        console.print("Run the same command again to retry the failed ones; done ones are skipped.")
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--rows", type=click.IntRange(1, 100_000), default=500, show_default=True, help="CSV rows."
+)
+@click.option(
+    "--faults",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Chance of an injected fault per request (5xx, 429, dropped connection, "
+    "create applied but response lost).",
+)
+@click.pass_context
+def demo(ctx: click.Context, rows: int, faults: float) -> None:
+    """Upload a sample CSV to an in-process emulator, read it back, walk a return.
+
+    No account and no network (127.0.0.1 only). Try --faults 0.1 to watch retries and
+    exactly-once creates at work.
+    """
+    from ._demo import DemoError, print_summary, run_demo
+    from ._upload import RichProgress
+
+    console = _stderr()
+    console.print(
+        f"Starting an in-process Digital River emulator; uploading {rows:,} CSV rows"
+        + (f" with {faults:.0%} injected faults" if faults else "")
+        + "…"
+    )
+    try:
+        summary = run(_settings(ctx), run_demo(rows, faults, progress=RichProgress(console)))
+    except DemoError as error:
+        raise CommandError(f"demo check failed: {error}") from None
+    from rich.console import Console
+
+    print_summary(summary, Console())
+
+
+# --- emulator ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="0: any."
+)
+@click.option(
+    "--seed-orders",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Orders (2 items of 5 units) and fulfillment orders to create.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option(
+    "--fault-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Chance of a random fault per request.",
+)
+@click.option(
+    "--rate-limit",
+    type=RateLimit(),
+    default="dr",
+    show_default=True,
+    help="Requests/s per key, 'off', or 'dr' (DR's 25 test / 250 live).",
+)
+def emulator(
+    host: str,
+    port: int,
+    seed_orders: int,
+    seed: int,
+    latency_ms: float,
+    fault_rate: float,
+    rate_limit: str | float,
+) -> None:
+    """Serve the Digital River emulator until Ctrl-C."""
+    from ..testing import DEFAULT, Emulator, serve
+
+    limit: Any = None if rate_limit == "off" else DEFAULT if rate_limit == "dr" else rate_limit
+    server = Emulator(
+        host=host,
+        port=port,
+        latency=latency_ms / 1000,
+        fault_rate=fault_rate,
+        seed=seed,
+        rate_limit=limit,
+    )
+    seeded = server.seed(orders=seed_orders, fulfillment_orders=seed_orders, seed=seed)
+
+    def announce(running: Any) -> None:
+        out = click.echo
+        out(f"Digital River emulator on {running.url}  (Ctrl-C to stop)")
+        out(f"export DR_BASE_URL={running.url} DR_API_KEY={EMULATOR_KEY}")
+        for order_id in seeded.orders[:3]:
+            items = ", ".join(
+                f"{item['id']} x{item['quantity']}" for item in running.orders[order_id]["items"]
+            )
+            out(f"order {order_id}: items {items}")
+        if len(seeded.orders) > 3:
+            fulfillment_orders = len(seeded.fulfillment_orders)
+            out(f"… {len(seeded.orders)} orders, {fulfillment_orders} fulfillment orders")
+        sys.stdout.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(server, announce))

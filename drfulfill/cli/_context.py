@@ -1,0 +1,148 @@
+"""What every command shares: global settings, the client (or the sandbox), logging, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from .. import Client
+from ..errors import DigitalRiverError, ValidationError
+
+if TYPE_CHECKING:
+    from ..testing import Emulator
+
+T = TypeVar("T")
+
+SANDBOX_KEY = "sk_test_sandbox"
+EMULATOR_KEY = "sk_test_emulator"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The global options (they come before the sub-command)."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    sandbox: bool = False
+    verbose: bool = False
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key blanked out, in case anything ever echoed it."""
+        if self.api_key:
+            text = text.replace(self.api_key, "sk_***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"Settings(base_url={self.base_url!r}, sandbox={self.sandbox})"
+
+
+class CommandError(click.ClickException):
+    """A one-line error on stderr and an exit code (1: the API said no; 2: bad input)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Connection:
+    client: Client
+    emulator: Emulator | None = None  # the in-process emulator of --sandbox
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings, *, seed: bool = True) -> AsyncIterator[Connection]:
+    """A client for the configured API, or for a fresh seeded emulator with ``--sandbox``."""
+    if not settings.sandbox:
+        if not settings.api_key:
+            raise CommandError(
+                "no API key: pass --api-key, set DR_API_KEY, or use --sandbox", EXIT_USAGE
+            )
+        async with Client(settings.api_key, base_url=settings.base_url) as client:
+            yield Connection(client)
+        return
+    from ..testing import Emulator
+
+    async with Emulator(rate_limit=None) as emulator:
+        async with Client(SANDBOX_KEY, base_url=emulator.url, rate_limit=None) as client:
+            if seed:
+                await seed_sandbox(emulator, client)
+            logging.getLogger("drfulfill").info("sandbox: emulator on %s", emulator.url)
+            yield Connection(client, emulator)
+
+
+async def seed_sandbox(emulator: Emulator, client: Client) -> None:
+    """Deterministic data for ``--sandbox``: six orders, a fulfillment each, one return."""
+    seeded = emulator.seed(orders=6, items_per_order=2, quantity=5, fulfillment_orders=2)
+    for number, order_id in enumerate(seeded.orders):
+        first_item = emulator.orders[order_id]["items"][0]["id"]
+        await client.fulfillments.create(
+            order_id=order_id,
+            items=[{"item_id": first_item, "quantity": 2}],
+            tracking_company="UPS" if number % 2 else "FedEx",
+            tracking_number=f"1ZSANDBOX{number:04d}",
+            key=f"sandbox-{number}",
+        )
+    fulfillment_order = emulator.fulfillment_orders[seeded.fulfillment_orders[0]]
+    created = await client.fulfillment_returns.create(
+        fulfillment_order_id=fulfillment_order["id"],
+        upstream_id=fulfillment_order["upstreamId"],
+        items=[{"fulfillment_order_item_id": fulfillment_order["items"][0]["id"], "quantity": 1}],
+        reason="requested_by_customer",
+    )
+    emulator.advance_return(str(created.id), "pending")
+
+
+class _Redact(logging.Filter):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._settings.api_key:
+            record.msg = self._settings.redact(record.getMessage())
+            record.args = None
+        return True
+
+
+@contextlib.contextmanager
+def logging_configured(settings: Settings) -> Iterator[None]:
+    """``-v``: the ``drfulfill`` logger at DEBUG on stderr (key redacted). Otherwise the
+    SDK's retry warnings are kept off the terminal (the summaries count them)."""
+    logger = logging.getLogger("drfulfill")
+    if settings.verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(_Redact(settings))
+    else:
+        handler = logging.NullHandler()
+    old_level = logger.level
+    logger.addHandler(handler)
+    if settings.verbose:
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def run(settings: Settings, body: Awaitable[T]) -> T:
+    """Run a command's async body; SDK errors become a one-line message and an exit code."""
+    with logging_configured(settings):
+        try:
+            return asyncio.run(body)  # type: ignore[arg-type]
+        except ValidationError as error:
+            raise CommandError(settings.redact(str(error)), EXIT_USAGE) from None
+        except DigitalRiverError as error:
+            raise CommandError(
+                settings.redact(f"{type(error).__name__}: {error}"), EXIT_FAILED
+            ) from None

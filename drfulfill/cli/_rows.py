@@ -1,0 +1,435 @@
+"""Shipment files (CSV or JSON Lines) -> validated fulfillment requests, one pass, streaming.
+
+Pure: no click, no rich, no I/O besides reading the file.
+
+**Columns** (CSV header, or JSON Lines object keys; only ``order_id`` and ``item_id`` are
+required, empty cells and JSON ``null`` mean "not given"):
+
+============================  ============================================================
+``order_id``, ``item_id``     the order and its line item (required)
+``quantity``                  units to fulfil (capture), integer >= 0
+``cancel_quantity``           units to cancel, integer >= 0; one of the two is required
+``tracking_company``,         tracking of the fulfillment
+``tracking_number``,
+``tracking_url``
+``shipment_id``               the fulfillment's shipment id
+``shipment_item_id``,         per-item identifiers (distributed model)
+``subfulfiller_id``
+``distributor_cost``,         per-item money, decimal >= 0; needs ``currency`` on the row
+``shipping_cost``
+``currency``                  ISO 4217 code of the fulfillment
+``key``                       your own grouping key (see below)
+============================  ============================================================
+
+**Grouping.** Rows of one order become ONE fulfillment with several items when they share
+a grouping value: the explicit ``key`` if the row has one, else its ``tracking_number``,
+else its ``shipment_id``. A row with none of the three is a fulfillment of its own.
+Fulfillment-level fields (``tracking_*``, ``shipment_id``, ``currency``) must agree within
+a group (an empty cell agrees with anything), and an item may appear once per group.
+
+**Adjacency.** The rows of one group must be adjacent in the file (sort it by order, then
+by the grouping value; exports usually are). This keeps both passes streaming: memory is
+one group plus an 8-byte digest per *grouped* fulfillment already seen (to report a group
+that reappears further down), about 60 MB for a million groups. Rows without a grouping
+value cost nothing.
+
+**Safe-create keys.** Each fulfillment gets a deterministic key, ``ORDER:k:KEY``,
+``ORDER:t:TRACKING``, ``ORDER:s:SHIPMENT`` or, for an ungrouped row, ``ORDER:line:N`` (a
+SHA-256 digest when that is long). A re-run of the same file therefore cannot create a
+fulfillment twice. Line-keyed rows are identified by their line number: do not insert or
+remove lines above them between a run and its resumption (give them a ``key`` if you must).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from ..errors import ValidationError
+from ..models import FulfillmentRequest, FulfillmentRequestItem
+
+COLUMNS = (
+    "order_id",
+    "item_id",
+    "quantity",
+    "cancel_quantity",
+    "tracking_company",
+    "tracking_number",
+    "tracking_url",
+    "shipment_id",
+    "shipment_item_id",
+    "subfulfiller_id",
+    "distributor_cost",
+    "shipping_cost",
+    "currency",
+    "key",
+)
+REQUIRED_COLUMNS = ("order_id", "item_id")
+COUNT_COLUMNS = ("quantity", "cancel_quantity")
+MONEY_COLUMNS = ("distributor_cost", "shipping_cost")
+#: Fields of the fulfillment, not of the item: rows of one group must agree on them.
+GROUP_FIELDS = ("tracking_company", "tracking_number", "tracking_url", "shipment_id", "currency")
+ITEM_FIELDS = (
+    "item_id",
+    "quantity",
+    "cancel_quantity",
+    "shipment_item_id",
+    "subfulfiller_id",
+    "distributor_cost",
+    "shipping_cost",
+)
+FORMATS = ("csv", "jsonl")
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_MAX_KEY_LENGTH = 200  # longer keys are replaced by a digest
+_WHOLE_NUMBER = re.compile(r"[+]?\d+")
+
+
+class FileFormatError(Exception):
+    """The file cannot be read as a shipments file at all (not a row problem)."""
+
+
+def detect_format(path: str | Path, given: str | None = None) -> str:
+    """``csv`` or ``jsonl``, from ``given`` or else the file's extension."""
+    if given is not None:
+        return given
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise FileFormatError(
+            f"cannot tell the format of {Path(path).name!r} from its extension; "
+            "use .csv, .jsonl or .ndjson, or pass --format csv|jsonl"
+        )
+    return _EXTENSIONS[suffix]
+
+
+# --- records: (line number, raw values or a reason the line is unreadable) ----------------
+
+
+Record = tuple[int, "dict[str, Any] | str"]
+
+
+def read_records(path: str | Path, fmt: str) -> Iterator[Record]:
+    """Each record of the file with the number of its first line (a CSV header is line 1)."""
+    reader = _read_csv if fmt == "csv" else _read_jsonl
+    yield from reader(Path(path))
+
+
+def _read_csv(path: Path) -> Iterator[Record]:
+    with path.open(newline="", encoding="utf-8-sig") as file:
+        reader = csv.reader(file)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise FileFormatError(f"{path.name} is empty; line 1 must be a header") from None
+        columns = _check_header([name.strip() for name in header])
+        previous_end = reader.line_num
+        for values in reader:
+            line, previous_end = previous_end + 1, reader.line_num
+            if not any(value.strip() for value in values):
+                continue  # a blank line
+            if len(values) > len(columns):
+                yield line, f"has {len(values)} fields but the header has {len(columns)}"
+                continue
+            yield line, dict(zip(columns, values, strict=False))
+
+
+def _check_header(columns: list[str]) -> list[str]:
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown:
+        raise FileFormatError(
+            f"line 1: unknown column(s) {', '.join(map(repr, unknown))}; "
+            f"the columns are {', '.join(COLUMNS)}"
+        )
+    duplicated = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicated:
+        raise FileFormatError(f"line 1: duplicated column(s) {', '.join(duplicated)}")
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise FileFormatError(f"line 1: missing required column(s) {', '.join(missing)}")
+    return columns
+
+
+def _read_jsonl(path: Path) -> Iterator[Record]:
+    with path.open(encoding="utf-8-sig") as file:
+        for line, text in enumerate(file, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text, parse_float=Decimal)
+            except ValueError as error:
+                yield line, f"is not valid JSON ({error})"
+                continue
+            if not isinstance(value, dict):
+                yield line, f"must be a JSON object, got {type(value).__name__}"
+                continue
+            unknown = [name for name in value if name not in COLUMNS]
+            if unknown:
+                yield (
+                    line,
+                    (
+                        f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                        f"the fields are {', '.join(COLUMNS)}"
+                    ),
+                )
+                continue
+            yield line, value
+
+
+# --- one row -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Row:
+    """One valid line: the item it ships and the fulfillment-level fields it states."""
+
+    line: int
+    order_id: str
+    item: FulfillmentRequestItem
+    fulfillment: dict[str, str]  # GROUP_FIELDS that are given
+
+
+def _text(name: str, value: Any, errors: list[str]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        errors.append(f"{name} must be a string, got {json.dumps(value, default=str)}")
+        return None
+    return str(value).strip() or None
+
+
+def _count(name: str, value: Any, errors: list[str]) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
+        number = int(value)
+    elif isinstance(value, str) and value.strip().startswith("-"):
+        errors.append(f"{name} must be >= 0, got {value.strip()!r}")
+        return None
+    else:
+        errors.append(f"{name} must be a whole number >= 0, got {_shown(value)}")
+        return None
+    if number < 0:
+        errors.append(f"{name} must be >= 0, got {number}")
+        return None
+    return number
+
+
+def _money(name: str, value: Any, errors: list[str]) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    amount: Decimal | None = None
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            amount = None
+    if amount is None or not amount.is_finite():
+        errors.append(f"{name} must be a decimal number, got {_shown(value)}")
+        return None
+    if amount < 0:
+        errors.append(f"{name} must be >= 0, got {value!s}")
+        return None
+    return amount
+
+
+def _shown(value: Any) -> str:
+    return repr(value.strip()) if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def parse_row(line: int, values: Mapping[str, Any]) -> tuple[Row | None, list[str]]:
+    """A Row, or None and the reasons it is invalid (every reason found, not only the first)."""
+    errors: list[str] = []
+    texts = {
+        name: _text(name, values.get(name), errors)
+        for name in COLUMNS
+        if name not in COUNT_COLUMNS and name not in MONEY_COLUMNS
+    }
+    counts = {name: _count(name, values.get(name), errors) for name in COUNT_COLUMNS}
+    money = {name: _money(name, values.get(name), errors) for name in MONEY_COLUMNS}
+    for name in REQUIRED_COLUMNS:
+        if texts[name] is None and not any(error.startswith(f"{name} ") for error in errors):
+            errors.append(f"{name} is required")
+    count_errors = any(error.startswith(COUNT_COLUMNS) for error in errors)
+    if not count_errors:
+        if counts["quantity"] is None and counts["cancel_quantity"] is None:
+            errors.append("quantity or cancel_quantity is required")
+        elif not (counts["quantity"] or counts["cancel_quantity"]):
+            errors.append("quantity or cancel_quantity must be > 0")
+    if any(amount is not None for amount in money.values()) and texts["currency"] is None:
+        given = [name for name, amount in money.items() if amount is not None]
+        errors.append(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} currency")
+    if errors:
+        return None, errors
+    try:
+        item = FulfillmentRequestItem(
+            item_id=texts["item_id"],  # type: ignore[arg-type]
+            quantity=counts["quantity"],
+            cancel_quantity=counts["cancel_quantity"],
+            shipment_item_id=texts["shipment_item_id"],
+            subfulfiller_id=texts["subfulfiller_id"],
+            distributor_cost=money["distributor_cost"],
+            shipping_cost=money["shipping_cost"],
+        )
+        # Checked here so a bad currency is reported on its own line.
+        FulfillmentRequest(order_id=texts["order_id"], items=[item], currency=texts["currency"])  # type: ignore[arg-type]
+    except ValidationError as error:
+        return None, [str(error)]
+    fulfillment = {name: texts[name] for name in GROUP_FIELDS if texts[name] is not None}
+    return Row(line, texts["order_id"], item, fulfillment), []  # type: ignore[arg-type]
+
+
+def group_identity(line: int, values: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """``(order_id, kind, value)`` of the row's fulfillment; None without an order id.
+
+    kind: ``k`` explicit key, ``t`` tracking number, ``s`` shipment id, ``line`` ungrouped.
+    Read from the raw values, so an invalid row still invalidates the group it belongs to.
+    """
+    order_id = _plain(values.get("order_id"))
+    if order_id is None:
+        return None
+    for column, kind in (("key", "k"), ("tracking_number", "t"), ("shipment_id", "s")):
+        value = _plain(values.get(column))
+        if value is not None:
+            return order_id, kind, value
+    return order_id, "line", str(line)
+
+
+def _plain(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value).strip() or None
+
+
+def safe_create_key(identity: tuple[str, str, str]) -> str:
+    """The deterministic safe-create key of a group (a digest when long)."""
+    key = ":".join(identity)
+    if len(key) <= _MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _describe(identity: tuple[str, str, str]) -> str:
+    order_id, kind, value = identity
+    what = {"k": "key", "t": "tracking_number", "s": "shipment_id"}.get(kind, kind)
+    return f"order {order_id}, {what} {value}"
+
+
+# --- groups ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Group:
+    """One fulfillment to create: its lines, its request (None when invalid) and problems."""
+
+    key: str
+    lines: list[int]
+    request: FulfillmentRequest | None = None
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    values: dict[str, tuple[str, int]] = field(default_factory=dict)  # field -> (value, line)
+
+    @property
+    def ok(self) -> bool:
+        return self.request is not None
+
+
+def _digest(identity: tuple[str, str, str]) -> int:
+    return int.from_bytes(hashlib.blake2b("\0".join(identity).encode(), digest_size=8).digest())
+
+
+def iter_groups(path: str | Path, fmt: str) -> Iterator[Group]:
+    """The file's fulfillments in file order, each validated; one group in memory at a time.
+
+    An unreadable line or a row without an order id is a group of its own, with errors.
+    Raises FileFormatError when the file cannot be read as a shipments file at all.
+    """
+    seen: set[int] = set()  # digests of grouped fulfillments already finished
+    current: Group | None = None
+    current_identity: tuple[str, str, str] | None = None
+    # Lines that belong to no group (unreadable, no order id), yielded after the open group
+    # so that groups come out in the order of their first line.
+    orphans: list[Group] = []
+    for line, values in read_records(path, fmt):
+        if isinstance(values, str):
+            orphans.append(Group(key=f"line:{line}", lines=[line], errors=[(line, values)]))
+            continue
+        identity = group_identity(line, values)
+        if identity is None:
+            _row, errors = parse_row(line, values)
+            orphans.append(
+                Group(key=f"line:{line}", lines=[line], errors=[(line, e) for e in errors])
+            )
+            continue
+        if identity != current_identity:
+            if current is not None:
+                yield _finish(current)
+            yield from orphans
+            orphans.clear()
+            current, current_identity = Group(key=safe_create_key(identity), lines=[]), identity
+            if identity[1] != "line":
+                digest = _digest(identity)
+                if digest in seen:
+                    current.errors.append(
+                        (
+                            line,
+                            f"rows of one fulfillment must be adjacent: {_describe(identity)} "
+                            "already appeared further up (sort the file by order and key)",
+                        )
+                    )
+                seen.add(digest)
+        assert current is not None
+        _add_row(current, line, values)
+    if current is not None:
+        yield _finish(current)
+    yield from orphans
+
+
+def _add_row(group: Group, line: int, values: Mapping[str, Any]) -> None:
+    group.lines.append(line)
+    row, errors = parse_row(line, values)
+    if row is None:
+        group.errors.extend((line, error) for error in errors)
+        return
+    for name, value in row.fulfillment.items():
+        stated = group.values.setdefault(name, (value, line))
+        if stated[0] != value:
+            group.errors.append(
+                (
+                    line,
+                    f"{name} {value!r} conflicts with {stated[0]!r} on line {stated[1]} "
+                    "of the same fulfillment",
+                )
+            )
+    for other in group.rows:
+        if other.item.item_id == row.item.item_id:
+            group.errors.append(
+                (
+                    line,
+                    f"item {row.item.item_id} is already in this fulfillment (line {other.line})",
+                )
+            )
+    group.rows.append(row)
+
+
+def _finish(group: Group) -> Group:
+    if not group.errors:
+        fields = {name: value for name, (value, _line) in group.values.items()}
+        try:
+            group.request = FulfillmentRequest(
+                order_id=group.rows[0].order_id, items=[row.item for row in group.rows], **fields
+            )
+        except ValidationError as error:
+            group.errors.append((group.lines[0], str(error)))
+    group.rows = []  # the request has what is needed; keep memory to one group
+    group.values = {}
+    return group
