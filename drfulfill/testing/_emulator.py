@@ -133,7 +133,9 @@ class Emulator:
             return
         # Close at once: handlers still sleeping in an injected latency are cancelled
         # (a timeout of 0 would mean "wait for ever" to aiohttp).
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=0.05)
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.05
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._port)
