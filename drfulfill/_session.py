@@ -173,6 +173,23 @@ class Transport:
         def elapsed() -> float:
             return self.clock() - started
 
+        # Most calls succeed at once, and setting tenacity up costs about as much as a
+        # small request, so tenacity takes over only after a first attempt failed: it is
+        # handed that failure as its own attempt 1, so waits, stops and logs are the same.
+        try:
+            return await attempt(attempt_timeout(policy, self._timeout, 0.0))
+        except Exception as error:
+            if not retryable(error):
+                raise
+            first_failure: Exception | None = error
+
+        async def replay_then_attempt(timeout: float | None) -> T:
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return await attempt(timeout)
+
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
             return backoff_delay(policy, state.attempt_number, error, self.random)
@@ -203,7 +220,8 @@ class Transport:
         )
         async for try_ in retrying:
             with try_:
-                return await attempt(attempt_timeout(policy, self._timeout, elapsed()))
+                timeout = attempt_timeout(policy, self._timeout, elapsed())
+                return await replay_then_attempt(timeout)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _send_once(
