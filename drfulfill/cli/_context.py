@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+import aiohttp
 import click
 
 from .. import Client
+from .._constants import DEFAULT_CONNECTION_LIMIT, REQUEST_ID_HEADER
 from ..errors import DigitalRiverError, ValidationError
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ T = TypeVar("T")
 SANDBOX_KEY = "sk_test_sandbox"
 EMULATOR_KEY = "sk_test_emulator"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+logger = logging.getLogger("drfulfill.cli")
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,48 @@ class Connection:
 @contextlib.asynccontextmanager
 async def connect(settings: Settings, *, seed: bool = True) -> AsyncIterator[Connection]:
     """A client for the configured API, or for a fresh seeded emulator with ``--sandbox``."""
-    if not settings.sandbox:
-        if not settings.api_key:
-            raise CommandError(
-                "no API key: pass --api-key, set DR_API_KEY, or use --sandbox", EXIT_USAGE
-            )
-        async with Client(settings.api_key, base_url=settings.base_url) as client:
-            yield Connection(client)
-        return
-    from ..testing import Emulator
+    async with contextlib.AsyncExitStack() as stack:
+        # -v: our own session, so that every request can be logged (method, URL, status).
+        session = await stack.enter_async_context(_logging_session()) if settings.verbose else None
+        if not settings.sandbox:
+            if not settings.api_key:
+                raise CommandError(
+                    "no API key: pass --api-key, set DR_API_KEY, or use --sandbox", EXIT_USAGE
+                )
+            client = Client(settings.api_key, base_url=settings.base_url, session=session)
+            yield Connection(await stack.enter_async_context(client))
+            return
+        from ..testing import Emulator
 
-    async with Emulator(rate_limit=None) as emulator:
-        async with Client(SANDBOX_KEY, base_url=emulator.url, rate_limit=None) as client:
-            if seed:
-                await seed_sandbox(emulator, client)
-            logging.getLogger("drfulfill").info("sandbox: emulator on %s", emulator.url)
-            yield Connection(client, emulator)
+        emulator = await stack.enter_async_context(Emulator(rate_limit=None))
+        client = Client(SANDBOX_KEY, base_url=emulator.url, rate_limit=None, session=session)
+        await stack.enter_async_context(client)
+        if seed:
+            await seed_sandbox(emulator, client)
+        logger.info("sandbox: an in-process emulator on %s", emulator.url)
+        yield Connection(client, emulator)
+
+
+def _logging_session() -> aiohttp.ClientSession:
+    """A session like the Client's own, with a trace that logs each request at DEBUG."""
+    trace = aiohttp.TraceConfig()
+
+    async def on_request_end(
+        _session: aiohttp.ClientSession, _context: object, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        response = params.response
+        logger.debug(
+            "%s %s -> %s (request id %s)",
+            params.method,
+            params.url,
+            response.status,
+            response.headers.get(REQUEST_ID_HEADER),
+        )
+
+    trace.on_request_end.append(on_request_end)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=DEFAULT_CONNECTION_LIMIT), trace_configs=[trace]
+    )
 
 
 async def seed_sandbox(emulator: Emulator, client: Client) -> None:

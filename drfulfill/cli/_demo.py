@@ -7,6 +7,7 @@ not assumed).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import tempfile
 import time
@@ -168,14 +169,22 @@ async def run_demo(
     directory: str | Path | None = None,
     progress: Progress | None = None,
     seed: int = 0,
+    emulator: Emulator | None = None,
 ) -> DemoSummary:
-    """Upload a sample CSV to a fresh emulator, read it back, walk a return; check it all."""
+    """Upload a sample CSV to a fresh emulator, read it back, walk a return; check it all.
+
+    ``emulator``: a started, empty one to use instead (for tests; ``faults`` is then unused).
+    """
     from ..testing import Emulator
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="drfulfill-demo-") as temporary:
         folder = Path(directory or temporary)
-        async with Emulator(rate_limit=None, fault_rate=faults, seed=seed) as emulator:
+        async with contextlib.AsyncExitStack() as stack:
+            if emulator is None:
+                emulator = await stack.enter_async_context(
+                    Emulator(rate_limit=None, fault_rate=faults, seed=seed)
+                )
             csv_path = folder / "shipments.csv"
             fulfillments, units = write_sample_csv(csv_path, emulator, rows)
             validation = validate(csv_path, "csv")
@@ -255,8 +264,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     from rich.table import Table
 
     table = Table(title="drfulfill demo", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
     once = "[green]yes[/green]" if summary.exactly_once else "[red]NO[/red]"
     rows = [
         ("CSV rows", f"{summary.rows:,}"),
@@ -276,7 +285,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         ("reconciled creates (response lost)", f"{summary.reconciled:,}"),
         ("creates re-sent after a check", f"{summary.recreated:,}"),
         ("upload runs (journal resumes)", f"{summary.runs}"),
-        ("fulfillment return", f"{summary.return_id}: {' → '.join(summary.return_states)}"),
+        ("fulfillment return", summary.return_id),
+        ("return states (re-retrieved)", " → ".join(summary.return_states)),
         ("upload time", f"{summary.upload_seconds:.2f} s"),
         ("throughput", f"{summary.throughput:,.0f} fulfillments/s"),
         ("total time", f"{summary.elapsed:.2f} s"),

@@ -243,7 +243,9 @@ def _money(name: str, value: Any, errors: list[str]) -> Decimal | None:
 
 
 def _shown(value: Any) -> str:
-    return repr(value.strip()) if isinstance(value, str) else json.dumps(value, default=str)
+    if isinstance(value, str):
+        return repr(value.strip())
+    return str(value) if isinstance(value, Decimal) else json.dumps(value, default=str)
 
 
 def parse_row(line: int, values: Mapping[str, Any]) -> tuple[Row | None, list[str]]:

@@ -1,0 +1,60 @@
+"""``drfulfill demo``: the summary it prints is the emulator's state, checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drfulfill.cli._demo import DemoSummary, run_demo, write_sample_csv
+from drfulfill.cli._upload import validate
+from drfulfill.testing import Emulator
+from tests.cli.conftest import run_cli
+
+
+async def test_run_demo_summary_matches_the_emulator(emu: Emulator) -> None:
+    summary = await run_demo(rows=41, emulator=emu)
+
+    assert isinstance(summary, DemoSummary)
+    assert summary.rows == 41
+    assert summary.fulfillments == summary.created == len(emu.fulfillments) == summary.listed
+    keys = {f["metadata"]["drfulfillKey"] for f in emu.fulfillments}
+    assert len(keys) == len(emu.fulfillments)  # nothing created twice
+    fulfilled = sum(item["fulfilledQuantity"] for order in emu.orders for item in order["items"])
+    assert summary.units_fulfilled == summary.units_in_file == fulfilled
+    assert summary.failed == 0 and summary.runs == 1 and summary.exactly_once
+    assert summary.return_states == ["created", "pending", "accepted"]
+    assert emu.fulfillment_returns[summary.return_id]["state"] == "accepted"
+    assert summary.requests == len(emu.requests)
+    assert summary.retries == summary.reconciled == 0
+
+
+def test_sample_csv_groups_items_of_a_parcel(tmp_path: Path) -> None:
+    emulator = Emulator()  # seeding needs no server
+    path = tmp_path / "s.csv"
+
+    fulfillments, units = write_sample_csv(path, emulator, rows=8)
+
+    validation = validate(path, "csv")
+    assert validation.ok and validation.rows == 8
+    assert validation.fulfillments == fulfillments == 5  # orders 0-2 ship one parcel, 3 two
+    assert units > 0
+
+
+async def test_demo_with_faults_still_creates_exactly_once() -> None:
+    summary = await run_demo(rows=200, faults=0.15, seed=7)
+
+    assert summary.faults_injected > 0
+    assert summary.retries > 0
+    assert summary.reconciled + summary.recreated > 0
+    assert summary.exactly_once and summary.duplicates == 0
+    assert summary.created == summary.emulator_fulfillments == summary.fulfillments
+
+
+async def test_demo_command_prints_the_summary() -> None:
+    result = await run_cli("demo", "--rows", "30")
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "drfulfill demo" in out
+    assert "fulfillments created" in out and "exactly once" in out and "yes" in out
+    assert "created → pending → accepted" in out
+    assert "Uploading" in result.stderr  # the progress bar
