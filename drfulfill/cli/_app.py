@@ -494,7 +494,12 @@ def upload(
             progress=RichProgress(console),
         )
 
-    report = _run_with_client(ctx, body)
+    try:
+        report = _run_with_client(ctx, body)
+    except KeyboardInterrupt:
+        resume = "run the same command again to resume" if journal_path else "no journal kept"
+        console.print(f"Interrupted; {resume}.")
+        ctx.exit(130)
     _report_upload(console, report, journal_path, results)
     if not report.ok:
         ctx.exit(EXIT_FAILED)
@@ -534,9 +539,8 @@ def _report_validation(console: Any, file: Path, validation: Any, skip_invalid: 
     shown = validation.errors[:50]
     for line, reason in shown:
         console.print(f"{file.name}:{line}: {reason}", markup=False, highlight=False)
-    hidden = validation.invalid_rows - len({line for line, _ in shown})
-    if hidden > 0:
-        console.print(f"… and more problems on {hidden:,} other row(s).")
+    if len(validation.errors) > len(shown):
+        console.print("… more problems not shown (fix these first, or use --dry-run to recheck).")
     verdict = (
         f"skipping them; sending {validation.fulfillments:,} fulfillment(s)"
         if skip_invalid

@@ -89,6 +89,7 @@ FORMATS = ("csv", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _MAX_KEY_LENGTH = 200  # longer keys are replaced by a digest
 _WHOLE_NUMBER = re.compile(r"[+]?\d+")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")  # as the request model checks it
 
 
 class FileFormatError(Exception):
@@ -270,6 +271,9 @@ def parse_row(line: int, values: Mapping[str, Any]) -> tuple[Row | None, list[st
     if any(amount is not None for amount in money.values()) and texts["currency"] is None:
         given = [name for name, amount in money.items() if amount is not None]
         errors.append(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} currency")
+    currency = texts["currency"]
+    if currency is not None and not _CURRENCY.fullmatch(currency):
+        errors.append(f"currency must be a 3-letter ISO 4217 code, got {currency!r}")
     if errors:
         return None, errors
     try:
@@ -282,8 +286,6 @@ def parse_row(line: int, values: Mapping[str, Any]) -> tuple[Row | None, list[st
             distributor_cost=money["distributor_cost"],
             shipping_cost=money["shipping_cost"],
         )
-        # Checked here so a bad currency is reported on its own line.
-        FulfillmentRequest(order_id=texts["order_id"], items=[item], currency=texts["currency"])  # type: ignore[arg-type]
     except ValidationError as error:
         return None, [str(error)]
     fulfillment = {name: texts[name] for name in GROUP_FIELDS if texts[name] is not None}
