@@ -61,6 +61,10 @@ class RateLimiter:
             # A 429 seen while we slept pauses us too.
             delay = self._paused_until - self._clock()
 
+    def paused_for(self) -> float:
+        """Seconds left of the current ``pause`` (0 when not paused)."""
+        return max(0.0, self._paused_until - self._clock())
+
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429's ``Retry-After``), then pace from empty."""
         until = self._clock() + seconds

@@ -33,6 +33,8 @@ from .errors import (
     APITimeoutError,
     DecodeError,
     DigitalRiverError,
+    ErrorDetail,
+    RateLimitError,
     ValidationError,
     error_from_response,
 )
@@ -66,11 +68,12 @@ def encode_query(pairs: Query) -> str:
     return "&".join(f"{quote(key, safe='[]')}={quote(value, safe=':')}" for key, value in pairs)
 
 
-def _request_error(error: aiohttp.ClientError | TimeoutError) -> APIConnectionError:
+def _request_error(error: aiohttp.ClientError | asyncio.TimeoutError) -> APIConnectionError:
     """The SDK error for a failed attempt, and whether the request may have reached DR."""
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(f"timed out connecting: {error}", sent=False)
-    if isinstance(error, TimeoutError):
+    # asyncio.TimeoutError, not the builtin: they are one class only from Python 3.11 on.
+    if isinstance(error, asyncio.TimeoutError):
         return APITimeoutError("timed out waiting for the response", sent=True)
     if isinstance(error, aiohttp.ClientConnectorError):
         return APIConnectionError(f"could not connect: {error}", sent=False)
@@ -122,7 +125,7 @@ class Transport:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise DigitalRiverError("the Client is closed")
-        if self._api_key is None:
+        if not self._api_key:
             raise ValidationError("api_key is required: pass api_key= or set DR_API_KEY")
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -146,49 +149,79 @@ class Transport:
         query: Query = (),
         body: Any = None,
         kind: RequestKind = RequestKind.IDEMPOTENT,
+        started: float | None = None,
     ) -> dict[str, Any]:
-        """Send one API request with retries; return the decoded JSON object of a 2xx."""
-        url = self._base_url + path
+        """Send one API request with retries; return the decoded JSON object of a 2xx.
+
+        ``started``: the ``clock()`` reading the call's deadline counts from, when this
+        request is part of a larger call (the safe-create lookup); default now.
+        """
+        return await self.call_with_retries(
+            self.prepare(method, path, query=query, body=body),
+            lambda error: is_retryable(kind, error),
+            f"{method} {path}",
+            started=started,
+        )
+
+    def prepare(
+        self, method: str, path: str, *, query: Query = (), body: Any = None
+    ) -> Callable[[float | None], Awaitable[dict[str, Any]]]:
+        """One attempt of a request (no retries), as a function of its timeout."""
+        text = self._base_url + path
         if query:
-            url += "?" + encode_query(query)
+            text += "?" + encode_query(query)
+        url = URL(text, encoded=True)
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
 
         def send(timeout: float | None) -> Awaitable[dict[str, Any]]:
             return self._send_once(method, url, data, timeout)
 
-        return await self.call_with_retries(
-            send, lambda error: is_retryable(kind, error), f"{method} {path}"
-        )
+        return send
 
     async def call_with_retries(
         self,
         attempt: Callable[[float | None], Awaitable[T]],
         retryable: Callable[[BaseException], bool],
         what: str,
+        *,
+        started: float | None = None,
     ) -> T:
-        """Run ``attempt(timeout)`` under the retry policy; the one retry loop of the SDK."""
+        """Run ``attempt(timeout)`` under the retry policy; the one retry loop of the SDK.
+
+        The deadline counts from ``started`` (a ``clock()`` reading; default now). Once it
+        has passed, no further attempt is made.
+        """
         policy = self.policy
-        started = self.clock()
+        if started is None:
+            started = self.clock()
 
         def elapsed() -> float:
             return self.clock() - started
+
+        def timeout_left() -> float | None:
+            spent = elapsed()
+            if policy.deadline is not None and spent >= policy.deadline:
+                raise APITimeoutError(
+                    f"{what}: the call's deadline of {policy.deadline:g}s has passed", sent=False
+                )
+            return attempt_timeout(policy, self._timeout, spent)
 
         # Most calls succeed at once, and setting tenacity up costs about as much as a
         # small request, so tenacity takes over only after a first attempt failed: it is
         # handed that failure as its own attempt 1, so waits, stops and logs are the same.
         try:
-            return await attempt(attempt_timeout(policy, self._timeout, 0.0))
+            return await attempt(timeout_left())
         except Exception as error:
             if not retryable(error):
                 raise
             first_failure: Exception | None = error
 
-        async def replay_then_attempt(timeout: float | None) -> T:
+        async def replay_then_attempt() -> T:
             nonlocal first_failure
             if first_failure is not None:
                 failure, first_failure = first_failure, None
                 raise failure
-            return await attempt(timeout)
+            return await attempt(timeout_left())
 
         def wait(state: tenacity.RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -220,21 +253,20 @@ class Transport:
         )
         async for try_ in retrying:
             with try_:
-                timeout = attempt_timeout(policy, self._timeout, elapsed())
-                return await replay_then_attempt(timeout)
+                return await replay_then_attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _send_once(
-        self, method: str, url: str, data: bytes | None, timeout: float | None
+        self, method: str, url: URL, data: bytes | None, timeout: float | None
     ) -> dict[str, Any]:
         session = self._get_session()
         if self.limiter is not None:
-            await self.limiter.acquire()
+            await self._wait_for_limiter(self.limiter)
         self.stats.requests += 1
         try:
             async with session.request(
                 method,
-                URL(url, encoded=True),
+                url,
                 data=data,
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=timeout, connect=self._connect_timeout),
@@ -242,11 +274,32 @@ class Transport:
                 status = response.status
                 headers = response.headers
                 payload = await response.read()
-        except (aiohttp.ClientError, TimeoutError) as error:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise _request_error(error) from error
         if status >= 300:
             raise self._api_error(status, headers, payload)
         return decode_json_object(payload, headers.get(REQUEST_ID_HEADER))
+
+    async def _wait_for_limiter(self, limiter: RateLimiter) -> None:
+        """Wait for the limiter, unless a 429 paused it longer than we may sleep through.
+
+        The same rule as for the 429 itself: a ``Retry-After`` beyond ``max_retry_after``
+        is raised, so a long pause fails calls at once instead of hanging them past
+        their deadline.
+        """
+        paused = limiter.paused_for()
+        if paused > self.policy.max_retry_after:
+            raise RateLimitError(
+                429,
+                errors=(
+                    ErrorDetail(
+                        code="too_many_requests",
+                        message=f"not sent: a 429 paused the client for {paused:.0f}s more",
+                    ),
+                ),
+                retry_after=paused,
+            )
+        await limiter.acquire()
 
     def _api_error(self, status: int, headers: Any, payload: bytes) -> APIError:
         error = error_from_response(status, headers, payload.decode("utf-8", "replace"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -186,9 +188,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "inf" or "nan" would pause a client forever, or compare as nothing
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -196,8 +200,6 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when is None or when.tzinfo is None:
         return None
     if now is None:
-        import time
-
         now = time.time()
     return max(0.0, when.timestamp() - now)
 

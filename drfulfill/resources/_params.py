@@ -16,6 +16,15 @@ def check_id(name: str, value: object) -> str:
     return value
 
 
+def check_path_id(name: str, value: object) -> str:
+    """An id for a URL path: ``.`` and ``..`` are refused, since servers and proxies
+    resolve them as dot-segments (``POST /fulfillments/.`` would reach the create)."""
+    checked = check_id(name, value)
+    if checked in (".", ".."):
+        raise ValidationError(f"{name} must be an id, not the path segment {checked!r}")
+    return checked
+
+
 def as_sequence(ids: Iterable[str] | str | None) -> Sequence[str] | str | None:
     """A list filter as given: None, one id as a string, or a tuple of ids."""
     if ids is None or isinstance(ids, str):

@@ -16,7 +16,7 @@ from ..models import (
     FulfillmentReturnState,
 )
 from ..pagination import AsyncPager
-from ._params import as_sequence, check_id, filter_query
+from ._params import as_sequence, check_path_id, filter_query
 
 _PATH = "/fulfillment-returns"
 
@@ -58,7 +58,7 @@ class FulfillmentReturns:
 
     async def retrieve(self, return_id: str) -> FulfillmentReturn:
         """One fulfillment return."""
-        path = encode_path("fulfillment-returns", check_id("return_id", return_id))
+        path = encode_path("fulfillment-returns", check_path_id("return_id", return_id))
         return _decode(await self._transport.request("GET", path))
 
     def list(

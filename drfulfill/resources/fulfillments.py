@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._constants import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from .._convert import structure, unstructure
-from .._retry import RequestKind, is_ambiguous
+from .._retry import NotApplied, RequestKind, is_ambiguous, is_retryable
 from .._session import Transport, encode_path
 from ..errors import ConflictError, DigitalRiverError, ValidationError
 from ..models import (
@@ -21,7 +21,7 @@ from ..models import (
     UpdateFulfillmentRequest,
 )
 from ..pagination import AsyncPager
-from ._params import as_sequence, check_id, filter_query
+from ._params import as_sequence, check_id, check_path_id, filter_query
 
 if TYPE_CHECKING:
     from ..bulk import KeyFunction, ProgressCallback
@@ -30,14 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("drfulfill")
 
 _PATH = "/fulfillments"
-
-
-class _NotApplied(Exception):
-    """An ambiguous create was checked and found not applied: safe to send again."""
-
-    def __init__(self, error: DigitalRiverError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def _decode(raw: Mapping[str, Any]) -> Fulfillment:
@@ -120,59 +112,85 @@ class Fulfillments:
     async def _create_exactly_once(
         self, body: dict[str, Any], order_id: str, field: str, key: str
     ) -> Fulfillment:
-        transport = self._transport
-        resent = False
+        """One retry loop (one attempt budget, one deadline) for sends and lookups.
 
-        async def attempt(_timeout: float | None) -> Fulfillment:
-            nonlocal resent
-            if resent:
+        A create that fails ambiguously, or with a 409, is looked up by its key at once;
+        if it is not there it is looked up again just before it is re-sent, after the
+        backoff wait, so that a create DR was still processing has had time to land.
+        """
+        transport = self._transport
+        send = transport.prepare("POST", _PATH, body=body)
+        started = transport.clock()
+        unresolved: DigitalRiverError | None = None  # the last attempt's ambiguous failure
+
+        async def attempt(timeout: float | None) -> Fulfillment:
+            nonlocal unresolved
+            if unresolved is not None:
+                found = await self._reconcile(order_id, key, unresolved, started)
+                if found is not None:
+                    return found
+                unresolved = None
                 transport.stats.recreated += 1
             try:
-                raw = await transport.request("POST", _PATH, body=body, kind=RequestKind.CREATE)
-                return _decode(raw)
+                return _decode(await send(timeout))
             except DigitalRiverError as error:
                 if not (is_ambiguous(error) or isinstance(error, ConflictError)):
                     raise
-                try:
-                    found = await self.find_by_key(order_id, key)
-                except DigitalRiverError as lookup_error:
-                    # Whether the create happened is unknown: never send it again blindly.
-                    raise error from lookup_error
+                found = await self._reconcile(order_id, key, error, started)
                 if found is not None:
-                    transport.stats.reconciled += 1
-                    logger.warning(
-                        "create for order %s failed (%s) but had been applied: found %s by key %s",
-                        order_id,
-                        error,
-                        found.id,
-                        key,
-                    )
                     return found
                 if isinstance(error, ConflictError):
                     raise
-                resent = True
-                raise _NotApplied(error) from error
+                unresolved = error
+                raise NotApplied(error) from error
+
+        def retryable(error: BaseException) -> bool:
+            return isinstance(error, NotApplied) or is_retryable(RequestKind.CREATE, error)
 
         try:
             return await transport.call_with_retries(
-                attempt, lambda error: isinstance(error, _NotApplied), f"POST {_PATH}"
+                attempt, retryable, f"POST {_PATH}", started=started
             )
-        except _NotApplied as not_applied:
+        except NotApplied as not_applied:
             raise not_applied.error from None
+
+    async def _reconcile(
+        self, order_id: str, key: str, error: DigitalRiverError, started: float
+    ) -> Fulfillment | None:
+        """The fulfillment a failed create made, or None if it made none."""
+        try:
+            found = await self._find(order_id, key, started)
+        except DigitalRiverError as lookup_error:
+            # Whether the create happened is unknown: never send it again blindly.
+            raise error from lookup_error
+        if found is not None:
+            self._transport.stats.reconciled += 1
+            logger.warning(
+                "create for order %s failed (%s) but had been applied: found %s by key %s",
+                order_id,
+                error,
+                found.id,
+                key,
+            )
+        return found
 
     async def find_by_key(self, order_id: str, key: str) -> Fulfillment | None:
         """The order's fulfillment created with safe-create ``key``, if there is one."""
-        field = self._idempotency_field
-        if field is None:
+        if self._idempotency_field is None:
             raise ValidationError("find_by_key needs the safe-create protocol (idempotency_field)")
-        async for fulfillment in self.list(order_id=order_id, limit=100):
+        return await self._find(check_id("order_id", order_id), key, None)
+
+    async def _find(self, order_id: str, key: str, started: float | None) -> Fulfillment | None:
+        field = self._idempotency_field
+        pager = self._pager([("orderId", order_id)], limit=100, started=started)
+        async for fulfillment in pager:
             if fulfillment.metadata and fulfillment.metadata.get(field) == key:
                 return fulfillment
         return None
 
     async def retrieve(self, fulfillment_id: str) -> Fulfillment:
         """One fulfillment, with ``order_details`` (the order as a raw mapping)."""
-        path = encode_path("fulfillments", check_id("fulfillment_id", fulfillment_id))
+        path = encode_path("fulfillments", check_path_id("fulfillment_id", fulfillment_id))
         return _decode(await self._transport.request("GET", path))
 
     async def update(
@@ -186,7 +204,7 @@ class Fulfillments:
         metadata: Mapping[str, Any] | None = None,
     ) -> Fulfillment:
         """Set tracking data (per fulfillment or per item) and merge ``metadata``."""
-        path = encode_path("fulfillments", check_id("fulfillment_id", fulfillment_id))
+        path = encode_path("fulfillments", check_path_id("fulfillment_id", fulfillment_id))
         body = unstructure(
             UpdateFulfillmentRequest(
                 tracking_company=tracking_company,
@@ -231,14 +249,23 @@ class Fulfillments:
             created_time,
             allow_eq=False,
         )
-        return AsyncPager(
-            lambda query: self._transport.request("GET", _PATH, query=query),
-            _decode,
+        return self._pager(
             filters,
             limit=limit,
             max_items=max_items,
             starting_after=starting_after,
             ending_before=ending_before,
+        )
+
+    def _pager(
+        self, filters: list[tuple[str, str]], *, started: float | None = None, **paging: Any
+    ) -> AsyncPager[Fulfillment]:
+        transport = self._transport
+        return AsyncPager(
+            lambda query: transport.request("GET", _PATH, query=query, started=started),
+            _decode,
+            filters,
+            **paging,
         )
 
     def bulk_create(

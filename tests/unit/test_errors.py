@@ -141,3 +141,8 @@ def test_errors_pickle_round_trip():
 def test_validation_error_is_a_value_error():
     assert issubclass(ValidationError, ValueError)
     assert issubclass(ValidationError, DigitalRiverError)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e999"])
+def test_a_non_finite_retry_after_is_unreadable(value):
+    assert parse_retry_after(value) is None

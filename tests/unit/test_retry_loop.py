@@ -233,7 +233,7 @@ async def test_safe_create_finds_an_applied_create_instead_of_repeating_it(dr, m
 
 async def test_safe_create_resends_when_the_create_was_not_applied(dr, mock):
     mock.post(CREATE_URL, exception=asyncio.TimeoutError())
-    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
     mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
     f = await dr.fulfillments.create(order_id="o1", items=ITEMS)
     assert f.id == FULFILLMENT["id"]
@@ -290,3 +290,127 @@ async def test_safe_create_gives_up_after_max_retries(mock, sleeps):
         with pytest.raises(ServerError):
             await dr.fulfillments.create(order_id="o1", items=ITEMS)
     assert len([c for c in sent(mock) if c[0] == "POST"]) == 3
+
+
+# --- review regressions: one budget per create, lookup before resend, paused limiter ---
+
+
+def _fake_clock(dr, sleeps):
+    """Time that moves only when the retry loop sleeps."""
+    now = [0.0]
+    dr._transport.clock = lambda: now[0]
+
+    async def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    dr._transport.sleep = sleep
+    return now
+
+
+async def test_safe_create_looks_again_just_before_resending(dr, mock):
+    # DR was still processing the timed-out create at the first lookup; it has landed by
+    # the time the backoff wait is over, so it must be returned, not created a second time.
+    mock.post(CREATE_URL, exception=asyncio.TimeoutError())
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})
+    landed = {**FULFILLMENT, "metadata": {"drfulfillKey": "slow"}}
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": [landed]})
+    mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
+    f = await dr.fulfillments.create(order_id="o1", items=ITEMS, key="slow")
+    assert f.id == FULFILLMENT["id"]
+    assert [c[0] for c in sent(mock)] == ["POST", "GET", "GET"]
+    assert dr.stats.reconciled == 1 and dr.stats.recreated == 0
+
+
+async def test_safe_create_has_one_attempt_budget_for_429s_and_ambiguous_failures(mock, sleeps):
+    # 429s used to be retried by an inner loop inside each protocol attempt:
+    # (max_retries + 1) ** 2 sends in all.
+    for _ in range(5):
+        mock.post(CREATE_URL, status=429, headers={"Retry-After": "0"})
+        mock.post(CREATE_URL, status=503)
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
+    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=2) as dr:
+        dr._transport.sleep = sleeps
+        with pytest.raises(RateLimitError):
+            await dr.fulfillments.create(order_id="o1", items=ITEMS)
+    assert len([c for c in sent(mock) if c[0] == "POST"]) == 3
+
+
+async def test_safe_create_keeps_to_one_deadline(mock, sleeps):
+    for _ in range(5):
+        mock.post(CREATE_URL, status=429, headers={"Retry-After": "4"})
+        mock.post(CREATE_URL, status=503)
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
+    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=20, deadline=10) as dr:
+        dr._transport.random = lambda: 0.5
+        now = _fake_clock(dr, sleeps)
+        with pytest.raises((RateLimitError, ServerError)):
+            await dr.fulfillments.create(order_id="o1", items=ITEMS)
+    assert now[0] <= 10  # it used to start a fresh 10 s deadline for every resend
+
+
+async def test_safe_create_lookup_is_cut_to_the_create_deadline(mock, sleeps):
+    mock.post(CREATE_URL, status=429, headers={"Retry-After": "8"})
+    mock.post(CREATE_URL, status=503)
+    mock.get(url_pattern("/fulfillments"), status=500, repeat=True)
+    async with Client(
+        KEY, base_url=BASE, rate_limit=None, deadline=10, backoff_base=4, max_retries=9
+    ) as dr:
+        dr._transport.random = lambda: 0.5
+        now = _fake_clock(dr, sleeps)
+        with pytest.raises(ServerError) as caught:
+            await dr.fulfillments.create(order_id="o1", items=ITEMS)
+    assert caught.value.status == 503  # the create's failure; the lookup's is its cause
+    assert now[0] <= 10
+    assert len([c for c in sent(mock) if c[0] == "GET"]) == 1
+
+
+async def test_a_resend_after_a_5xx_honours_its_retry_after(dr, mock, sleeps):
+    mock.post(CREATE_URL, status=503, headers={"Retry-After": "2"})
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
+    mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
+    await dr.fulfillments.create(order_id="o1", items=ITEMS)
+    assert sleeps == [2.0]
+
+
+async def test_a_limiter_paused_beyond_the_cap_fails_calls_at_once(mock, sleeps):
+    mock.get(GET_URL, payload=FULFILLMENT)
+    async with Client(KEY, base_url=BASE, rate_limit=1000, max_retry_after=60) as dr:
+        dr._transport.sleep = sleeps
+        dr._transport.limiter.pause(120)  # e.g. DR's documented "Retry-After: 120"
+        with pytest.raises(RateLimitError) as caught:
+            await dr.fulfillments.retrieve("ful_1")
+    assert 119 < caught.value.retry_after <= 120
+    assert sent(mock) == [] and sleeps == []
+
+
+async def test_an_infinite_retry_after_does_not_pause_the_client_forever(mock, sleeps):
+    mock.get(GET_URL, status=429, headers={"Retry-After": "inf"})
+    mock.get(GET_URL, payload=FULFILLMENT)
+    async with Client(KEY, base_url=BASE, rate_limit=1000) as dr:
+        dr._transport.sleep = sleeps
+        dr._transport.random = lambda: 0.5
+        await dr.fulfillments.retrieve("ful_1")
+        assert dr._transport.limiter.paused_for() == 0
+    assert sleeps == [0.25]
+
+
+@pytest.mark.parametrize("bad_id", [".", ".."])
+async def test_dot_segment_ids_are_refused_before_any_request(dr, mock, bad_id):
+    from drfulfill import ValidationError
+
+    with pytest.raises(ValidationError, match="fulfillment_id"):
+        await dr.fulfillments.update(bad_id, tracking_number="1")
+    with pytest.raises(ValidationError, match="return_id"):
+        await dr.fulfillment_returns.retrieve(bad_id)
+    assert sent(mock) == []
+
+
+async def test_an_empty_api_key_is_refused_before_any_request(mock, monkeypatch):
+    from drfulfill import ValidationError
+
+    monkeypatch.delenv("DR_API_KEY", raising=False)
+    async with Client("", base_url=BASE, rate_limit=None) as dr:
+        with pytest.raises(ValidationError, match="api_key"):
+            await dr.fulfillments.retrieve("ful_1")
+    assert sent(mock) == []
