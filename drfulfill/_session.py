@@ -77,7 +77,8 @@ def _request_error(error: aiohttp.ClientError | asyncio.TimeoutError) -> APIConn
         return APITimeoutError("timed out waiting for the response", sent=True)
     if isinstance(error, aiohttp.ClientConnectorError):
         return APIConnectionError(f"could not connect: {error}", sent=False)
-    return APIConnectionError(f"connection failed: {error!r}", sent=True)
+    # str(), never repr(): the repr of some aiohttp errors shows the request's headers.
+    return APIConnectionError(f"connection failed: {type(error).__name__}: {error}", sent=True)
 
 
 class Transport:
@@ -270,6 +271,9 @@ class Transport:
                 data=data,
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=timeout, connect=self._connect_timeout),
+                # A caller's session may raise for status or follow redirects; we decide.
+                raise_for_status=False,
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 headers = response.headers

@@ -372,3 +372,21 @@ async def test_a_caller_owned_session(emu):
             with pytest.raises(NotFoundError):
                 await dr.fulfillments.retrieve("ful_x")
         assert not session.closed
+
+
+async def test_a_caller_session_that_raises_for_status_still_gives_typed_errors(emu):
+    # raise_for_status=True used to turn every 4xx/5xx into an APIConnectionError (sent:
+    # ambiguous for a create, retried for a GET) whose message showed the Bearer key.
+    import aiohttp
+
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 1}])
+    async with aiohttp.ClientSession(raise_for_status=True) as session:
+        async with make_client(emu, session=session) as dr:
+            with pytest.raises(NotFoundError) as caught:
+                await dr.fulfillments.retrieve("ful_x")
+            assert "sk_test" not in str(caught.value)
+            with pytest.raises(BadRequestError):
+                await dr.fulfillments.create(
+                    order_id=order_id, items=[{"item_id": "i1", "quantity": 5}]
+                )
+    assert [r.method for r in emu.requests] == ["GET", "POST"]
