@@ -11,7 +11,7 @@ from .._constants import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from .._convert import structure, unstructure
 from .._retry import NotApplied, RequestKind, is_ambiguous, is_retryable
 from .._session import Transport, encode_path
-from ..errors import ConflictError, DigitalRiverError, ValidationError
+from ..errors import ConflictError, DecodeError, DigitalRiverError, ValidationError
 from ..models import (
     CreatedTime,
     Fulfillment,
@@ -107,16 +107,17 @@ class Fulfillments:
             raw = await self._transport.request("POST", _PATH, body=body, kind=RequestKind.CREATE)
             return _decode(raw)
         key = _stamp_key(body, field, key)
-        return await self._create_exactly_once(body, request.order_id, field, key)
+        return await self._create_exactly_once(body, request.order_id, key)
 
     async def _create_exactly_once(
-        self, body: dict[str, Any], order_id: str, field: str, key: str
+        self, body: dict[str, Any], order_id: str, key: str
     ) -> Fulfillment:
         """One retry loop (one attempt budget, one deadline) for sends and lookups.
 
-        A create that fails ambiguously, or with a 409, is looked up by its key at once;
-        if it is not there it is looked up again just before it is re-sent, after the
-        backoff wait, so that a create DR was still processing has had time to land.
+        A create that fails ambiguously, with a 409, or with an unreadable 2xx body is
+        looked up by its key at once. If an ambiguous one is not there, it is looked up
+        again just before it is re-sent, after the backoff wait, so that a create DR was
+        still processing has had time to land.
         """
         transport = self._transport
         send = transport.prepare("POST", _PATH, body=body)
@@ -134,12 +135,15 @@ class Fulfillments:
             try:
                 return _decode(await send(timeout))
             except DigitalRiverError as error:
-                if not (is_ambiguous(error) or isinstance(error, ConflictError)):
+                # A 2xx whose body we cannot read (DecodeError) was applied: find it, so
+                # the caller is not left to retry a create that happened.
+                final = isinstance(error, (ConflictError, DecodeError))
+                if not (final or is_ambiguous(error)):
                     raise
                 found = await self._reconcile(order_id, key, error, started)
                 if found is not None:
                     return found
-                if isinstance(error, ConflictError):
+                if final:
                     raise
                 unresolved = error
                 raise NotApplied(error) from error

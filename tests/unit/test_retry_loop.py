@@ -414,3 +414,20 @@ async def test_an_empty_api_key_is_refused_before_any_request(mock, monkeypatch)
         with pytest.raises(ValidationError, match="api_key"):
             await dr.fulfillments.retrieve("ful_1")
     assert sent(mock) == []
+
+
+async def test_a_create_whose_2xx_body_is_unreadable_is_found_by_its_key(dr, mock):
+    mock.post(CREATE_URL, status=201, body="<html>proxy</html>")
+    landed = {**FULFILLMENT, "metadata": {"drfulfillKey": "k-html"}}
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": [landed]})
+    f = await dr.fulfillments.create(order_id="o1", items=ITEMS, key="k-html")
+    assert f.id == FULFILLMENT["id"]
+    assert [c[0] for c in sent(mock)] == ["POST", "GET"]
+
+
+async def test_an_unreadable_2xx_create_not_found_is_raised_not_resent(dr, mock):
+    mock.post(CREATE_URL, status=201, body="<html>proxy</html>")
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
+    with pytest.raises(DecodeError):
+        await dr.fulfillments.create(order_id="o1", items=ITEMS)
+    assert [c[0] for c in sent(mock)] == ["POST", "GET"]
