@@ -453,7 +453,16 @@ def upload(
     skip_invalid: bool,
     dry_run: bool,
 ) -> None:
-    from ._upload import RichProgress, dry_run_line, upload, valid_groups, validate
+    from ._upload import (
+        JournalError,
+        RichProgress,
+        claim_journal,
+        dry_run_line,
+        journal_target,
+        upload,
+        valid_groups,
+        validate,
+    )
 
     settings = _settings(ctx)
     console = _stderr()
@@ -478,8 +487,20 @@ def upload(
         )
         return
     journal_path = _journal_path(file, journal, no_journal, settings)
+    if results is not None:
+        _check_writable(results)
 
     async def body(connection: Connection) -> Any:
+        if journal_path is not None:
+            target = (
+                "sandbox"
+                if settings.sandbox
+                else journal_target(connection.client.base_url, settings.api_key)
+            )
+            try:
+                claim_journal(journal_path, target)
+            except JournalError as error:
+                raise CommandError(str(error), EXIT_USAGE) from None
         if connection.emulator is not None:
             _add_sandbox_orders(connection, file, fmt)
         return await upload(
@@ -515,6 +536,15 @@ def _journal_path(
     if settings.sandbox:
         return None  # a sandbox run must never mark rows done for a real run
     return str(file.with_name(file.name + ".journal.db"))
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an unwritable --results file before anything is sent."""
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise CommandError(f"cannot write {path}: {error.strerror or error}", EXIT_USAGE) from None
 
 
 def _add_sandbox_orders(connection: Connection, file: Path, fmt: str) -> None:

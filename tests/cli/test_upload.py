@@ -336,3 +336,40 @@ async def test_the_api_key_is_never_printed(emu: Emulator, invoke: Invoke, tmp_p
     assert "drfulfill" in result.stderr  # -v logged something
     for text in (result.stdout, result.stderr, (tmp_path / "r.jsonl").read_text()):
         assert API_KEY not in text and "SECRET_4242" not in text
+
+
+async def test_a_journal_is_bound_to_the_api_it_was_written_for(
+    emu: Emulator, invoke: Invoke, tmp_path: Path
+) -> None:
+    # Regression: the journal knew only keys, so uploading the same file to another API
+    # (staging, then production) skipped every row as "already done" and exited 0.
+    seed_orders(emu)
+    shipments = write(tmp_path, GOOD_CSV)
+    assert (await invoke("upload", shipments)).exit_code == 0
+
+    async with Emulator(rate_limit=None) as other:
+        seed_orders(other)
+        refused = await run_cli("--api-key", API_KEY, "--base-url", other.url, "upload", shipments)
+        live = await run_cli("--api-key", "sk_live_x", "--base-url", emu.url, "upload", shipments)
+        fresh = await run_cli(
+            "--api-key", API_KEY, "--base-url", other.url, "upload", shipments, "--no-journal"
+        )
+
+        assert refused.exit_code == live.exit_code == 2
+        assert f"records an upload to {emu.url} (test mode), not to {other.url}" in refused.stderr
+        assert "(live mode)" in live.stderr
+        assert fresh.exit_code == 0, fresh.output
+        assert len(other.fulfillments) == 5  # only the --no-journal run sent anything
+    assert len(emu.fulfillments) == 5
+
+
+@pytest.mark.parametrize("option", ["--results", "--journal"])
+async def test_an_unwritable_results_or_journal_path_exits_2_before_sending(
+    emu: Emulator, invoke: Invoke, tmp_path: Path, option: str
+) -> None:
+    # Regression: these were tracebacks (FileNotFoundError, sqlite3.OperationalError).
+    seed_orders(emu)
+    result = await invoke("upload", write(tmp_path, GOOD_CSV), option, tmp_path / "no" / "x.csv")
+    assert result.exit_code == 2
+    assert "Error: cannot " in result.stderr and "Traceback" not in result.output
+    assert emu.requests == []
