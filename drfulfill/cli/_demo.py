@@ -166,7 +166,6 @@ async def run_demo(
     rows: int = 500,
     faults: float = 0.0,
     *,
-    directory: str | Path | None = None,
     progress: Progress | None = None,
     seed: int = 0,
     emulator: Emulator | None = None,
@@ -179,7 +178,7 @@ async def run_demo(
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="drfulfill-demo-") as temporary:
-        folder = Path(directory or temporary)
+        folder = Path(temporary)
         async with contextlib.AsyncExitStack() as stack:
             if emulator is None:
                 emulator = await stack.enter_async_context(
@@ -210,7 +209,7 @@ async def run_demo(
                         description="Uploading" if runs == 1 else "Re-running",
                     )
                 assert report is not None
-                listed = [f async for f in client.fulfillments.list(limit=100)]
+                listed = [f.id async for f in client.fulfillments.list(limit=100)]
                 created_return = await _create_return(client, emulator)
                 states = [str(getattr(created_return.state, "value", created_return.state))]
                 for state in ("pending", "accepted"):
@@ -227,7 +226,7 @@ async def run_demo(
                 created=report.created + report.resumed,
                 failed=report.failed,
                 emulator_fulfillments=len(emulator.fulfillments),
-                listed=len({f.id for f in listed}),
+                listed=len(listed),
                 units_in_file=units,
                 units_fulfilled=units_fulfilled,
                 requests=stats.requests,
@@ -252,6 +251,8 @@ async def run_demo(
             f"the client reports {summary.created} fulfillments created but the emulator "
             f"holds {summary.emulator_fulfillments}"
         )
+    if len(set(listed)) != len(listed):
+        raise DemoError(f"listing streamed {len(listed) - len(set(listed))} fulfillment(s) twice")
     if summary.listed != summary.emulator_fulfillments:
         raise DemoError(
             f"listing streamed {summary.listed} fulfillments; the emulator holds "

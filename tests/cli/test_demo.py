@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from drfulfill.cli._demo import DemoSummary, run_demo, write_sample_csv
+import pytest
+
+from drfulfill.cli._demo import DemoError, DemoSummary, run_demo, write_sample_csv
 from drfulfill.cli._upload import validate
+from drfulfill.resources.fulfillments import Fulfillments
 from drfulfill.testing import Emulator
 from tests.cli.conftest import run_cli
 
@@ -58,3 +63,22 @@ async def test_demo_command_prints_the_summary() -> None:
     assert "fulfillments created" in out and "exactly once" in out and "yes" in out
     assert "created → pending → accepted" in out
     assert "Uploading" in result.stderr  # the progress bar
+
+
+async def test_the_demo_catches_a_listing_that_repeats_items(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: the demo counted distinct ids, so a pager yielding an item twice passed.
+    original = Fulfillments.list
+
+    def twice(self: Fulfillments, **options: Any) -> AsyncIterator[Any]:
+        async def items() -> AsyncIterator[Any]:
+            async for fulfillment in original(self, **options):
+                yield fulfillment
+                yield fulfillment
+
+        return items()
+
+    monkeypatch.setattr(Fulfillments, "list", twice)
+    with pytest.raises(DemoError, match="twice"):
+        await run_demo(rows=6, emulator=emu)
