@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 SANDBOX_KEY = "sk_test_sandbox"
 EMULATOR_KEY = "sk_test_emulator"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 logger = logging.getLogger("drfulfill.cli")
 
@@ -63,7 +63,7 @@ class Connection:
 
 
 @contextlib.asynccontextmanager
-async def connect(settings: Settings, *, seed: bool = True) -> AsyncIterator[Connection]:
+async def connect(settings: Settings) -> AsyncIterator[Connection]:
     """A client for the configured API, or for a fresh seeded emulator with ``--sandbox``."""
     async with contextlib.AsyncExitStack() as stack:
         # -v: our own session, so that every request can be logged (method, URL, status).
@@ -81,8 +81,7 @@ async def connect(settings: Settings, *, seed: bool = True) -> AsyncIterator[Con
         emulator = await stack.enter_async_context(Emulator(rate_limit=None))
         client = Client(SANDBOX_KEY, base_url=emulator.url, rate_limit=None, session=session)
         await stack.enter_async_context(client)
-        if seed:
-            await seed_sandbox(emulator, client)
+        await seed_sandbox(emulator, client)
         logger.info("sandbox: an in-process emulator on %s", emulator.url)
         yield Connection(client, emulator)
 

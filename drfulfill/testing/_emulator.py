@@ -16,12 +16,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from .._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
+from .._ratelimit import default_rate_for
 from ._gateway import (
     Fault,
     FaultSchedule,
     RateLimiter,
     api_key_from,
-    dr_rate_for,
     is_live_key,
     redact_headers,
 )
@@ -374,7 +374,7 @@ def _make_limiter(
     if rate_limit is None:
         return None
     if isinstance(rate_limit, _DefaultRateLimit):
-        return RateLimiter(dr_rate_for, monotonic)
+        return RateLimiter(default_rate_for, monotonic)
     if rate_limit <= 0:
         raise ValueError("rate_limit must be positive, or None to switch it off")
     rate = float(rate_limit)

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .._constants import LIVE_RATE_LIMIT, TEST_KEY_PREFIX, TEST_RATE_LIMIT
+from .._constants import TEST_KEY_PREFIX
 
 FAULT_ACTIONS = ("respond", "drop", "commit_then_drop")
 _CREATE_PATHS = frozenset({"/fulfillments", "/fulfillment-returns"})
@@ -61,11 +61,6 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- rate limit
-
-
-def dr_rate_for(key: str) -> float:
-    """DR's documented limits: 25 req/s for test keys, 250 req/s for live ones."""
-    return TEST_RATE_LIMIT if key.startswith(TEST_KEY_PREFIX) else LIVE_RATE_LIMIT
 
 
 @dataclass(slots=True)
