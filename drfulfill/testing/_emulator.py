@@ -264,7 +264,8 @@ class Emulator:
         Actions: ``"respond"`` answers ``status`` with a DR error body (and ``Retry-After``)
         without applying the request; with ``status=None`` it only adds ``latency``.
         ``"drop"`` closes the connection before anything is applied. ``"commit_then_drop"``
-        applies the request, then closes the connection without a response.
+        applies the request, then closes the connection without a response. ``status``,
+        ``code`` and ``retry_after`` belong to ``"respond"``: a ValueError elsewhere.
         """
         return self._faults.add(
             Fault(method, path, status, code, retry_after, latency, action, times)

@@ -125,6 +125,11 @@ class Fault:
             raise ValueError(f"action must be one of {FAULT_ACTIONS}, not {self.action!r}")
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError(f"a fault status must be an error status, not {self.status}")
+        if self.action != "respond" and self.status is not None:
+            # Silently answering `status` instead would skip the commit of commit_then_drop.
+            raise ValueError(f"status goes with action='respond', not {self.action!r}")
+        if self.status is None and (self.code is not None or self.retry_after is not None):
+            raise ValueError("code and retry_after need a status")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1, or None for every request")
         self.method = self.method.upper()

@@ -217,7 +217,16 @@ async def test_fault_matching_by_method_path_and_times(emu: Emulator, api: Api) 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"action": "explode"}, {"status": 200}, {"times": 0}],
+    [
+        {"action": "explode"},
+        {"status": 200},
+        {"times": 0},
+        # Regression: the status was answered and commit_then_drop never committed.
+        {"action": "commit_then_drop", "status": 503},
+        {"action": "drop", "status": 500},
+        {"code": "oops"},
+        {"retry_after": 1},
+    ],
 )
 def test_add_fault_rejects_nonsense(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
