@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD, VERSION
+from .._convert import parse_datetime
 from ..models import CreatedTime
 from ._context import (
     EMULATOR_KEY,
@@ -40,6 +42,9 @@ def _stderr() -> Any:
 # --- parameter types ---------------------------------------------------------------------
 
 
+_ZONE_SUFFIX = re.compile(r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
+
+
 class AwareDateTime(click.ParamType):
     """An ISO 8601 date-time with ``Z`` or an offset; a naive one is refused."""
 
@@ -50,10 +55,12 @@ class AwareDateTime(click.ParamType):
             return value
         text = str(value).strip()
         try:
-            parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
-        except ValueError:
+            parsed = parse_datetime(text)
+        except (ValueError, OverflowError):
             self.fail(f"{value!r} is not an ISO 8601 date-time such as 2024-05-01T00:00:00Z")
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
+        # parse_datetime reads a zone-less time as UTC (DR's rule for its own output); on the
+        # command line that guess is refused, since people usually mean their local time.
+        if not _ZONE_SUFFIX.search(text):
             self.fail(
                 f"{value!r} has no time zone: add Z for UTC or an offset such as +02:00 "
                 "(e.g. 2024-05-01T00:00:00Z)"

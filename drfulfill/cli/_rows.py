@@ -348,7 +348,9 @@ class Group:
 
 
 def _digest(identity: tuple[str, str, str]) -> int:
-    return int.from_bytes(hashlib.blake2b("\0".join(identity).encode(), digest_size=8).digest())
+    return int.from_bytes(
+        hashlib.blake2b("\0".join(identity).encode(), digest_size=8).digest(), "big"
+    )
 
 
 def iter_groups(path: str | Path, fmt: str) -> Iterator[Group]:

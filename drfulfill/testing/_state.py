@@ -28,6 +28,7 @@ from .._constants import (
     METADATA_MAX_VALUE_LENGTH,
     MIN_PAGE_SIZE,
 )
+from .._convert import parse_datetime
 
 Clock = Callable[[], datetime]
 Json = dict[str, Any]
@@ -119,13 +120,11 @@ def format_time(epoch: int) -> str:
 def parse_time(value: str, parameter: str) -> float:
     """An ISO-8601 query time as epoch seconds. A time without an offset is taken as UTC."""
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        moment = parse_datetime(value)
+    except (ValueError, OverflowError):
         raise bad_request(
             "invalid_parameter", f"'{value}' is not an ISO-8601 date-time.", parameter
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
 
 
