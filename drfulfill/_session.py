@@ -17,7 +17,7 @@ import attrs
 import tenacity
 from yarl import URL
 
-from ._constants import REQUEST_ID_HEADER, VERSION
+from ._constants import REQUEST_ID_HEADER, TEST_KEY_PREFIX, VERSION
 from ._ratelimit import RateLimiter
 from ._retry import (
     RequestKind,
@@ -122,6 +122,12 @@ class Transport:
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.clock: Callable[[], float] = time.monotonic
         self.random: Callable[[], float] = random.random
+
+    @property
+    def target(self) -> str:
+        """Which API this transport talks to: base URL and the key's mode, never the key."""
+        mode = "test" if self._api_key and self._api_key.startswith(TEST_KEY_PREFIX) else "live"
+        return f"{self._base_url} ({mode} mode)"
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:

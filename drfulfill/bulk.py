@@ -125,7 +125,9 @@ def bulk_create(
     commits are fsynced (``synchronous=FULL``) in batches, and a row's ``started`` mark is
     always committed before its create is sent. Its table ``journal`` has one row per key:
     ``key, idx, status ('started'|'done'|'failed'), fulfillment_id, fulfillment_json, error,
-    updated``.
+    updated``. A journal is bound to the API it was first used with (base URL and test/live
+    mode, table ``drfulfill_target``): its "done" rows are not true for another API, so using
+    it with one raises ``ValidationError`` before any request.
 
     ``on_progress(result)`` is called once per row, just before it is yielded.
 
@@ -136,7 +138,9 @@ def bulk_create(
     finds it by its key once it has.
 
     Raises ``ValidationError`` at once when the client's ``idempotency_field`` is None (without
-    keys, exactly-once is impossible) or an argument is invalid.
+    keys, exactly-once is impossible) or an argument is invalid, and on first iteration when
+    the journal cannot be opened or belongs to another API; ``DigitalRiverError`` when
+    another run holds the journal.
     """
     field = fulfillments._idempotency_field
     if field is None:
@@ -156,6 +160,7 @@ def bulk_create(
         )
     run = _BulkRun(
         fulfillments,
+        target=fulfillments._transport.target,
         key_of=_key_function(key, field),
         field=field,
         concurrency=concurrency,
@@ -229,6 +234,7 @@ class _BulkRun:
         self,
         fulfillments: Fulfillments,
         *,
+        target: str,
         key_of: KeyFunction,
         field: str,
         concurrency: int,
@@ -236,6 +242,7 @@ class _BulkRun:
         on_progress: ProgressCallback | None,
     ) -> None:
         self._fulfillments = fulfillments
+        self._target = target
         self._key_of = key_of
         self._field = field
         self._concurrency = concurrency
@@ -255,7 +262,7 @@ class _BulkRun:
     ) -> AsyncIterator[BulkResult]:
         source = _Source(requests)
         if journal is not None:
-            self._journal = await _Journal.open(journal)
+            self._journal = await _Journal.open(journal, self._target)
         exhausted = False
         try:
             while True:
@@ -460,6 +467,10 @@ class _Entry(NamedTuple):
 class _JournalBusy(Exception):
     """Another connection holds the journal's lock."""
 
+    @staticmethod
+    def error(path: str | os.PathLike[str]) -> DigitalRiverError:
+        return DigitalRiverError(f"the journal {os.fspath(path)!r} is in use by another bulk run")
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -472,6 +483,9 @@ CREATE TABLE IF NOT EXISTS journal (
     updated TEXT NOT NULL
 )
 """
+
+# The API a journal's rows are true for (see ``bulk_create``); one row.
+_TARGET_SCHEMA = "CREATE TABLE IF NOT EXISTS drfulfill_target (target TEXT NOT NULL)"
 
 _UPSERT = """
 INSERT INTO journal (key, idx, status, fulfillment_id, fulfillment_json, error, updated)
@@ -499,18 +513,17 @@ class _Journal:
         self._in_transaction = False
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> _Journal:
-        """Open (creating if needed), waiting a little for an earlier run to let go of it."""
+    async def open(cls, path: str | os.PathLike[str], target: str) -> _Journal:
+        """Open (creating if needed) for ``target``, waiting a little for an earlier run to
+        let go of it."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + _JOURNAL_LOCK_WAIT
         while True:
             try:
-                return cls(_connect(path))
-            except _JournalBusy:
+                return cls(_connect(path, target))
+            except _JournalBusy as busy:
                 if loop.time() >= give_up:
-                    raise DigitalRiverError(
-                        f"the journal {os.fspath(path)!r} is in use by another bulk run"
-                    ) from None
+                    raise busy.error(path) from None
                 await asyncio.sleep(_JOURNAL_LOCK_POLL)
 
     def get(self, key: str) -> _Entry | None:
@@ -553,23 +566,46 @@ class _Journal:
             self._db.close()
 
 
-def _connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+def claim_journal(path: str | os.PathLike[str], target: str) -> None:
+    """Bind the journal at ``path`` to ``target`` now, raising as ``bulk_create`` would on
+    its first iteration: for callers that must know before they start (the CLI, before it
+    truncates a results file)."""
+    try:
+        _connect(path, target).close()
+    except _JournalBusy as busy:
+        raise busy.error(path) from None
+
+
+def _connect(path: str | os.PathLike[str], target: str) -> sqlite3.Connection:
     # isolation_level=None: transactions are ours to begin and commit. timeout=0: a lock
     # held by another run is reported at once (waiting is done without blocking the loop).
-    db = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=0)
+    except sqlite3.Error as error:
+        raise ValidationError(f"cannot open the journal {os.fspath(path)!r}: {error}") from None
     try:
         db.execute("PRAGMA locking_mode=EXCLUSIVE")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a 'started' mark must survive a power cut
         db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock, kept until close
         db.execute(_SCHEMA)
+        db.execute(_TARGET_SCHEMA)
+        row = db.execute("SELECT target FROM drfulfill_target").fetchone()
+        if row is None:
+            db.execute("INSERT INTO drfulfill_target (target) VALUES (?)", (target,))
         db.execute("COMMIT")
-    except sqlite3.OperationalError as error:
+    except sqlite3.Error as error:
         db.close()
         if "locked" in str(error):
             raise _JournalBusy from error
-        raise
+        raise ValidationError(f"cannot use the journal {os.fspath(path)!r}: {error}") from None
     except BaseException:
         db.close()
         raise
+    if row is not None and row[0] != target:
+        db.close()
+        raise ValidationError(
+            f"the journal {os.fspath(path)!r} records a run against {row[0]}, not {target}: "
+            "its done rows are not done here; use another journal"
+        )
     return db

@@ -460,12 +460,10 @@ def upload(
     skip_invalid: bool,
     dry_run: bool,
 ) -> None:
+    from ..bulk import claim_journal
     from ._upload import (
-        JournalError,
         RichProgress,
-        claim_journal,
         dry_run_line,
-        journal_target,
         upload,
         valid_groups,
         validate,
@@ -499,15 +497,9 @@ def upload(
 
     async def body(connection: Connection) -> Any:
         if journal_path is not None:
-            target = (
-                "sandbox"
-                if settings.sandbox
-                else journal_target(connection.client.base_url, settings.api_key)
-            )
-            try:
-                claim_journal(journal_path, target)
-            except JournalError as error:
-                raise CommandError(str(error), EXIT_USAGE) from None
+            # Before the results file is truncated and the sandbox seeded: a journal of
+            # another API is a usage error (exit 2), like a journal that cannot be opened.
+            claim_journal(journal_path, connection.client.fulfillments._transport.target)
         if connection.emulator is not None:
             _add_sandbox_orders(connection, file, fmt)
         return await upload(

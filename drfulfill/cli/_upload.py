@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from .._constants import DEFAULT_IDEMPOTENCY_FIELD, TEST_KEY_PREFIX
+from .._constants import DEFAULT_IDEMPOTENCY_FIELD
 from .._convert import unstructure
 from ..models import BulkResult, FulfillmentRequest
 from ._rows import Group, iter_groups
@@ -312,51 +311,6 @@ def invalid_outcomes(path: str | Path, fmt: str) -> Iterator[Outcome]:
         if not group.ok:
             reasons = "; ".join(f"line {line}: {reason}" for line, reason in group.errors)
             yield Outcome(group.key, group.lines, "invalid", error=reasons)
-
-
-# --- the journal's target ---------------------------------------------------------------
-
-_TARGET_SCHEMA = "CREATE TABLE IF NOT EXISTS drfulfill_target (target TEXT NOT NULL)"
-
-
-class JournalError(Exception):
-    """The journal cannot be used for this run (nothing has been sent)."""
-
-
-def journal_target(base_url: str, api_key: str | None) -> str:
-    """Which API a journal's "done" marks are true for: the base URL and the key's mode
-    (never the key itself)."""
-    mode = "test" if api_key and api_key.startswith(TEST_KEY_PREFIX) else "live"
-    return f"{base_url.rstrip('/')} ({mode} mode)"
-
-
-def claim_journal(path: str | Path, target: str) -> None:
-    """Record ``target`` in the journal, or refuse one written for another target.
-
-    The journal knows only safe-create keys: without this, a file uploaded to a test server
-    and then to production would be skipped there as "already done", without a request.
-    """
-    try:
-        db = sqlite3.connect(path, timeout=1)
-    except sqlite3.Error as error:
-        raise JournalError(f"cannot open the journal {path}: {error}") from None
-    try:
-        with db:
-            db.execute(_TARGET_SCHEMA)
-            row = db.execute("SELECT target FROM drfulfill_target").fetchone()
-            if row is None:
-                db.execute("INSERT INTO drfulfill_target (target) VALUES (?)", (target,))
-    except sqlite3.Error as error:
-        busy = "locked" in str(error)
-        reason = "it is in use by another upload" if busy else str(error)
-        raise JournalError(f"cannot use the journal {path}: {reason}") from None
-    finally:
-        db.close()
-    if row is not None and row[0] != target:
-        raise JournalError(
-            f"the journal {path} records an upload to {row[0]}, not to {target}; "
-            "pass --journal NEW_PATH or --no-journal (or delete it to start over)"
-        )
 
 
 def dry_run_line(group: Group, idempotency_field: str) -> str:

@@ -356,7 +356,7 @@ async def test_a_journal_is_bound_to_the_api_it_was_written_for(
         )
 
         assert refused.exit_code == live.exit_code == 2
-        assert f"records an upload to {emu.url} (test mode), not to {other.url}" in refused.stderr
+        assert f"records a run against {emu.url} (test mode), not {other.url}" in refused.stderr
         assert "(live mode)" in live.stderr
         assert fresh.exit_code == 0, fresh.output
         assert len(other.fulfillments) == 5  # only the --no-journal run sent anything

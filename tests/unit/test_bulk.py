@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
@@ -31,8 +32,11 @@ FIELD = "drfulfillKey"
 class FakeFulfillments:
     """``create`` / ``find_by_key`` over a dict, with hooks to fail, delay or block rows."""
 
-    def __init__(self, field: str | None = FIELD) -> None:
+    def __init__(
+        self, field: str | None = FIELD, target: str = "http://dr.test (test mode)"
+    ) -> None:
         self._idempotency_field = field
+        self._transport = SimpleNamespace(target=target)
         self.by_key: dict[str, Fulfillment] = {}
         self.create_calls: list[str] = []
         self.find_calls: list[str] = []
@@ -510,6 +514,30 @@ async def test_a_journal_in_use_by_a_running_run_is_refused(fake, tmp_path, monk
         with pytest.raises(DigitalRiverError, match="in use"):
             await collect(bulk_create(fake, [row(0)], journal=journal))
     assert len(fake.create_calls) == 2
+
+
+async def test_a_journal_is_bound_to_the_api_it_was_first_used_with(tmp_path):
+    # Regression: a journal knew only keys, so a run against production after one against
+    # staging reported every row resumed (with staging's fulfillments) and created nothing.
+    journal = tmp_path / "j.db"
+    staging = FakeFulfillments(target="https://staging.test (test mode)")
+    production = FakeFulfillments(target="https://api.test (live mode)")
+    await collect(bulk_create(staging, [row(0)], journal=journal))
+
+    with pytest.raises(ValidationError, match=r"staging.test \(test mode\), not https://api"):
+        await collect(bulk_create(production, [row(0)], journal=journal))
+    with pytest.raises(ValidationError, match="staging"):
+        bulk_module.claim_journal(journal, "https://api.test (live mode)")
+    bulk_module.claim_journal(journal, "https://staging.test (test mode)")  # the same API: fine
+    assert production.create_calls == production.find_calls == []
+    again = await collect(bulk_create(staging, [row(0)], journal=journal))
+    assert [r.resumed for r in again] == [True]
+
+
+async def test_a_journal_that_cannot_be_opened_is_a_validation_error(fake, tmp_path):
+    with pytest.raises(ValidationError, match="cannot open the journal"):
+        await collect(bulk_create(fake, [row(0)], journal=tmp_path / "missing" / "j.db"))
+    assert fake.create_calls == []
 
 
 async def test_a_rerun_waits_for_a_broken_off_run_to_close(fake, tmp_path):
