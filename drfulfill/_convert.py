@@ -68,7 +68,7 @@ def to_camel(name: str) -> str:
 
 _ISO_DATETIME = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
-    r"\s*(?:([Zz])|([+-])(\d{2}):?(\d{2})?)?",
+    r"\s*(?:(?P<zulu>[Zz])|(?P<sign>[+-])(\d{2}):?(\d{2})?)?",
     re.ASCII,
 )
 
@@ -87,6 +87,12 @@ def parse_datetime(value: Any) -> datetime:
     if isinstance(value, Mapping):
         return _parse_java_offset_datetime(value)
     raise TypeError(f"expected an ISO-8601 string, got {type(value).__name__}")
+
+
+def has_utc_offset(text: str) -> bool:
+    """Whether an ISO-8601 date-time names its zone (``Z`` or an offset)."""
+    match = _ISO_DATETIME.fullmatch(text.strip())
+    return match is not None and (match["zulu"] is not None or match["sign"] is not None)
 
 
 def _parse_iso(text: str) -> datetime:

@@ -10,11 +10,14 @@ from ._constants import LIVE_RATE_LIMIT, TEST_KEY_PREFIX, TEST_RATE_LIMIT
 from .errors import ValidationError
 
 
+def is_test_key(api_key: str | None) -> bool:
+    """Whether a key is a test-mode key (``sk_test_…``); any other key counts as live."""
+    return api_key is not None and api_key.startswith(TEST_KEY_PREFIX)
+
+
 def default_rate_for(api_key: str | None) -> float:
     """DR's documented limit for a key: 25 req/s in test mode, 250 req/s live."""
-    if api_key and api_key.startswith(TEST_KEY_PREFIX):
-        return TEST_RATE_LIMIT
-    return LIVE_RATE_LIMIT
+    return TEST_RATE_LIMIT if is_test_key(api_key) else LIVE_RATE_LIMIT
 
 
 class RateLimiter:

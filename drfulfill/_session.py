@@ -17,8 +17,8 @@ import attrs
 import tenacity
 from yarl import URL
 
-from ._constants import REQUEST_ID_HEADER, TEST_KEY_PREFIX, VERSION
-from ._ratelimit import RateLimiter
+from ._constants import REQUEST_ID_HEADER, VERSION
+from ._ratelimit import RateLimiter, is_test_key
 from ._retry import (
     RequestKind,
     RetryPolicy,
@@ -126,8 +126,7 @@ class Transport:
     @property
     def target(self) -> str:
         """Which API this transport talks to: base URL and the key's mode, never the key."""
-        mode = "test" if self._api_key and self._api_key.startswith(TEST_KEY_PREFIX) else "live"
-        return f"{self._base_url} ({mode} mode)"
+        return f"{self._base_url} ({'test' if is_test_key(self._api_key) else 'live'} mode)"
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:

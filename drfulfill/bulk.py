@@ -566,12 +566,12 @@ class _Journal:
             self._db.close()
 
 
-def claim_journal(path: str | os.PathLike[str], target: str) -> None:
-    """Bind the journal at ``path`` to ``target`` now, raising as ``bulk_create`` would on
-    its first iteration: for callers that must know before they start (the CLI, before it
-    truncates a results file)."""
+def claim_journal(path: str | os.PathLike[str], fulfillments: Fulfillments) -> None:
+    """Bind the journal at ``path`` to the API of ``fulfillments`` now, raising as
+    ``bulk_create`` would on its first iteration: for callers that must know before they
+    start (the CLI, before it truncates a results file)."""
     try:
-        _connect(path, target).close()
+        _connect(path, fulfillments._transport.target).close()
     except _JournalBusy as busy:
         raise busy.error(path) from None
 

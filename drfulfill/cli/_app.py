@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -15,7 +14,7 @@ from typing import Any
 import click
 
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD, VERSION
-from .._convert import parse_datetime
+from .._convert import has_utc_offset, parse_datetime
 from ..models import CreatedTime
 from ._context import (
     EMULATOR_KEY,
@@ -42,9 +41,6 @@ def _stderr() -> Any:
 # --- parameter types ---------------------------------------------------------------------
 
 
-_ZONE_SUFFIX = re.compile(r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
-
-
 class AwareDateTime(click.ParamType):
     """An ISO 8601 date-time with ``Z`` or an offset; a naive one is refused."""
 
@@ -60,7 +56,7 @@ class AwareDateTime(click.ParamType):
             self.fail(f"{value!r} is not an ISO 8601 date-time such as 2024-05-01T00:00:00Z")
         # parse_datetime reads a zone-less time as UTC (DR's rule for its own output); on the
         # command line that guess is refused, since people usually mean their local time.
-        if not _ZONE_SUFFIX.search(text):
+        if not has_utc_offset(text):
             self.fail(
                 f"{value!r} has no time zone: add Z for UTC or an offset such as +02:00 "
                 "(e.g. 2024-05-01T00:00:00Z)"
@@ -499,7 +495,7 @@ def upload(
         if journal_path is not None:
             # Before the results file is truncated and the sandbox seeded: a journal of
             # another API is a usage error (exit 2), like a journal that cannot be opened.
-            claim_journal(journal_path, connection.client.fulfillments._transport.target)
+            claim_journal(journal_path, connection.client.fulfillments)
         if connection.emulator is not None:
             _add_sandbox_orders(connection, file, fmt)
         return await upload(

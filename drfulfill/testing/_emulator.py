@@ -16,13 +16,12 @@ from typing import Any, Final
 from aiohttp import web
 
 from .._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
-from .._ratelimit import default_rate_for
+from .._ratelimit import default_rate_for, is_test_key
 from ._gateway import (
     Fault,
     FaultSchedule,
     RateLimiter,
     api_key_from,
-    is_live_key,
     redact_headers,
 )
 from ._state import (
@@ -358,7 +357,7 @@ class Emulator:
         if body is _INVALID_JSON and request.method == "POST":
             return _error(400, "invalid_parameter", "The request body is not valid JSON.")
         request[_BODY] = body
-        request[_LIVE] = is_live_key(key)
+        request[_LIVE] = not is_test_key(key)
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # the router: unknown path or method

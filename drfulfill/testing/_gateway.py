@@ -12,8 +12,6 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .._constants import TEST_KEY_PREFIX
-
 FAULT_ACTIONS = ("respond", "drop", "commit_then_drop")
 _CREATE_PATHS = frozenset({"/fulfillments", "/fulfillment-returns"})
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key"})
@@ -43,10 +41,6 @@ def api_key_from(authorization: str | None) -> str | None:
     else:
         return None
     return key if key.startswith("sk_") else None
-
-
-def is_live_key(key: str) -> bool:
-    return not key.startswith(TEST_KEY_PREFIX)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -63,6 +63,7 @@ async def test_list_filters_and_max_items(emu: Emulator, invoke: Invoke) -> None
         emu.fulfillments[1]["id"],
     )
     fraction = await invoke("fulfillments", "list", "--created-gt", "1999-12-31T22:00:00.5Z")
+    fraction_query = emu.requests[-1].query
     since = await invoke("fulfillments", "list", "--created-gte", "2000-01-01T00:00:00+02:00")
 
     assert len(json_lines(capped.stdout)) == 4
@@ -70,6 +71,7 @@ async def test_list_filters_and_max_items(emu: Emulator, invoke: Invoke) -> None
     assert len(json_lines(by_company.stdout)) == 3
     assert len(json_lines(by_ids.stdout)) == 2
     assert len(json_lines(fraction.stdout)) == 7
+    assert ("createdTime[gt]", "1999-12-31T22:00:00.500Z") in fraction_query
     assert len(json_lines(since.stdout)) == 7
     assert ("createdTime[gte]", "1999-12-31T22:00:00Z") in emu.requests[-1].query
 

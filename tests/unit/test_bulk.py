@@ -527,8 +527,8 @@ async def test_a_journal_is_bound_to_the_api_it_was_first_used_with(tmp_path):
     with pytest.raises(ValidationError, match=r"staging.test \(test mode\), not https://api"):
         await collect(bulk_create(production, [row(0)], journal=journal))
     with pytest.raises(ValidationError, match="staging"):
-        bulk_module.claim_journal(journal, "https://api.test (live mode)")
-    bulk_module.claim_journal(journal, "https://staging.test (test mode)")  # the same API: fine
+        bulk_module.claim_journal(journal, production)
+    bulk_module.claim_journal(journal, staging)  # the same API: fine
     assert production.create_calls == production.find_calls == []
     again = await collect(bulk_create(staging, [row(0)], journal=journal))
     assert [r.resumed for r in again] == [True]

@@ -10,6 +10,7 @@ import pytest
 from drfulfill._convert import (
     converter,
     format_datetime,
+    has_utc_offset,
     parse_datetime,
     structure,
     to_camel,
@@ -90,6 +91,23 @@ def test_parse_datetime_iso_forms_give_the_instant_in_utc(text: str, expected: d
     parsed = parse_datetime(text)
     assert parsed == expected
     assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01T00:00:00Z", True),
+        ("2024-05-01T00:00:00.5z", True),
+        ("2024-05-01T00:00:00+02:00", True),
+        ("2024-05-01T00:00-0530", True),
+        ("2024-05-01T00:00:00", False),
+        ("2024-05-01T00:00:00.123456", False),
+        ("2024-05-01", False),
+        ("yesterday", False),
+    ],
+)
+def test_has_utc_offset(text: str, expected: bool) -> None:
+    assert has_utc_offset(text) is expected
 
 
 def test_parse_datetime_java_offset_datetime_object() -> None:

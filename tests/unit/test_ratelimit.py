@@ -1,7 +1,7 @@
 import pytest
 
 from drfulfill import ValidationError
-from drfulfill._ratelimit import RateLimiter, default_rate_for
+from drfulfill._ratelimit import RateLimiter, default_rate_for, is_test_key
 
 
 class FakeTime:
@@ -21,6 +21,11 @@ def test_default_rates_follow_the_key():
     assert default_rate_for("sk_test_abc") == 25
     assert default_rate_for("sk_abc") == 250
     assert default_rate_for(None) == 250
+
+
+def test_only_sk_test_keys_are_test_keys():
+    assert is_test_key("sk_test_abc")
+    assert not any(map(is_test_key, ["sk_live_abc", "sk_abc", "SK_TEST_abc", "", None]))
 
 
 def test_burst_then_steady_pacing():
