@@ -20,9 +20,11 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "CoordinationError",
     "DecodeError",
     "DigitalRiverError",
     "ErrorDetail",
+    "KeyReuseError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -159,6 +161,28 @@ class DecodeError(DigitalRiverError):
         if request_id:
             message += f" (request id {request_id})"
         super().__init__(message)
+
+
+class KeyReuseError(DigitalRiverError):
+    """A safe-create key names a fulfillment whose order, items or quantities differ from
+    the request: the key was used for different content. Nothing was sent."""
+
+    def __init__(self, message: str, *, key: str, fulfillment_id: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        #: The existing fulfillment that carries the key.
+        self.fulfillment_id = fulfillment_id
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_key_reuse, (str(self), self.key, self.fulfillment_id))
+
+
+def _rebuild_key_reuse(message: str, key: str, fulfillment_id: str | None) -> KeyReuseError:
+    return KeyReuseError(message, key=key, fulfillment_id=fulfillment_id)
+
+
+class CoordinationError(DigitalRiverError):
+    """The fleet coordinator (e.g. Redis) could not be used; a create was not sent."""
 
 
 _ERROR_BY_STATUS: dict[int, type[APIError]] = {
