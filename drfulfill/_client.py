@@ -20,11 +20,14 @@ from ._constants import (
     DEFAULT_IDEMPOTENCY_FIELD,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
     METADATA_MAX_KEY_LENGTH,
 )
+from ._coordination import Coordinator
 from ._ratelimit import RateLimiter, default_rate_for
 from ._retry import RetryPolicy
+from ._safecreate import SafeCreator
 from ._session import ClientStats, Transport
 from .errors import ValidationError
 from .resources.fulfillment_returns import FulfillmentReturns
@@ -58,6 +61,10 @@ class Client:
     :param session: your own ``aiohttp.ClientSession``; used as it is and never closed here.
     :param idempotency_field: metadata field of the safe-create protocol; None disables it.
     :param connection_limit: pool size of the session this client creates.
+    :param settle: seconds a doubtful create (timed out, dropped, 5xx) is given to show up
+        in DR's lists before it is sent again; see ``DEFAULT_SETTLE`` for the default's why.
+    :param coordinator: shared state for a fleet of processes using one API key, e.g.
+        ``drfulfill.redis.RedisCoordinator``: exactly-once claims on safe-create keys.
     """
 
     def __init__(
@@ -76,6 +83,8 @@ class Client:
         session: aiohttp.ClientSession | None = None,
         idempotency_field: str | None = DEFAULT_IDEMPOTENCY_FIELD,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        settle: float = DEFAULT_SETTLE,
+        coordinator: Coordinator | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
         base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
@@ -85,6 +94,8 @@ class Client:
             if value is not None and not value > 0:
                 raise ValidationError(f"{name} must be > 0 seconds or None, got {value!r}")
         _check_idempotency_field(idempotency_field)
+        if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not settle >= 0:
+            raise ValidationError(f"settle must be a number of seconds >= 0, got {settle!r}")
         if rate_limit is DR_DEFAULT_RATE:
             rate_limit = default_rate_for(api_key)
         policy = RetryPolicy(
@@ -106,7 +117,18 @@ class Client:
         )
         self.base_url = base_url.rstrip("/")
         self.idempotency_field = idempotency_field
-        self.fulfillments = Fulfillments(self._transport, idempotency_field)
+        self.settle = float(settle)
+        claims = None if coordinator is None or not api_key else coordinator.claims(api_key)
+        creator = (
+            None
+            if idempotency_field is None
+            else SafeCreator(
+                self._transport, field=idempotency_field, settle=self.settle, claims=claims
+            )
+        )
+        #: ``client.fulfillments``: create (exactly once), retrieve, update, list, bulk_create.
+        self.fulfillments = Fulfillments(self._transport, creator)
+        #: ``client.fulfillment_returns``: create, retrieve, list.
         self.fulfillment_returns = FulfillmentReturns(self._transport)
 
     @property

@@ -39,9 +39,18 @@ METADATA_MAX_VALUE_LENGTH = 500
 
 # Safe-create protocol.
 DEFAULT_IDEMPOTENCY_FIELD = "drfulfillKey"
+# Seconds a "not found" must have had to become true before a doubtful create is re-sent.
+# DR publishes neither its gateway timeout nor how far lists lag writes; creates answered
+# 504 have been seen to commit 1-3 s later. 10 s covers that three times over, and it is
+# paid only after an ambiguous failure (a rare event), never on the happy path.
+DEFAULT_SETTLE = 10.0
+# Keys a client remembers having created or found, so their repeats cost no request.
+KNOWN_KEYS_CACHE_SIZE = 10_000
 
 # Bulk.
 DEFAULT_BULK_CONCURRENCY = 16
+# Rows in flight per request slot: rows waiting out a settle window hold no slot.
+BULK_ROWS_PER_SLOT = 4
 
 # Headers.
 REQUEST_ID_HEADER = "x-dr-requestid"

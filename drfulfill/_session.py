@@ -124,6 +124,11 @@ class Transport:
         self.random: Callable[[], float] = random.random
 
     @property
+    def timeout(self) -> float | None:
+        """Seconds allowed for one attempt (None: no limit)."""
+        return self._timeout
+
+    @property
     def target(self) -> str:
         """Which API this transport talks to: base URL and the key's mode, never the key."""
         return f"{self._base_url} ({'test' if is_test_key(self._api_key) else 'live'} mode)"

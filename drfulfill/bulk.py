@@ -3,14 +3,14 @@
 Why a row is never created twice:
 
 * Every row has a deterministic key (``request_key``, an explicit key, or the key already in
-  its metadata). ``Fulfillments.create`` stores it in the fulfillment's metadata, so whether a
-  row was created can always be asked of Digital River with ``find_by_key``.
-* With a journal (an SQLite file), a row is marked ``started`` - and the mark committed -
-  before its create is sent, then ``done`` (with the fulfillment) or ``failed``. A re-run
-  answers ``done`` rows from the journal without any request, checks ``started`` and
-  ``failed`` rows with ``find_by_key`` before creating them (a failed create may still have
-  been applied), and creates the rest.
-* Without a journal every row is checked with ``find_by_key`` first: one extra GET per row.
+  its metadata), stored in the fulfillment's metadata, so whether a row was created can always
+  be asked of Digital River.
+* Every row is verified with DR before its create, unless the journal says it is done: with
+  ``since`` one sweep of the fulfillments created since then answers every row; otherwise one
+  lookup per order answers all rows of that order. A journal that is new, moved, deleted,
+  truncated or from another machine costs requests, never a duplicate.
+* Creates go through the safe-create component (``SafeCreator``): doubtful creates are
+  looked up across the settle window before any resend, and fleet claims guard each key.
 * Rows sharing a key within a run are created once: the later ones wait for the first.
 """
 
@@ -20,27 +20,44 @@ import asyncio
 import hashlib
 import json
 import os
-import sqlite3
-from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import Counter, deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from datetime import datetime
+from typing import Any, Protocol
 
 import attrs
 
-from ._constants import (
-    DEFAULT_BULK_CONCURRENCY,
-    DEFAULT_IDEMPOTENCY_FIELD,
-    METADATA_MAX_VALUE_LENGTH,
+from ._constants import BULK_ROWS_PER_SLOT, DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD
+from ._convert import unstructure
+from ._journal import Entry, Journal, claim_journal
+from ._safecreate import CreateOptions, SafeCreator, as_fulfillment_request, check_key
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    DigitalRiverError,
+    KeyReuseError,
+    PermissionDeniedError,
+    ValidationError,
 )
-from ._convert import structure, unstructure
-from .errors import DigitalRiverError, ValidationError
 from .models import BulkResult, Fulfillment, FulfillmentRequest
-from .resources.fulfillments import as_fulfillment_request
 
-if TYPE_CHECKING:
-    from .resources.fulfillments import Fulfillments
-
-__all__ = ["KeyFunction", "ProgressCallback", "bulk_create", "request_key"]
+__all__ = [
+    "KeyFunction",
+    "ProgressCallback",
+    "bulk_create",
+    "claim_journal",
+    "is_fatal",
+    "request_key",
+]
 
 KeyFunction = Callable[[FulfillmentRequest], str]
 """Gives a row's safe-create key; the same request must always give the same key."""
@@ -53,6 +70,14 @@ RequestRows = (
     | AsyncIterable[FulfillmentRequest | Mapping[str, Any]]
 )
 
+
+class CreatesSafely(Protocol):
+    """What ``bulk_create`` needs of ``client.fulfillments``: its safe-create component."""
+
+    @property
+    def safe_create(self) -> SafeCreator | None: ...
+
+
 # String fields of FulfillmentRequest whose value can serve as a row's key.
 _KEY_FIELDS = frozenset(
     field.name
@@ -60,12 +85,19 @@ _KEY_FIELDS = frozenset(
     if field.name not in ("items", "metadata")
 )
 
-# How long a run waits for an earlier run to release the same journal (the earlier run may
-# just be closing, e.g. its generator is being finalized after a ``break``).
-_JOURNAL_LOCK_WAIT = 5.0
-_JOURNAL_LOCK_POLL = 0.05
-
 _END = object()  # the input is exhausted
+
+
+def is_fatal(error: BaseException) -> bool:
+    """Whether a row's failure is about the run, not the row: a key DR refuses, or an API
+    that cannot be reached. ``bulk_create`` stops and raises it instead of failing every row."""
+    if isinstance(error, (AuthenticationError, PermissionDeniedError)):
+        return True
+    return (
+        isinstance(error, APIConnectionError)
+        and not isinstance(error, APITimeoutError)
+        and not error.sent
+    )
 
 
 def request_key(
@@ -90,7 +122,7 @@ def request_key(
 
 
 def bulk_create(
-    fulfillments: Fulfillments,
+    fulfillments: CreatesSafely,
     requests: RequestRows,
     *,
     concurrency: int | None = None,
@@ -98,52 +130,61 @@ def bulk_create(
     journal: str | os.PathLike[str] | None = None,
     stop_on_error: bool = False,
     on_progress: ProgressCallback | None = None,
-) -> AsyncIterator[BulkResult]:
+    since: datetime | None = None,
+) -> AsyncGenerator[BulkResult, None]:
     """Create a fulfillment per input row; yield a ``BulkResult`` per row as each finishes.
 
     ``requests``: a sync or async iterable of ``FulfillmentRequest`` or dicts with the same
-    snake_case keys, read lazily: a row is pulled only when one of the ``concurrency`` slots
-    (default ``DEFAULT_BULK_CONCURRENCY``) is free, so memory does not grow with the input.
-    (An async iterable is never waited on while rows already pulled are unsent.) Results
-    come in completion order; ``result.index`` is the row's position in the input.
-    A row that is invalid or fails yields ``ok=False`` with the ``error`` (for a row that is
-    not a valid request, ``key`` is ``""`` and ``request`` is the input as given); the other
-    rows go on unless ``stop_on_error``, which stops reading input after the first failed
-    row, lets the rows in flight finish (they may already be creating), yields them, and ends.
+    snake_case keys, read lazily, so memory does not grow with the input: at most
+    ``concurrency`` requests (default ``DEFAULT_BULK_CONCURRENCY``) are in flight, and a few
+    times as many rows (rows waiting out a doubtful create's settle window hold no request
+    slot, so they never hold the others back). An async iterable is never waited on while
+    rows already pulled are unsent. Results come in completion order; ``result.index`` is
+    the row's position in the input. A row that is invalid or fails yields ``ok=False`` with
+    the ``error`` (for a row that is not a valid request, ``key`` is ``""`` and ``request``
+    is the input as given); the other rows go on unless ``stop_on_error``, which stops
+    reading input after the first failed row, lets the rows in flight finish, yields them,
+    and ends.
 
     ``key``: None for ``request_key`` (a hash of the request), the name of a string field of
     ``FulfillmentRequest`` (e.g. ``"shipment_id"``) whose value is the key, or a function of
     the request. A key already in the request's ``metadata`` under the client's
     ``idempotency_field`` wins. Rows with the same key are one fulfillment: it is created once
-    and the other rows report it with ``resumed=True`` (rows sharing a key but naming
-    different orders fail with ``ValidationError``).
+    and the other rows report it with ``resumed=True``; a key found on a fulfillment (or an
+    earlier row) with other content fails the row with ``KeyReuseError``.
 
-    ``journal``: path of an SQLite file that makes re-runs cheap: rows done by an earlier run
-    are yielded with ``resumed=True`` without any request. Without it, every row costs one
-    extra GET (``find_by_key``) before its create, which is what keeps a re-run from creating
-    twice: use a journal for any large upload. The file is locked while a run uses it;
-    commits are fsynced (``synchronous=FULL``) in batches, and a row's ``started`` mark is
-    always committed before its create is sent. Its table ``journal`` has one row per key:
-    ``key, idx, status ('started'|'done'|'failed'), fulfillment_id, fulfillment_json, error,
-    updated``. A journal is bound to the API it was first used with (base URL and test/live
-    mode, table ``drfulfill_target``): its "done" rows are not true for another API, so using
-    it with one raises ``ValidationError`` before any request.
+    Every row not recorded ``done`` in the journal is verified with Digital River before it
+    is created. ``since``: the earliest time an earlier run of this input could have
+    started (timezone-aware); then one sweep of the fulfillments created since then
+    verifies every row (the cheapest way: a fresh run spends nearly all requests on
+    creates). Without it, one lookup per order verifies all rows of that order.
+
+    ``journal``: path of an SQLite file that makes re-runs cheap: keys recorded ``done`` are
+    yielded with ``resumed=True`` without any request. It is an optimisation, never the
+    source of truth: a new, moved, truncated or deleted journal only costs the verification
+    above. The file is locked while a run uses it; a row's ``started`` mark is committed
+    (fsynced, off the event loop) before its create is sent. Its table ``journal`` has one
+    row per key: ``key, idx, status ('started'|'done'|'failed'), fulfillment_id,
+    fulfillment_json, error, updated``. A journal is bound to the API of its first done row
+    (base URL and test/live mode): using it with another raises ``ValidationError`` before
+    any request.
 
     ``on_progress(result)`` is called once per row, just before it is yielded.
 
     Stop early with ``break`` inside ``contextlib.aclosing(...)``, ``await results.aclose()``
     or by cancelling the consuming task: rows in flight are cancelled, and the journal keeps
-    each row either ``done`` or ``started`` (a re-run checks those with ``find_by_key``).
-    A create cancelled after it was sent may still land on DR's side a moment later; a re-run
-    finds it by its key once it has.
+    each row either ``done`` or ``started`` (a re-run verifies those).
 
     Raises ``ValidationError`` at once when the client's ``idempotency_field`` is None (without
     keys, exactly-once is impossible) or an argument is invalid, and on first iteration when
     the journal cannot be opened or belongs to another API; ``DigitalRiverError`` when
-    another run holds the journal.
+    another run holds the journal. A failure that is about the run, not a row
+    (``AuthenticationError``, ``PermissionDeniedError``, an ``APIConnectionError`` before
+    anything was sent: see ``is_fatal``) stops the run: rows in flight are cancelled and the
+    error is raised from the iteration instead of failing every row.
     """
-    field = fulfillments._idempotency_field
-    if field is None:
+    creator = fulfillments.safe_create
+    if creator is None:
         raise ValidationError(
             "bulk_create needs the safe-create protocol: the Client's idempotency_field is None"
         )
@@ -158,16 +199,18 @@ def bulk_create(
             "requests must be an iterable or async iterable of FulfillmentRequest or dicts, "
             f"got {type(requests).__name__}"
         )
+    if since is not None and (
+        not isinstance(since, datetime) or since.tzinfo is None or since.utcoffset() is None
+    ):
+        raise ValidationError(f"since must be a timezone-aware datetime, got {since!r}")
     run = _BulkRun(
-        fulfillments,
-        target=fulfillments._transport.target,
-        key_of=_key_function(key, field),
-        field=field,
+        creator,
+        key_of=_key_function(key, creator.field),
         concurrency=concurrency,
         stop_on_error=stop_on_error,
         on_progress=on_progress,
     )
-    return run.results(requests, journal)
+    return run.results(requests, journal, since)
 
 
 def _key_function(key: str | KeyFunction | None, field: str) -> KeyFunction:
@@ -190,6 +233,13 @@ def _field_value(request: FulfillmentRequest, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{name} is the key field and must not be empty, got {value!r}")
     return value
+
+
+def _content(request: FulfillmentRequest) -> tuple[str, Counter[tuple[str, int, int]]]:
+    """What a request creates: its order, items and quantities."""
+    return request.order_id, Counter(
+        (item.item_id, item.quantity or 0, item.cancel_quantity or 0) for item in request.items
+    )
 
 
 class _Source:
@@ -217,38 +267,61 @@ class _Source:
 
 @attrs.define(eq=False)
 class _Row:
-    """A row that needs requests: a create (maybe checked first), or waiting for its leader."""
+    """A row that needs requests: a create (verified first), or waiting for its leader."""
 
     index: int
     key: str
     request: FulfillmentRequest
-    check_first: bool = False  # ask find_by_key before creating
+    doubt_age: float | None = None  # a journal 'started'/'failed' row: seconds since it was
     leader: _Row | None = None  # an earlier row with the same key, still in flight
     task: asyncio.Task[BulkResult] | None = None
 
 
+class _OrderKeys:
+    """One lookup per order, shared by the rows of that order in flight."""
+
+    def __init__(self, creator: SafeCreator) -> None:
+        self._creator = creator
+        self._lookups: dict[str, tuple[asyncio.Task[dict[str, Fulfillment]], int]] = {}
+
+    async def get(self, order_id: str) -> dict[str, Fulfillment]:
+        task, users = self._lookups.get(order_id, (None, 0))
+        if task is None:
+            task = asyncio.ensure_future(self._creator.keys_of_order(order_id))
+        self._lookups[order_id] = (task, users + 1)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            task, users = self._lookups[order_id]
+            if users <= 1:
+                del self._lookups[order_id]  # memory stays O(orders in flight)
+                if not task.done():
+                    task.cancel()
+            else:
+                self._lookups[order_id] = (task, users - 1)
+
+
 class _BulkRun:
-    """The state of one ``bulk_create`` run: bounded by ``concurrency`` rows at any time."""
+    """The state of one ``bulk_create`` run."""
 
     def __init__(
         self,
-        fulfillments: Fulfillments,
+        creator: SafeCreator,
         *,
-        target: str,
         key_of: KeyFunction,
-        field: str,
         concurrency: int,
         stop_on_error: bool,
         on_progress: ProgressCallback | None,
     ) -> None:
-        self._fulfillments = fulfillments
-        self._target = target
+        self._creator = creator
         self._key_of = key_of
-        self._field = field
-        self._concurrency = concurrency
+        self._max_rows = concurrency * BULK_ROWS_PER_SLOT
+        self._slots = asyncio.Semaphore(concurrency)
         self._stop_on_error = stop_on_error
         self._on_progress = on_progress
-        self._journal: _Journal | None = None
+        self._journal: Journal | None = None
+        self._swept: dict[str, Fulfillment] | None = None
+        self._orders = _OrderKeys(creator)
         self._running: set[asyncio.Task[BulkResult]] = set()
         # Finished rows not yet yielded: results known at once, and tasks that are done.
         self._ready: deque[BulkResult | asyncio.Task[BulkResult]] = deque()
@@ -258,26 +331,32 @@ class _BulkRun:
         self._stopping = False
 
     async def results(
-        self, requests: RequestRows, journal: str | os.PathLike[str] | None
-    ) -> AsyncIterator[BulkResult]:
+        self,
+        requests: RequestRows,
+        journal: str | os.PathLike[str] | None,
+        since: datetime | None,
+    ) -> AsyncGenerator[BulkResult, None]:
         source = _Source(requests)
         if journal is not None:
-            self._journal = await _Journal.open(journal, self._target)
+            self._journal = await Journal.open(journal, self._creator.target)
         exhausted = False
         try:
+            if since is not None:
+                self._swept = await self._creator.sweep(since)
             while True:
-                free = self._concurrency - len(self._running) - len(self._ready)
+                free = self._max_rows - len(self._running) - len(self._ready)
                 # Refill in batches (all free slots at once) so one commit covers many
-                # 'started' marks; while results are waiting, refill only once half the
-                # slots are free.
+                # 'started' marks; while results are waiting, refill only once half are free.
                 if (
                     free > 0
                     and not (exhausted or self._stopping)
-                    and (not self._ready or 2 * free >= self._concurrency)
+                    and (not self._ready or 2 * free >= self._max_rows)
                 ):
                     exhausted = await self._fill(source, free)
                 if self._ready:
                     result = self._take()
+                    if not result.ok and result.error is not None and is_fatal(result.error):
+                        raise result.error
                     if self._on_progress is not None:
                         self._on_progress(result)
                     yield result
@@ -290,26 +369,29 @@ class _BulkRun:
             await self._shutdown()
 
     async def _fill(self, source: _Source, count: int) -> bool:
-        """Pull up to ``count`` rows, commit their 'started' marks, then send them.
+        """Pull up to ``count`` rows, commit their 'started' marks, then start them.
 
         Returns True when the input is exhausted.
         """
-        to_start: list[_Row] = []
+        pulled: list[tuple[int, Any]] = []
         exhausted = False
         for _ in range(count):
-            if self._stopping:  # a row in flight failed while an async source was read
-                break
-            if to_start and source.may_wait:
-                # An async source may take its time (a live feed): send what is pulled first.
-                self._send_batch(to_start)
-                to_start = []
+            if pulled and source.may_wait:
+                break  # an async source may take its time (a live feed): start what is pulled
             raw = await source.pull()
             if raw is _END:
                 exhausted = True
                 break
-            index = self._next_index
+            pulled.append((self._next_index, raw))
             self._next_index += 1
-            planned = self._plan(index, raw)
+        prepared = [self._prepare(index, raw) for index, raw in pulled]
+        entries: dict[str, Entry] = {}
+        if self._journal is not None:
+            keys = [row.key for row in prepared if isinstance(row, _Row)]
+            entries = await self._journal.lookup(keys)
+        to_start: list[_Row] = []
+        for row in prepared:
+            planned = row if isinstance(row, BulkResult) else self._plan(row, entries.get(row.key))
             if isinstance(planned, _Row):
                 to_start.append(planned)
                 continue
@@ -317,18 +399,14 @@ class _BulkRun:
             if not planned.ok and self._stop_on_error:
                 self._stopping = True
                 break
-        self._send_batch(to_start)
+        if self._journal is not None:
+            await self._journal.commit()
+        for row in to_start:
+            self._start(row)
         return exhausted
 
-    def _send_batch(self, rows: list[_Row]) -> None:
-        """Commit the rows' 'started' marks (one fsync for all), then start them."""
-        if self._journal is not None:
-            self._journal.commit()
-        for row in rows:
-            self._start(row)
-
-    def _plan(self, index: int, raw: Any) -> _Row | BulkResult:
-        """What a row needs: a result known at once, or requests (a ``_Row``)."""
+    def _prepare(self, index: int, raw: Any) -> _Row | BulkResult:
+        """The row's request and key, or its failure."""
         try:
             request = as_fulfillment_request(raw)
         except ValidationError as error:
@@ -337,51 +415,49 @@ class _BulkRun:
             key = self._row_key(request)
         except Exception as error:  # a key function is user code: its failure fails the row
             return BulkResult(index, "", request, ok=False, error=error)
-        leader = self._claims.get(key)
+        return _Row(index, key, request)
+
+    def _plan(self, row: _Row, entry: Entry | None) -> _Row | BulkResult:
+        """What a row needs: a result known at once, or requests."""
+        leader = self._claims.get(row.key)
         if leader is not None:
-            if leader.request.order_id != request.order_id:
-                return self._key_clash(index, key, request, leader.request.order_id)
-            return _Row(index, key, request, leader=leader)
-        check_first = True
+            if _content(leader.request) != _content(row.request):
+                return self._key_clash(row, leader.request)
+            row.leader = leader
+            return row
+        if entry is not None and entry.status == "done" and entry.fulfillment is not None:
+            try:
+                found = self._creator.check(row.request, row.key, entry.fulfillment)
+            except KeyReuseError as error:
+                return BulkResult(row.index, row.key, row.request, ok=False, error=error)
+            return BulkResult(
+                row.index, row.key, row.request, ok=True, fulfillment=found, resumed=True
+            )
+        if entry is not None:  # 'started' or 'failed': that create may still be landing
+            row.doubt_age = entry.age if entry.age is not None else 0.0
         if self._journal is not None:
-            entry = self._journal.get(key)
-            if entry is not None and entry.status == "done":
-                return self._resumed(index, key, request, entry.fulfillment_json)
-            check_first = entry is not None  # 'started' or 'failed': it may have been applied
-            self._journal.mark(key, index, "started")
-        row = _Row(index, key, request, check_first=check_first)
-        self._claims[key] = row
+            self._journal.mark(row.key, row.index, "started")
+        self._claims[row.key] = row
         return row
 
     def _row_key(self, request: FulfillmentRequest) -> str:
-        key = (request.metadata or {}).get(self._field)
+        key = (request.metadata or {}).get(self._creator.field)
         if key is None:
             key = self._key_of(request)
-        if not isinstance(key, str) or not key or len(key) > METADATA_MAX_VALUE_LENGTH:
+        try:
+            return check_key(key)
+        except ValidationError:
             raise ValidationError(
-                f"a row's key must be a non-empty string of at most "
-                f"{METADATA_MAX_VALUE_LENGTH} characters, got {key!r}"
-            )
-        return key
+                f"a row's key must be a non-empty string of at most 500 characters, got {key!r}"
+            ) from None
 
-    def _key_clash(
-        self, index: int, key: str, request: FulfillmentRequest, other_order: str | None
-    ) -> BulkResult:
-        error = ValidationError(
-            f"key {key!r} already names a fulfillment of order {other_order!r}, "
-            f"not of order {request.order_id!r}"
+    def _key_clash(self, row: _Row, other: FulfillmentRequest) -> BulkResult:
+        error = KeyReuseError(
+            f"key {row.key!r} was used for different content: row {row.index} creates "
+            f"{_describe(row.request)}, an earlier row {_describe(other)}",
+            key=row.key,
         )
-        return BulkResult(index, key, request, ok=False, error=error)
-
-    def _resumed(
-        self, index: int, key: str, request: FulfillmentRequest, fulfillment_json: str | None
-    ) -> BulkResult:
-        fulfillment = None
-        if fulfillment_json is not None:
-            fulfillment = structure(json.loads(fulfillment_json), Fulfillment)
-            if fulfillment.order_id not in (None, request.order_id):
-                return self._key_clash(index, key, request, fulfillment.order_id)
-        return BulkResult(index, key, request, ok=True, fulfillment=fulfillment, resumed=True)
+        return BulkResult(row.index, row.key, row.request, ok=False, error=error)
 
     def _start(self, row: _Row) -> None:
         work = self._follow(row) if row.leader is not None else self._send(row)
@@ -408,21 +484,30 @@ class _BulkRun:
         return item if isinstance(item, BulkResult) else item.result()
 
     async def _send(self, row: _Row) -> BulkResult:
-        """Create the row's fulfillment, unless ``find_by_key`` shows it exists already."""
-        fulfillments = self._fulfillments
+        """Verify the row's key with DR (unless a doubt is pending), then create it."""
+        creator = self._creator
         try:
-            if row.check_first:
-                found = await fulfillments.find_by_key(row.request.order_id, row.key)
+            if row.doubt_age is not None:
+                doubt_since = creator.clock() - row.doubt_age
+                options = CreateOptions(verified=False, doubt_since=doubt_since)
+            else:
+                known = self._swept
+                if known is None:
+                    known = await self._orders.get(row.request.order_id)
+                found = known.get(row.key)
                 if found is not None:
-                    return self._done(row, found, resumed=True)
-            created = await fulfillments.create(row.request, key=row.key)
+                    return await self._done(row, creator.check(row.request, row.key, found), True)
+                options = CreateOptions(verified=True)
+            outcome = await creator.create_or_find(
+                row.request, row.key, options=options, slots=self._slots
+            )
         except DigitalRiverError as error:
             if self._journal is not None:
                 self._journal.mark(row.key, row.index, "failed", error=error)
             return BulkResult(row.index, row.key, row.request, ok=False, error=error)
-        return self._done(row, created, resumed=False)
+        return await self._done(row, outcome.fulfillment, outcome.found)
 
-    def _done(self, row: _Row, fulfillment: Fulfillment, *, resumed: bool) -> BulkResult:
+    async def _done(self, row: _Row, fulfillment: Fulfillment, resumed: bool) -> BulkResult:
         if self._journal is not None:
             self._journal.mark(row.key, row.index, "done", fulfillment=fulfillment)
         return BulkResult(
@@ -441,10 +526,7 @@ class _BulkRun:
         )
 
     async def _shutdown(self) -> None:
-        """Cancel rows in flight and close the journal, where they stay 'started'.
-
-        A cancelled row task never runs past its current ``await``, so it writes nothing more.
-        """
+        """Cancel rows in flight and close the journal, where they stay 'started'."""
         try:
             running = list(self._running)
             for task in running:
@@ -456,156 +538,9 @@ class _BulkRun:
                     item.exception()
         finally:
             if self._journal is not None:
-                self._journal.close()
+                await self._journal.close()
 
 
-class _Entry(NamedTuple):
-    status: str
-    fulfillment_json: str | None
-
-
-class _JournalBusy(Exception):
-    """Another connection holds the journal's lock."""
-
-    @staticmethod
-    def error(path: str | os.PathLike[str]) -> DigitalRiverError:
-        return DigitalRiverError(f"the journal {os.fspath(path)!r} is in use by another bulk run")
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    key TEXT PRIMARY KEY,
-    idx INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('started', 'done', 'failed')),
-    fulfillment_id TEXT,
-    fulfillment_json TEXT,
-    error TEXT,
-    updated TEXT NOT NULL
-)
-"""
-
-# The API a journal's rows are true for (see ``bulk_create``); one row.
-_TARGET_SCHEMA = "CREATE TABLE IF NOT EXISTS drfulfill_target (target TEXT NOT NULL)"
-
-_UPSERT = """
-INSERT INTO journal (key, idx, status, fulfillment_id, fulfillment_json, error, updated)
-VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-ON CONFLICT (key) DO UPDATE SET
-    idx = excluded.idx,
-    status = excluded.status,
-    fulfillment_id = excluded.fulfillment_id,
-    fulfillment_json = excluded.fulfillment_json,
-    error = excluded.error,
-    updated = excluded.updated
-"""
-
-
-class _Journal:
-    """The SQLite record of bulk runs: table ``journal``, one row per key.
-
-    Writes are executed at once (so reads on this connection see them) inside an open
-    transaction; ``commit`` ends it. The connection holds an exclusive lock, so two runs can
-    never use one journal at the same time (both would create the same rows).
-    """
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-        self._in_transaction = False
-
-    @classmethod
-    async def open(cls, path: str | os.PathLike[str], target: str) -> _Journal:
-        """Open (creating if needed) for ``target``, waiting a little for an earlier run to
-        let go of it."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + _JOURNAL_LOCK_WAIT
-        while True:
-            try:
-                return cls(_connect(path, target))
-            except _JournalBusy as busy:
-                if loop.time() >= give_up:
-                    raise busy.error(path) from None
-                await asyncio.sleep(_JOURNAL_LOCK_POLL)
-
-    def get(self, key: str) -> _Entry | None:
-        row = self._db.execute(
-            "SELECT status, fulfillment_json FROM journal WHERE key = ?", (key,)
-        ).fetchone()
-        return None if row is None else _Entry(*row)
-
-    def mark(
-        self,
-        key: str,
-        index: int,
-        status: str,
-        *,
-        fulfillment: Fulfillment | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        fulfillment_id = fulfillment_json = error_text = None
-        if fulfillment is not None:
-            fulfillment_id = fulfillment.id
-            fulfillment_json = json.dumps(unstructure(fulfillment), separators=(",", ":"))
-        if error is not None:
-            error_text = f"{type(error).__name__}: {error}"
-        if not self._in_transaction:
-            self._db.execute("BEGIN")
-            self._in_transaction = True
-        self._db.execute(
-            _UPSERT, (key, index, status, fulfillment_id, fulfillment_json, error_text)
-        )
-
-    def commit(self) -> None:
-        if self._in_transaction:
-            self._db.execute("COMMIT")
-            self._in_transaction = False
-
-    def close(self) -> None:
-        try:
-            self.commit()
-        finally:
-            self._db.close()
-
-
-def claim_journal(path: str | os.PathLike[str], fulfillments: Fulfillments) -> None:
-    """Bind the journal at ``path`` to the API of ``fulfillments`` now, raising as
-    ``bulk_create`` would on its first iteration: for callers that must know before they
-    start (the CLI, before it truncates a results file)."""
-    try:
-        _connect(path, fulfillments._transport.target).close()
-    except _JournalBusy as busy:
-        raise busy.error(path) from None
-
-
-def _connect(path: str | os.PathLike[str], target: str) -> sqlite3.Connection:
-    # isolation_level=None: transactions are ours to begin and commit. timeout=0: a lock
-    # held by another run is reported at once (waiting is done without blocking the loop).
-    try:
-        db = sqlite3.connect(path, isolation_level=None, timeout=0)
-    except sqlite3.Error as error:
-        raise ValidationError(f"cannot open the journal {os.fspath(path)!r}: {error}") from None
-    try:
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")  # a 'started' mark must survive a power cut
-        db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock, kept until close
-        db.execute(_SCHEMA)
-        db.execute(_TARGET_SCHEMA)
-        row = db.execute("SELECT target FROM drfulfill_target").fetchone()
-        if row is None:
-            db.execute("INSERT INTO drfulfill_target (target) VALUES (?)", (target,))
-        db.execute("COMMIT")
-    except sqlite3.Error as error:
-        db.close()
-        if "locked" in str(error):
-            raise _JournalBusy from error
-        raise ValidationError(f"cannot use the journal {os.fspath(path)!r}: {error}") from None
-    except BaseException:
-        db.close()
-        raise
-    if row is not None and row[0] != target:
-        db.close()
-        raise ValidationError(
-            f"the journal {os.fspath(path)!r} records a run against {row[0]}, not {target}: "
-            "its done rows are not done here; use another journal"
-        )
-    return db
+def _describe(request: FulfillmentRequest) -> str:
+    items = ", ".join(f"{item.item_id} x{item.quantity or 0}" for item in request.items)
+    return f"order {request.order_id} [{items}]"

@@ -163,9 +163,10 @@ class DecodeError(DigitalRiverError):
         super().__init__(message)
 
 
-class KeyReuseError(DigitalRiverError):
-    """A safe-create key names a fulfillment whose order, items or quantities differ from
-    the request: the key was used for different content. Nothing was sent."""
+class KeyReuseError(ValidationError):
+    """A safe-create key names a fulfillment (or, in ``bulk_create``, an earlier row) whose
+    order, items or quantities differ from the request: the key was used for different
+    content. The create was not sent; ``fulfillment_id`` names the existing fulfillment."""
 
     def __init__(self, message: str, *, key: str, fulfillment_id: str | None = None) -> None:
         super().__init__(message)

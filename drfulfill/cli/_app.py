@@ -13,7 +13,12 @@ from typing import Any
 
 import click
 
-from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD, VERSION
+from .._constants import (
+    DEFAULT_BULK_CONCURRENCY,
+    DEFAULT_IDEMPOTENCY_FIELD,
+    DEFAULT_SETTLE,
+    VERSION,
+)
 from .._convert import has_utc_offset, parse_datetime
 from ..models import CreatedTime
 from ._context import (
@@ -132,11 +137,24 @@ class RateLimit(click.ParamType):
     help="Run the command against a fresh in-process emulator with sample data "
     "(ignores --api-key and --base-url).",
 )
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SETTLE,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a create that failed ambiguously is given to appear before it is re-sent.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log the SDK's requests and retries to stderr.")
 @click.version_option(VERSION, prog_name="drfulfill")
 @click.pass_context
 def cli(
-    ctx: click.Context, api_key: str | None, base_url: str | None, sandbox: bool, verbose: bool
+    ctx: click.Context,
+    api_key: str | None,
+    base_url: str | None,
+    sandbox: bool,
+    settle: float,
+    verbose: bool,
 ) -> None:
     """Digital River fulfillments from the command line.
 
@@ -149,7 +167,13 @@ def cli(
 
     Exit codes: 0 ok, 1 the API refused something (or some rows failed), 2 bad usage or input.
     """
-    ctx.obj = Settings(api_key=api_key or None, base_url=base_url, sandbox=sandbox, verbose=verbose)
+    ctx.obj = Settings(
+        api_key=api_key or None,
+        base_url=base_url,
+        sandbox=sandbox,
+        verbose=verbose,
+        settle=settle,
+    )
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -495,7 +519,7 @@ def upload(
         if journal_path is not None:
             # Before the results file is truncated and the sandbox seeded: a journal of
             # another API is a usage error (exit 2), like a journal that cannot be opened.
-            claim_journal(journal_path, connection.client.fulfillments)
+            claim_journal(journal_path, connection.client.fulfillments.safe_create.target)
         if connection.emulator is not None:
             _add_sandbox_orders(connection, file, fmt)
         return await upload(

@@ -14,7 +14,7 @@ import aiohttp
 import click
 
 from .. import Client
-from .._constants import DEFAULT_CONNECTION_LIMIT, REQUEST_ID_HEADER
+from .._constants import DEFAULT_CONNECTION_LIMIT, DEFAULT_SETTLE, REQUEST_ID_HEADER
 from ..errors import DigitalRiverError, ValidationError
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class Settings:
     base_url: str | None = None
     sandbox: bool = False
     verbose: bool = False
+    settle: float = DEFAULT_SETTLE
 
     def redact(self, text: str) -> str:
         """``text`` with the API key blanked out, in case anything ever echoed it."""
@@ -73,13 +74,21 @@ async def connect(settings: Settings) -> AsyncIterator[Connection]:
                 raise CommandError(
                     "no API key: pass --api-key, set DR_API_KEY, or use --sandbox", EXIT_USAGE
                 )
-            client = Client(settings.api_key, base_url=settings.base_url, session=session)
+            client = Client(
+                settings.api_key,
+                base_url=settings.base_url,
+                session=session,
+                settle=settings.settle,
+            )
             yield Connection(await stack.enter_async_context(client))
             return
         from ..testing import Emulator
 
         emulator = await stack.enter_async_context(Emulator(rate_limit=None))
-        client = Client(SANDBOX_KEY, base_url=emulator.url, rate_limit=None, session=session)
+        # The embedded emulator commits at once and its lists never lag: a short settle.
+        client = Client(
+            SANDBOX_KEY, base_url=emulator.url, rate_limit=None, session=session, settle=0.2
+        )
         await stack.enter_async_context(client)
         await seed_sandbox(emulator, client)
         logger.info("sandbox: an in-process emulator on %s", emulator.url)

@@ -189,9 +189,14 @@ async def run_demo(
             validation = validate(csv_path, "csv")
             if not validation.ok:  # the sample is valid by construction
                 raise DemoError(f"the sample CSV is invalid: {validation.errors[:3]}")
-            # The emulator answers in microseconds: short backoffs keep a faulty run brisk.
+            # The emulator answers in microseconds and commits at once: short backoffs and a
+            # short settle window keep a faulty run brisk.
             async with Client(
-                EMULATOR_KEY, base_url=emulator.url, rate_limit=None, backoff_base=0.02
+                EMULATOR_KEY,
+                base_url=emulator.url,
+                rate_limit=None,
+                backoff_base=0.02,
+                settle=0.2,
             ) as client:
                 report, runs = None, 0
                 # A create whose response was lost and whose check failed too is reported

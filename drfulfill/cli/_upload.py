@@ -246,22 +246,24 @@ async def send(
         results_iter = client.fulfillments.bulk_create(
             requests(), concurrency=concurrency, key=key_of, journal=journal
         )
-        async for result in results_iter:
-            key, lines = in_flight.pop(result.index)
-            outcome = outcome_of(result, key, lines)
-            if outcome.status == "created":
-                report.created += 1
-            elif outcome.status == "resumed":
-                report.resumed += 1
-            else:
-                report.failed += 1
-                if len(report.failures) < max_failures_kept:
-                    report.failures.append(outcome)
-            if results is not None:
-                results.write(outcome)
-            progress.advance(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        # aclosing: an exception here must close the run (and its journal) now, not at GC.
+        async with contextlib.aclosing(results_iter):
+            async for result in results_iter:
+                key, lines = in_flight.pop(result.index)
+                outcome = outcome_of(result, key, lines)
+                if outcome.status == "created":
+                    report.created += 1
+                elif outcome.status == "resumed":
+                    report.resumed += 1
+                else:
+                    report.failed += 1
+                    if len(report.failures) < max_failures_kept:
+                        report.failures.append(outcome)
+                if results is not None:
+                    results.write(outcome)
+                progress.advance(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
     finally:
         progress.stop()
         report.elapsed = time.perf_counter() - started

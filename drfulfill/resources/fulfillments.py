@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
+from typing import Any
 
-from .._constants import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
-from .._convert import structure, unstructure
-from .._retry import NotApplied, RequestKind, is_ambiguous, is_retryable
+from .._convert import unstructure
+from .._retry import RequestKind
+from .._safecreate import PATH as _PATH
+from .._safecreate import (
+    CreateOptions,
+    SafeCreator,
+    as_fulfillment_request,
+    decode_fulfillment,
+    stamp_key,
+)
 from .._session import Transport, encode_path
-from ..errors import ConflictError, DecodeError, DigitalRiverError, ValidationError
+from ..bulk import KeyFunction, ProgressCallback, bulk_create
+from ..errors import ValidationError
 from ..models import (
+    BulkResult,
     CreatedTime,
     Fulfillment,
     FulfillmentRequest,
@@ -23,37 +31,17 @@ from ..models import (
 from ..pagination import AsyncPager
 from ._params import as_sequence, check_id, check_path_id, filter_query
 
-if TYPE_CHECKING:
-    from ..bulk import KeyFunction, ProgressCallback
-    from ..models import BulkResult
-
-logger = logging.getLogger("drfulfill")
-
-_PATH = "/fulfillments"
-
-
-def _decode(raw: Mapping[str, Any]) -> Fulfillment:
-    return structure(raw, Fulfillment)
-
-
-def as_fulfillment_request(request: FulfillmentRequest | Mapping[str, Any]) -> FulfillmentRequest:
-    """A FulfillmentRequest from itself or from a dict with the same snake_case keys."""
-    if isinstance(request, FulfillmentRequest):
-        return request
-    if isinstance(request, Mapping):
-        try:
-            return FulfillmentRequest(**request)
-        except TypeError as error:
-            raise ValidationError(f"bad fulfillment request fields: {error}") from None
-    raise ValidationError(f"expected a FulfillmentRequest or a dict, got {type(request).__name__}")
+_decode = decode_fulfillment
 
 
 class Fulfillments:
     """Fulfillments tell Digital River what shipped (capture) or was cancelled (void)."""
 
-    def __init__(self, transport: Transport, idempotency_field: str | None) -> None:
+    def __init__(self, transport: Transport, safe_create: SafeCreator | None) -> None:
         self._transport = transport
-        self._idempotency_field = idempotency_field
+        #: The safe-create component (None when the client's ``idempotency_field`` is None):
+        #: what ``bulk_create`` and the CLI create through.
+        self.safe_create = safe_create
 
     async def create(
         self,
@@ -73,11 +61,20 @@ class Fulfillments:
     ) -> Fulfillment:
         """Create a fulfillment: capture (``quantity``) or cancel (``cancel_quantity``) items.
 
-        Give a ``FulfillmentRequest`` (or a dict) or the same fields as keywords. Exactly once:
-        the request carries ``key`` (random unless given) in ``metadata`` under the client's
-        ``idempotency_field``; after an ambiguous failure or a 409 the order's fulfillments are
-        searched for the key, and the create is sent again only if it is not there. Pass the
-        same ``key`` when you retry a create yourself.
+        Give a ``FulfillmentRequest`` (or a dict) or the same fields as keywords.
+
+        Exactly once: the request carries ``key`` in ``metadata`` under the client's
+        ``idempotency_field``. After an ambiguous failure (timeout, dropped connection,
+        5xx) or a 409 the order's fulfillments are searched for the key; a create is sent
+        again only when lookups spanning the client's ``settle`` window have not found it.
+        Without ``key`` a random one is used. With ``key`` (pass the same key when you
+        retry a create yourself) the key is looked up before the first send, unless this
+        client created or found it already: that costs one lookup per call.
+
+        Raises ``KeyReuseError`` when ``key`` names a fulfillment of another order, items or
+        quantities; ``ValidationError`` for bad input (nothing sent); the create's
+        ``APIError``/``APIConnectionError`` when it failed, or when its outcome could not be
+        settled within the deadline.
         """
         fields = {
             "order_id": order_id,
@@ -99,98 +96,25 @@ class Fulfillments:
             request = as_fulfillment_request(request)
         else:
             request = as_fulfillment_request(given)
-        body = unstructure(request)
-        field = self._idempotency_field
-        if field is None:
+        creator = self.safe_create
+        if creator is None:
             if key is not None:
                 raise ValidationError("key needs the safe-create protocol (idempotency_field)")
+            body = unstructure(request)
             raw = await self._transport.request("POST", _PATH, body=body, kind=RequestKind.CREATE)
             return _decode(raw)
-        key = _stamp_key(body, field, key)
-        return await self._create_exactly_once(body, request.order_id, key)
-
-    async def _create_exactly_once(
-        self, body: dict[str, Any], order_id: str, key: str
-    ) -> Fulfillment:
-        """One retry loop (one attempt budget, one deadline) for sends and lookups.
-
-        A create that fails ambiguously, with a 409, or with an unreadable 2xx body is
-        looked up by its key at once. If an ambiguous one is not there, it is looked up
-        again just before it is re-sent, after the backoff wait, so that a create DR was
-        still processing has had time to land.
-        """
-        transport = self._transport
-        send = transport.prepare("POST", _PATH, body=body)
-        started = transport.clock()
-        unresolved: DigitalRiverError | None = None  # the last attempt's ambiguous failure
-
-        async def attempt(timeout: float | None) -> Fulfillment:
-            nonlocal unresolved
-            if unresolved is not None:
-                found = await self._reconcile(order_id, key, unresolved, started)
-                if found is not None:
-                    return found
-                unresolved = None
-                transport.stats.recreated += 1
-            try:
-                return _decode(await send(timeout))
-            except DigitalRiverError as error:
-                # A 2xx whose body we cannot read (DecodeError) was applied: find it, so
-                # the caller is not left to retry a create that happened.
-                final = isinstance(error, (ConflictError, DecodeError))
-                if not (final or is_ambiguous(error)):
-                    raise
-                found = await self._reconcile(order_id, key, error, started)
-                if found is not None:
-                    return found
-                if final:
-                    raise
-                unresolved = error
-                raise NotApplied(error) from error
-
-        def retryable(error: BaseException) -> bool:
-            return isinstance(error, NotApplied) or is_retryable(RequestKind.CREATE, error)
-
-        try:
-            return await transport.call_with_retries(
-                attempt, retryable, f"POST {_PATH}", started=started
-            )
-        except NotApplied as not_applied:
-            raise not_applied.error from None
-
-    async def _reconcile(
-        self, order_id: str, key: str, error: DigitalRiverError, started: float
-    ) -> Fulfillment | None:
-        """The fulfillment a failed create made, or None if it made none."""
-        try:
-            found = await self._find(order_id, key, started)
-        except DigitalRiverError as lookup_error:
-            # Whether the create happened is unknown: never send it again blindly.
-            raise error from lookup_error
-        if found is not None:
-            self._transport.stats.reconciled += 1
-            logger.warning(
-                "create for order %s failed (%s) but had been applied: found %s by key %s",
-                order_id,
-                error,
-                found.id,
-                key,
-            )
-        return found
+        # The key may also come in the request's metadata; a random one is new to everybody.
+        body = unstructure(request)
+        used = stamp_key(body, creator.field, key, uuid.uuid4().hex)
+        random_key = key is None and (request.metadata or {}).get(creator.field) is None
+        options = CreateOptions(verified=random_key, shared=not random_key)
+        return await creator.create(request, used, options=options)
 
     async def find_by_key(self, order_id: str, key: str) -> Fulfillment | None:
         """The order's fulfillment created with safe-create ``key``, if there is one."""
-        if self._idempotency_field is None:
+        if self.safe_create is None:
             raise ValidationError("find_by_key needs the safe-create protocol (idempotency_field)")
-        return await self._find(check_id("order_id", order_id), key, None)
-
-    async def _find(self, order_id: str, key: str, started: float | None) -> Fulfillment | None:
-        field = self._idempotency_field
-        pager = self._pager([("orderId", order_id)], limit=100, started=started)
-        async for fulfillment in pager:
-            if fulfillment.metadata and fulfillment.metadata.get(field) == key:
-                return fulfillment
-        return None
+        return await self.safe_create.find(check_id("order_id", order_id), key)
 
     async def retrieve(self, fulfillment_id: str) -> Fulfillment:
         """One fulfillment, with ``order_details`` (the order as a raw mapping)."""
@@ -261,12 +185,10 @@ class Fulfillments:
             ending_before=ending_before,
         )
 
-    def _pager(
-        self, filters: list[tuple[str, str]], *, started: float | None = None, **paging: Any
-    ) -> AsyncPager[Fulfillment]:
+    def _pager(self, filters: list[tuple[str, str]], **paging: Any) -> AsyncPager[Fulfillment]:
         transport = self._transport
         return AsyncPager(
-            lambda query: transport.request("GET", _PATH, query=query, started=started),
+            lambda query: transport.request("GET", _PATH, query=query),
             _decode,
             filters,
             **paging,
@@ -282,10 +204,8 @@ class Fulfillments:
         journal: str | None = None,
         stop_on_error: bool = False,
         on_progress: ProgressCallback | None = None,
-    ) -> AsyncIterator[BulkResult]:
+    ) -> AsyncGenerator[BulkResult, None]:
         """Create many fulfillments concurrently; see ``drfulfill.bulk.bulk_create``."""
-        from ..bulk import bulk_create
-
         return bulk_create(
             self,
             requests,
@@ -295,25 +215,3 @@ class Fulfillments:
             stop_on_error=stop_on_error,
             on_progress=on_progress,
         )
-
-
-def _stamp_key(body: dict[str, Any], field: str, key: str | None) -> str:
-    """Put the safe-create key into the body's metadata; return the key used."""
-    metadata = dict(body.get("metadata") or {})
-    existing = metadata.get(field)
-    if existing is not None and key is not None and existing != key:
-        raise ValidationError(f"metadata[{field!r}] is {existing!r} but key is {key!r}")
-    key = key if key is not None else existing if existing is not None else uuid.uuid4().hex
-    if not isinstance(key, str) or not key or len(key) > METADATA_MAX_VALUE_LENGTH:
-        raise ValidationError(
-            f"key must be a non-empty string of at most {METADATA_MAX_VALUE_LENGTH} characters"
-        )
-    metadata[field] = key
-    if len(metadata) > METADATA_MAX_KEYS:
-        raise ValidationError(
-            f"metadata has {len(metadata) - 1} keys and the safe-create key "
-            f"{field!r} makes it more than DR's {METADATA_MAX_KEYS}; drop one, or pass "
-            "idempotency_field=None to the Client"
-        )
-    body["metadata"] = metadata
-    return key

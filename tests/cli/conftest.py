@@ -45,7 +45,7 @@ def invoke(emu: Emulator) -> Invoke:
     """``await invoke("upload", path)``: the CLI with --api-key/--base-url for ``emu``."""
 
     async def call(*args: str | Path) -> Result:
-        return await run_cli("--api-key", API_KEY, "--base-url", emu.url, *args)
+        return await run_cli("--api-key", API_KEY, "--base-url", emu.url, "--settle", "0.05", *args)
 
     return call
 

@@ -15,7 +15,7 @@ async def make_fulfillments(emu: Emulator, count: int) -> list[str]:
     """``count`` fulfillments of order A (one unit each); their ids, oldest first."""
     order_with(emu, "A", *(f"a{n}" for n in range(count)), quantity=1)
     order_with(emu, "B", "b0")
-    async with Client(API_KEY, base_url=emu.url, rate_limit=None) as client:
+    async with Client(API_KEY, base_url=emu.url, rate_limit=None, settle=0.05) as client:
         ids = [
             (
                 await client.fulfillments.create(

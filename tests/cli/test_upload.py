@@ -229,7 +229,7 @@ async def test_interrupted_upload_resumes_without_duplicates(
 
     stop_after_ten.seen = 0  # type: ignore[attr-defined]
     validation = validate(shipments, "csv")
-    async with Client(API_KEY, base_url=emu.url, rate_limit=None) as client:
+    async with Client(API_KEY, base_url=emu.url, rate_limit=None, settle=0.05) as client:
         with pytest.raises(Interrupted):
             await upload(
                 client, shipments, "csv", total=validation.fulfillments, concurrency=4,

@@ -16,6 +16,7 @@ def make_client(emu, **options):
     """A client on the emulator that never really sleeps between retries."""
     options.setdefault("rate_limit", None)
     options.setdefault("backoff_base", 0)
+    options.setdefault("settle", 0.05)  # the emulator commits at once unless told otherwise
     client = Client(options.pop("api_key", KEY), base_url=emu.url, **options)
     sleeps = []
 

@@ -51,7 +51,7 @@ def sleeps():
 
 @pytest.fixture
 async def dr(sleeps):
-    async with Client(KEY, base_url=BASE, rate_limit=None) as client:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0) as client:
         client._transport.sleep = sleeps
         client._transport.random = lambda: 0.5
         yield client

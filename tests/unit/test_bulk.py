@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
-from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -23,30 +23,57 @@ from drfulfill import (
     FulfillmentRequest,
     ValidationError,
 )
+from drfulfill import _journal as journal_module
 from drfulfill import bulk as bulk_module
+from drfulfill._safecreate import Outcome
+from drfulfill._safecreate_core import content_mismatch, key_reuse_error
 from drfulfill.bulk import bulk_create, request_key
 
 FIELD = "drfulfillKey"
 
 
 class FakeFulfillments:
-    """``create`` / ``find_by_key`` over a dict, with hooks to fail, delay or block rows."""
+    """``client.fulfillments`` whose safe-create component is a dict, with hooks to fail,
+    delay or block rows. ``find_calls``: the orders (and keys) verified with "DR"."""
 
     def __init__(
         self, field: str | None = FIELD, target: str = "http://dr.test (test mode)"
     ) -> None:
-        self._idempotency_field = field
-        self._transport = SimpleNamespace(target=target)
+        self.safe_create = self if field is not None else None
+        self.field = field
+        self.target = target
+        self.settle = 0.0
         self.by_key: dict[str, Fulfillment] = {}
         self.create_calls: list[str] = []
         self.find_calls: list[str] = []
+        self.sweeps: list[datetime] = []
         self.failing_orders: set[str] = set()
         self.blocked_orders: set[str] = set()  # their creates never return
         self.in_flight = 0
         self.max_in_flight = 0
         self.delays: dict[str, int] = {}  # order id -> event-loop turns a create takes
 
-    async def create(self, request: FulfillmentRequest, *, key: str) -> Fulfillment:
+    def clock(self) -> float:
+        return 0.0
+
+    def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
+        mismatch = content_mismatch(request, found)
+        if mismatch is not None:
+            raise key_reuse_error(key, found, mismatch)
+        return found
+
+    async def create_or_find(
+        self, request: FulfillmentRequest, key: str, *, options: Any, slots: Any = None
+    ) -> Outcome:
+        if not options.verified:  # the component looks the key up itself
+            self.find_calls.append(key)
+            await asyncio.sleep(0)
+            if key in self.by_key:
+                return Outcome(self.check(request, key, self.by_key[key]), found=True)
+        async with slots if slots is not None else contextlib.nullcontext():
+            return Outcome(await self._create(request, key), found=False)
+
+    async def _create(self, request: FulfillmentRequest, key: str) -> Fulfillment:
         self.create_calls.append(key)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -62,8 +89,14 @@ class FakeFulfillments:
                 id=f"ful_{len(self.by_key)}",
                 created_time=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc),
                 order_id=request.order_id,
-                items=(
-                    FulfillmentItem(item_id="i1", quantity=1, distributor_cost=Decimal("1.50")),
+                items=tuple(
+                    FulfillmentItem(
+                        item_id=item.item_id,
+                        quantity=item.quantity,
+                        cancel_quantity=item.cancel_quantity,
+                        distributor_cost=Decimal("1.50"),
+                    )
+                    for item in request.items
                 ),
                 metadata={FIELD: key},
             )
@@ -72,11 +105,15 @@ class FakeFulfillments:
         finally:
             self.in_flight -= 1
 
-    async def find_by_key(self, order_id: str, key: str) -> Fulfillment | None:
-        self.find_calls.append(key)
+    async def keys_of_order(self, order_id: str) -> dict[str, Fulfillment]:
+        self.find_calls.append(order_id)
         await asyncio.sleep(0)
-        found = self.by_key.get(key)
-        return found if found is not None and found.order_id == order_id else None
+        return {k: f for k, f in self.by_key.items() if f.order_id == order_id}
+
+    async def sweep(self, since: datetime) -> dict[str, Fulfillment]:
+        self.sweeps.append(since)
+        await asyncio.sleep(0)
+        return dict(self.by_key)
 
 
 def row(i: int, **extra: object) -> dict[str, object]:
@@ -222,8 +259,10 @@ async def test_input_is_pulled_lazily(fake):
             got += 1
             if got == wanted:
                 break
-    assert wanted <= pulled <= wanted + concurrency
-    assert len(fake.create_calls) <= wanted + concurrency
+    # Rows in flight: a few per request slot (rows waiting out a settle window hold none).
+    in_flight = concurrency * bulk_module.BULK_ROWS_PER_SLOT
+    assert wanted <= pulled <= wanted + in_flight
+    assert len(fake.create_calls) <= wanted + in_flight
 
 
 async def test_async_iterable_input(fake):
@@ -302,15 +341,15 @@ async def test_stop_on_error_stops_reading_and_ends_after_the_rows_in_flight(fak
     results = await collect(bulk_create(fake, rows(), concurrency=4, stop_on_error=True))
     failed = [r for r in results if not r.ok]
     assert [r.index for r in failed] == [3]
-    # Rows 0..6 at most were pulled (4 slots), all of them are reported, none after.
-    assert pulled <= 3 + 4
+    # Rows 0..3 + the rows in flight at most were pulled, all of them reported, none after.
+    assert pulled <= 3 + 4 * bulk_module.BULK_ROWS_PER_SLOT
     assert sorted(r.index for r in results) == list(range(pulled))
 
 
 async def test_stop_on_error_counts_invalid_rows(fake):
     rows = [row(0), {"bad": True}, row(2), row(3)]
     results = await collect(bulk_create(fake, rows, concurrency=1, stop_on_error=True))
-    assert [(r.index, r.ok) for r in results] == [(0, True), (1, False)]
+    assert sorted((r.index, r.ok) for r in results) == [(0, True), (1, False)]
 
 
 async def test_without_stop_on_error_failures_do_not_stop_the_run(fake):
@@ -326,7 +365,9 @@ async def test_journal_rerun_resumes_everything_and_creates_nothing(fake, tmp_pa
     journal = tmp_path / "upload.db"
     first = await collect(bulk_create(fake, [row(i) for i in range(20)], journal=journal))
     assert all(r.ok and not r.resumed for r in first)
-    assert fake.find_calls == []  # a new key in a journal needs no check
+    # A fresh journal proves nothing: every row was verified (one lookup per order).
+    assert sorted(fake.find_calls) == sorted(f"ord_{i}" for i in range(20))
+    fake.find_calls.clear()
     rows = journal_rows(journal)
     assert {k: v[0] for k, v in rows.items()} == {r.key: "done" for r in first}
     assert {k: v[1] for k, v in rows.items()} == {r.key: r.fulfillment.id for r in first}
@@ -350,6 +391,7 @@ async def test_journal_started_rows_are_checked_before_creating(fake, tmp_path):
         db.execute("UPDATE journal SET status = 'started', fulfillment_json = NULL")
     del fake.by_key[first[1].key]
     fake.create_calls.clear()
+    fake.find_calls.clear()
 
     second = {
         r.index: r for r in await collect(bulk_create(fake, [row(0), row(1)], journal=journal))
@@ -374,6 +416,7 @@ async def test_journal_failed_rows_are_retried(fake, tmp_path):
     assert error.startswith("BadRequestError: HTTP 400")
 
     fake.failing_orders = set()
+    fake.find_calls.clear()
     second = {
         r.index: r for r in await collect(bulk_create(fake, [row(0), row(1)], journal=journal))
     }
@@ -384,7 +427,7 @@ async def test_journal_failed_rows_are_retried(fake, tmp_path):
 
 async def test_without_a_journal_each_row_is_checked_and_a_rerun_creates_nothing(fake):
     first = await collect(bulk_create(fake, [row(i) for i in range(10)]))
-    assert sorted(fake.find_calls) == sorted(r.key for r in first)
+    assert sorted(fake.find_calls) == sorted(r.request.order_id for r in first)
     assert all(r.ok and not r.resumed for r in first)
     second = await collect(bulk_create(fake, [row(i) for i in range(10)]))
     assert len(fake.create_calls) == 10
@@ -456,9 +499,11 @@ async def test_break_cancels_rows_in_flight_and_leaves_the_journal_consistent(fa
 
     fake.blocked_orders = set()
     fake.create_calls.clear()
+    fake.find_calls.clear()
     second = await collect(bulk_create(fake, (row(i) for i in range(40)), journal=journal))
     assert all(r.ok for r in second) and len(second) == 40
-    assert sorted(fake.find_calls) == sorted(started)
+    # 'started' rows are looked up by key; rows without an entry by their order.
+    assert sorted(c for c in fake.find_calls if not c.startswith("ord_")) == sorted(started)
     assert sorted(fake.create_calls) == sorted(set(fake.by_key) - done)
     assert sum(r.resumed for r in second) == len(done)
 
@@ -505,7 +550,7 @@ async def test_an_error_in_the_input_ends_the_run_cleanly(fake, tmp_path):
 
 
 async def test_a_journal_in_use_by_a_running_run_is_refused(fake, tmp_path, monkeypatch):
-    monkeypatch.setattr(bulk_module, "_JOURNAL_LOCK_WAIT", 0.2)
+    monkeypatch.setattr(journal_module, "LOCK_WAIT", 0.2)
     journal = tmp_path / "j.db"
     fake.blocked_orders = {"ord_0"}
     first = bulk_create(fake, [row(0), row(1)], journal=journal)
@@ -527,8 +572,8 @@ async def test_a_journal_is_bound_to_the_api_it_was_first_used_with(tmp_path):
     with pytest.raises(ValidationError, match=r"staging.test \(test mode\), not https://api"):
         await collect(bulk_create(production, [row(0)], journal=journal))
     with pytest.raises(ValidationError, match="staging"):
-        bulk_module.claim_journal(journal, production)
-    bulk_module.claim_journal(journal, staging)  # the same API: fine
+        bulk_module.claim_journal(journal, production.target)
+    bulk_module.claim_journal(journal, staging.target)  # the same API: fine
     assert production.create_calls == production.find_calls == []
     again = await collect(bulk_create(staging, [row(0)], journal=journal))
     assert [r.resumed for r in again] == [True]
@@ -554,14 +599,14 @@ async def test_a_rerun_waits_for_a_broken_off_run_to_close(fake, tmp_path):
 
 async def test_an_async_source_that_waits_does_not_hold_back_rows_already_pulled(fake):
     created = asyncio.Event()
-    create = fake.create
+    create = fake.create_or_find
 
-    async def create_and_tell(request: FulfillmentRequest, *, key: str) -> Fulfillment:
-        fulfillment = await create(request, key=key)
+    async def create_and_tell(request: FulfillmentRequest, key: str, **options: Any) -> Outcome:
+        outcome = await create(request, key, **options)
         created.set()
-        return fulfillment
+        return outcome
 
-    fake.create = create_and_tell
+    fake.create_or_find = create_and_tell  # type: ignore[method-assign]
 
     async def live_feed() -> AsyncIterator[dict[str, object]]:
         yield row(0)

@@ -64,7 +64,7 @@ async def test_retry_after_is_honoured_exactly(dr, mock, sleeps):
 
 async def test_retry_after_beyond_the_cap_is_raised_at_once(mock, sleeps):
     mock.get(GET_URL, status=429, headers={"Retry-After": "120"})
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retry_after=60) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retry_after=60) as dr:
         dr._transport.sleep = sleeps
         with pytest.raises(RateLimitError) as caught:
             await dr.fulfillments.retrieve("ful_1")
@@ -87,7 +87,7 @@ async def test_a_429_pauses_the_shared_limiter(mock, sleeps):
 async def test_retries_stop_after_max_retries(mock, sleeps):
     for _ in range(5):
         mock.get(GET_URL, status=503)
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=2) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=2) as dr:
         dr._transport.sleep = sleeps
         with pytest.raises(ServerError):
             await dr.fulfillments.retrieve("ful_1")
@@ -96,7 +96,7 @@ async def test_retries_stop_after_max_retries(mock, sleeps):
 
 async def test_max_retries_zero_is_a_single_attempt(mock):
     mock.get(GET_URL, status=503)
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=0) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=0) as dr:
         with pytest.raises(ServerError):
             await dr.fulfillments.retrieve("ful_1")
     assert len(sent(mock)) == 1
@@ -105,7 +105,9 @@ async def test_max_retries_zero_is_a_single_attempt(mock):
 async def test_the_deadline_bounds_all_attempts(mock, sleeps):
     for _ in range(5):
         mock.get(GET_URL, status=503)
-    async with Client(KEY, base_url=BASE, rate_limit=None, deadline=10, backoff_base=4) as dr:
+    async with Client(
+        KEY, base_url=BASE, rate_limit=None, settle=0, deadline=10, backoff_base=4
+    ) as dr:
         fake_now = [0.0]
         dr._transport.clock = lambda: fake_now[0]
         dr._transport.random = lambda: 0.999
@@ -137,12 +139,12 @@ async def test_timeouts_are_retried_for_reads(dr, mock):
 
 async def test_connection_errors_become_sdk_errors(mock):
     mock.get(GET_URL, exception=aiohttp.ServerDisconnectedError())
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=0) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=0) as dr:
         with pytest.raises(APIConnectionError) as caught:
             await dr.fulfillments.retrieve("ful_1")
     assert caught.value.sent is True
     mock.get(GET_URL, exception=asyncio.TimeoutError())
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=0) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=0) as dr:
         with pytest.raises(APITimeoutError):
             await dr.fulfillments.retrieve("ful_1")
 
@@ -171,7 +173,7 @@ async def test_retries_are_logged_without_the_key(dr, mock, caplog):
 async def test_a_create_that_gets_500_is_not_retried_without_the_protocol(mock):
     mock.post(CREATE_URL, status=500)
     mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
-    async with Client(KEY, base_url=BASE, rate_limit=None, idempotency_field=None) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, idempotency_field=None) as dr:
         with pytest.raises(ServerError):
             await dr.fulfillments.create(order_id="231388420336", items=ITEMS)
     assert len(sent(mock)) == 1
@@ -188,7 +190,7 @@ async def test_a_create_that_gets_500_is_not_retried_without_the_protocol(mock):
 )
 async def test_ambiguous_create_failures_are_raised_without_the_protocol(mock, failure):
     mock.post(CREATE_URL, **failure)
-    async with Client(KEY, base_url=BASE, rate_limit=None, idempotency_field=None) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, idempotency_field=None) as dr:
         with pytest.raises((ServerError, APIConnectionError)):
             await dr.fulfillments.create(order_id="o1", items=ITEMS)
     assert len(sent(mock)) == 1
@@ -218,15 +220,15 @@ def _key_of(mock):
 
 
 async def test_safe_create_finds_an_applied_create_instead_of_repeating_it(dr, mock):
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})  # key: new
     mock.post(CREATE_URL, status=500)
     created = {**FULFILLMENT, "metadata": {"drfulfillKey": "key-1"}}
     other = {**FULFILLMENT, "id": "ful_other", "metadata": {"drfulfillKey": "someone-else"}}
     mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": [other, created]})
     f = await dr.fulfillments.create(order_id="231388420336", items=ITEMS, key="key-1")
     assert f.id == FULFILLMENT["id"]
-    posts = [c for c in sent(mock) if c[0] == "POST"]
+    assert sorted(c[0] for c in sent(mock)) == ["GET", "GET", "POST"]
     gets = [c for c in sent(mock) if c[0] == "GET"]
-    assert len(posts) == 1
     assert gets[0][1].query["orderId"] == "231388420336"
     assert dr.stats.reconciled == 1
 
@@ -245,12 +247,13 @@ async def test_safe_create_resends_when_the_create_was_not_applied(dr, mock):
 
 
 async def test_safe_create_after_409_returns_what_an_earlier_attempt_made(dr, mock):
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})  # key: new
     mock.post(CREATE_URL, status=409, payload=error_body("conflict", "order_fulfilled"))
     mock.get(
         url_pattern("/fulfillments"),
         payload={"hasMore": False, "data": [{**FULFILLMENT, "metadata": {"drfulfillKey": "k9"}}]},
     )
-    f = await dr.fulfillments.create(order_id="o1", items=ITEMS, key="k9")
+    f = await dr.fulfillments.create(order_id="231388420336", items=ITEMS, key="k9")
     assert f.id == FULFILLMENT["id"]
 
 
@@ -274,7 +277,7 @@ async def test_when_the_lookup_fails_the_create_is_not_resent(mock, sleeps):
     mock.post(CREATE_URL, status=503)
     mock.get(url_pattern("/fulfillments"), status=500, repeat=True)
     mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=1) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=1) as dr:
         dr._transport.sleep = sleeps
         with pytest.raises(ServerError) as caught:
             await dr.fulfillments.create(order_id="o1", items=ITEMS)
@@ -285,7 +288,7 @@ async def test_when_the_lookup_fails_the_create_is_not_resent(mock, sleeps):
 async def test_safe_create_gives_up_after_max_retries(mock, sleeps):
     mock.post(CREATE_URL, status=503, repeat=True)
     mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=2) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=2) as dr:
         dr._transport.sleep = sleeps
         with pytest.raises(ServerError):
             await dr.fulfillments.create(order_id="o1", items=ITEMS)
@@ -308,18 +311,35 @@ def _fake_clock(dr, sleeps):
     return now
 
 
-async def test_safe_create_looks_again_just_before_resending(dr, mock):
-    # DR was still processing the timed-out create at the first lookup; it has landed by
-    # the time the backoff wait is over, so it must be returned, not created a second time.
+async def test_a_not_found_is_believed_only_after_the_settle_window(mock, sleeps):
+    # DR was still processing the timed-out create at the first lookups; it lands 5 s
+    # later. Lookups go on across the settle window instead of re-sending at once.
     mock.post(CREATE_URL, exception=asyncio.TimeoutError())
-    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})
+    for _ in range(3):  # before the first send (a caller's key), at once, 2 s later
+        mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})
     landed = {**FULFILLMENT, "metadata": {"drfulfillKey": "slow"}}
     mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": [landed]})
     mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
-    f = await dr.fulfillments.create(order_id="o1", items=ITEMS, key="slow")
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=10) as dr:
+        now = _fake_clock(dr, sleeps)
+        f = await dr.fulfillments.create(order_id="231388420336", items=ITEMS, key="slow")
     assert f.id == FULFILLMENT["id"]
-    assert [c[0] for c in sent(mock)] == ["POST", "GET", "GET"]
+    assert sorted(c[0] for c in sent(mock)) == ["GET", "GET", "GET", "GET", "POST"]
+    assert sleeps == [2.0, 2.0] and now[0] == 4.0
     assert dr.stats.reconciled == 1 and dr.stats.recreated == 0
+
+
+async def test_a_resend_waits_for_lookups_spanning_the_whole_settle_window(mock, sleeps):
+    mock.post(CREATE_URL, status=504)
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
+    mock.post(CREATE_URL, status=201, payload=FULFILLMENT)
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=3) as dr:
+        now = _fake_clock(dr, sleeps)
+        await dr.fulfillments.create(order_id="231388420336", items=ITEMS)
+    calls = [c[0] for c in sent(mock)]
+    assert calls.count("POST") == 2 and calls.count("GET") >= 2
+    assert now[0] >= 3.0  # the last lookup started after the window had passed
+    assert dr.stats.recreated == 1
 
 
 async def test_safe_create_has_one_attempt_budget_for_429s_and_ambiguous_failures(mock, sleeps):
@@ -329,7 +349,7 @@ async def test_safe_create_has_one_attempt_budget_for_429s_and_ambiguous_failure
         mock.post(CREATE_URL, status=429, headers={"Retry-After": "0"})
         mock.post(CREATE_URL, status=503)
     mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=2) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=2) as dr:
         dr._transport.sleep = sleeps
         with pytest.raises(RateLimitError):
             await dr.fulfillments.create(order_id="o1", items=ITEMS)
@@ -341,7 +361,9 @@ async def test_safe_create_keeps_to_one_deadline(mock, sleeps):
         mock.post(CREATE_URL, status=429, headers={"Retry-After": "4"})
         mock.post(CREATE_URL, status=503)
     mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
-    async with Client(KEY, base_url=BASE, rate_limit=None, max_retries=20, deadline=10) as dr:
+    async with Client(
+        KEY, base_url=BASE, rate_limit=None, settle=0, max_retries=20, deadline=10
+    ) as dr:
         dr._transport.random = lambda: 0.5
         now = _fake_clock(dr, sleeps)
         with pytest.raises((RateLimitError, ServerError)):
@@ -417,12 +439,13 @@ async def test_an_empty_api_key_is_refused_before_any_request(mock, monkeypatch)
 
 
 async def test_a_create_whose_2xx_body_is_unreadable_is_found_by_its_key(dr, mock):
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})  # key: new
     mock.post(CREATE_URL, status=201, body="<html>proxy</html>")
     landed = {**FULFILLMENT, "metadata": {"drfulfillKey": "k-html"}}
     mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": [landed]})
-    f = await dr.fulfillments.create(order_id="o1", items=ITEMS, key="k-html")
+    f = await dr.fulfillments.create(order_id="231388420336", items=ITEMS, key="k-html")
     assert f.id == FULFILLMENT["id"]
-    assert [c[0] for c in sent(mock)] == ["POST", "GET"]
+    assert sorted(c[0] for c in sent(mock)) == ["GET", "GET", "POST"]
 
 
 async def test_an_unreadable_2xx_create_not_found_is_raised_not_resent(dr, mock):

@@ -1,0 +1,248 @@
+"""The SQLite journal of ``bulk_create``: an optimisation, never the source of truth.
+
+A ``done`` row lets a re-run skip a key without any request; every other key is verified with
+Digital River before it is created, whatever happened to the file. All SQLite work runs on one
+thread of its own, so a slow disk (``synchronous=FULL`` fsyncs) never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
+
+from ._convert import structure, unstructure
+from .errors import DecodeError, DigitalRiverError, ValidationError
+from .models import Fulfillment
+
+T = TypeVar("T")
+
+# How long a run waits for an earlier run to release the same journal (the earlier run may
+# just be closing, e.g. its generator is being finalized after a ``break``).
+LOCK_WAIT = 5.0
+LOCK_POLL = 0.05
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    key TEXT PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('started', 'done', 'failed')),
+    fulfillment_id TEXT,
+    fulfillment_json TEXT,
+    error TEXT,
+    updated TEXT NOT NULL
+)
+"""
+
+# The API a journal's done rows are true for; one row, written with the first done row.
+_TARGET_SCHEMA = "CREATE TABLE IF NOT EXISTS drfulfill_target (target TEXT NOT NULL)"
+
+_UPSERT = """
+INSERT INTO journal (key, idx, status, fulfillment_id, fulfillment_json, error, updated)
+VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+ON CONFLICT (key) DO UPDATE SET
+    idx = excluded.idx,
+    status = excluded.status,
+    fulfillment_id = excluded.fulfillment_id,
+    fulfillment_json = excluded.fulfillment_json,
+    error = excluded.error,
+    updated = excluded.updated
+"""
+
+_LOOKUP_BATCH = 500  # keys per SELECT (SQLite allows 999 parameters in old builds)
+
+
+class Entry(NamedTuple):
+    """A key's journal row. ``fulfillment`` only for a readable ``done`` row; ``age``: seconds
+    since it was written (None if unreadable)."""
+
+    status: str
+    fulfillment: Fulfillment | None
+    age: float | None
+
+
+class JournalBusy(DigitalRiverError):
+    """Another bulk run holds the journal."""
+
+
+def _path_text(path: str | os.PathLike[str]) -> str:
+    return os.fspath(path)
+
+
+def connect(path: str | os.PathLike[str], target: str) -> sqlite3.Connection:
+    """Open (creating if needed) and lock the journal; check that it is ``target``'s."""
+    where = _path_text(path)
+    # isolation_level=None: transactions are ours. timeout=0: a lock held by another run is
+    # reported at once (the caller waits without blocking the loop).
+    try:
+        db = sqlite3.connect(path, isolation_level=None, timeout=0)
+    except sqlite3.Error as error:
+        raise ValidationError(f"cannot open the journal {where!r}: {error}") from None
+    try:
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a 'started' mark must survive a power cut
+        db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock, kept until close
+        db.execute(_SCHEMA)
+        db.execute(_TARGET_SCHEMA)
+        row = db.execute("SELECT target FROM drfulfill_target").fetchone()
+        db.execute("COMMIT")
+    except sqlite3.Error as error:
+        db.close()
+        if "locked" in str(error):
+            raise JournalBusy(f"the journal {where!r} is in use by another bulk run") from None
+        raise ValidationError(
+            f"cannot use {where!r} as a journal ({error}); pass another path, or delete the "
+            "file: it is only an optimisation, every row not done is checked with DR"
+        ) from None
+    except BaseException:
+        db.close()
+        raise
+    if row is not None and row[0] != target:
+        db.close()
+        raise ValidationError(
+            f"the journal {where!r} records a run against {row[0]}, not {target}: its done "
+            "rows are not done here; use another journal"
+        )
+    return db
+
+
+def claim_journal(path: str | os.PathLike[str], target: str) -> None:
+    """Check now that the journal at ``path`` can be used for ``target``, raising as
+    ``bulk_create`` would on its first iteration (for callers that must know before they
+    start, e.g. the CLI before it truncates a results file)."""
+    connect(path, target).close()
+
+
+class Journal:
+    """One run's handle on the journal. ``mark`` buffers; ``commit`` writes and fsyncs.
+
+    Every SQLite call runs on the journal's own thread, in order, so reads see every
+    committed mark.
+    """
+
+    def __init__(self, db: sqlite3.Connection, executor: ThreadPoolExecutor, target: str) -> None:
+        self._db = db
+        self._executor = executor
+        self._target = target
+        self._pending: list[tuple[Any, ...]] = []
+        self._bound = db.execute("SELECT 1 FROM drfulfill_target").fetchone() is not None
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], target: str) -> Journal:
+        """Open for ``target``, waiting a little for an earlier run to let go of it."""
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drfulfill-journal")
+        give_up = loop.time() + LOCK_WAIT
+        try:
+            while True:
+                try:
+                    db = await loop.run_in_executor(executor, connect, path, target)
+                    return await loop.run_in_executor(executor, cls, db, executor, target)
+                except JournalBusy:
+                    if loop.time() >= give_up:
+                        raise
+                    await asyncio.sleep(LOCK_POLL)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        except sqlite3.Error as error:
+            raise DigitalRiverError(f"the journal failed: {error}") from None
+
+    async def lookup(self, keys: Sequence[str]) -> dict[str, Entry]:
+        """The journal rows of ``keys`` (missing keys have none)."""
+        return await self._run(lambda: self._select(keys))
+
+    def _select(self, keys: Sequence[str]) -> dict[str, Entry]:
+        found: dict[str, Entry] = {}
+        now = time.time()
+        for at in range(0, len(keys), _LOOKUP_BATCH):
+            batch = list(dict.fromkeys(keys[at : at + _LOOKUP_BATCH]))
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                "SELECT key, status, fulfillment_json, updated FROM journal "
+                f"WHERE key IN ({marks})",
+                batch,
+            )
+            for key, status, fulfillment_json, updated in rows:
+                found[key] = _entry(status, fulfillment_json, updated, now)
+        return found
+
+    def mark(
+        self,
+        key: str,
+        index: int,
+        status: str,
+        *,
+        fulfillment: Fulfillment | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Record a key's state; written by the next ``commit``."""
+        fulfillment_id = fulfillment_json = error_text = None
+        if fulfillment is not None:
+            fulfillment_id = fulfillment.id
+            fulfillment_json = json.dumps(unstructure(fulfillment), separators=(",", ":"))
+        if error is not None:
+            error_text = f"{type(error).__name__}: {error}"
+        self._pending.append((key, index, status, fulfillment_id, fulfillment_json, error_text))
+
+    async def commit(self) -> None:
+        """Write the marks so far in one transaction (one fsync)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        await self._run(lambda: self._write(pending))
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(_UPSERT, rows)
+            if not self._bound and any(row[2] == "done" for row in rows):
+                # Bound only once something was done: a run that created nothing (a wrong
+                # key, an unreachable API) leaves the journal free for the corrected run.
+                self._db.execute(
+                    "INSERT INTO drfulfill_target (target) VALUES (?)", (self._target,)
+                )
+                self._bound = True
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        try:
+            await self.commit()
+        finally:
+            await self._run(self._db.close)
+            self._executor.shutdown(wait=False)
+
+
+def _entry(status: str, fulfillment_json: str | None, updated: str | None, now: float) -> Entry:
+    """A journal row as found; a done row whose fulfillment cannot be read counts as
+    'started' (verified with DR), never as done."""
+    fulfillment = None
+    if status == "done" and fulfillment_json is not None:
+        try:
+            fulfillment = structure(json.loads(fulfillment_json), Fulfillment)
+        except (ValueError, RecursionError, DecodeError):
+            status = "started"
+    elif status == "done":
+        status = "started"
+    age = None
+    if updated:
+        try:
+            written = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+            age = max(0.0, now - written.timestamp())
+        except ValueError:
+            age = None
+    return Entry(status, fulfillment, age)

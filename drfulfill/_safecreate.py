@@ -1,0 +1,373 @@
+"""The safe-create component: every ``POST /fulfillments`` of the SDK goes through here.
+
+``SafeCreator.create`` runs the protocol's one loop: it carries out what the pure decision
+core (``_safecreate_core.decide``) says - send, look the key up, wait, return or raise - so
+sends and every lookup page share one attempt budget and one deadline. ``Fulfillments.create``,
+``bulk_create`` and the CLI all use it; ``bulk_create`` talks to nothing else of the resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._constants import KNOWN_KEYS_CACHE_SIZE, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
+from ._convert import structure, unstructure
+from ._coordination import Claim, ClaimStore
+from ._retry import attempt_timeout
+from ._safecreate_core import (
+    Action,
+    Created,
+    Event,
+    LookedUp,
+    LookUp,
+    LookupFailed,
+    Raise,
+    Return,
+    Send,
+    SendFailed,
+    State,
+    content_mismatch,
+    decide,
+    key_reuse_error,
+    start,
+)
+from ._session import Query, Transport, encode_path
+from .errors import APITimeoutError, DigitalRiverError, ValidationError
+from .models import CreatedTime, Fulfillment, FulfillmentRequest
+from .pagination import AsyncPager
+
+logger = logging.getLogger("drfulfill")
+
+PATH = "/fulfillments"
+_LOOKUP_PAGE_SIZE = 100
+
+
+def as_fulfillment_request(request: FulfillmentRequest | Mapping[str, Any]) -> FulfillmentRequest:
+    """A FulfillmentRequest from itself or from a dict with the same snake_case keys."""
+    if isinstance(request, FulfillmentRequest):
+        return request
+    if isinstance(request, Mapping):
+        try:
+            return FulfillmentRequest(**request)
+        except TypeError as error:
+            raise ValidationError(f"bad fulfillment request fields: {error}") from None
+    raise ValidationError(f"expected a FulfillmentRequest or a dict, got {type(request).__name__}")
+
+
+def decode_fulfillment(raw: Mapping[str, Any]) -> Fulfillment:
+    return structure(raw, Fulfillment)
+
+
+def stamp_key(body: dict[str, Any], field: str, key: str | None, new_key: str) -> str:
+    """Put the safe-create key into the wire body's metadata; return the key used.
+
+    ``key`` is the caller's, if any; a key already in the metadata is used when the caller
+    gave none; ``new_key`` otherwise.
+    """
+    metadata = dict(body.get("metadata") or {})
+    existing = metadata.get(field)
+    if existing is not None and key is not None and existing != key:
+        raise ValidationError(f"metadata[{field!r}] is {existing!r} but key is {key!r}")
+    key = key if key is not None else existing if existing is not None else new_key
+    check_key(key)
+    metadata[field] = key
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise ValidationError(
+            f"metadata has {len(metadata) - 1} keys and the safe-create key "
+            f"{field!r} makes it more than DR's {METADATA_MAX_KEYS}; drop one, or pass "
+            "idempotency_field=None to the Client"
+        )
+    body["metadata"] = metadata
+    return key
+
+
+def check_key(key: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > METADATA_MAX_VALUE_LENGTH:
+        raise ValidationError(
+            f"key must be a non-empty string of at most {METADATA_MAX_VALUE_LENGTH} characters, "
+            f"got {key!r}"
+        )
+    return key
+
+
+@attrs.frozen
+class CreateOptions:
+    """How much ``SafeCreator.create`` may assume about a key.
+
+    ``verified``: the caller has just looked the key up and it was not there (a random key
+    is verified by construction). ``shared``: other processes may create with the same key
+    (a caller's or a bulk row's key), so a fleet claim guards it. ``doubt_since``: a clock
+    reading since which an earlier create with this key may be landing (a journal's
+    'started' row), so lookups must span the settle window from then.
+    """
+
+    verified: bool = False
+    shared: bool = True
+    doubt_since: float | None = None
+
+
+_DEFAULT_OPTIONS = CreateOptions()
+
+
+@attrs.frozen
+class Outcome:
+    """What ``SafeCreator.create_or_find`` did: ``found`` when the fulfillment existed
+    before this call sent anything (made by an earlier run or another process)."""
+
+    fulfillment: Fulfillment
+    found: bool
+
+
+class SafeCreator:
+    """Creates fulfillments exactly once, under late commits, lagging lists and fleets.
+
+    Public for ``bulk_create`` (``client.fulfillments.safe_create``): ``create``,
+    ``find``, ``keys_of_order``, ``sweep``, ``field``, ``settle`` and ``target``.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        field: str,
+        settle: float,
+        claims: ClaimStore | None = None,
+    ) -> None:
+        self._transport = transport
+        self.field = field
+        self.settle = settle
+        self._claims = claims
+        # Keys this client created or found, so a key it made itself costs nothing.
+        self._known: OrderedDict[str, Fulfillment] = OrderedDict()
+
+    def clock(self) -> float:
+        """The clock the protocol's deadlines and settle windows are read on."""
+        return self._transport.clock()
+
+    @property
+    def target(self) -> str:
+        """Which API creates go to: base URL and the key's mode, never the key."""
+        return self._transport.target
+
+    async def create(
+        self,
+        request: FulfillmentRequest,
+        key: str,
+        *,
+        options: CreateOptions = _DEFAULT_OPTIONS,
+    ) -> Fulfillment:
+        """Create ``request`` under ``key`` exactly once; return the fulfillment."""
+        return (await self.create_or_find(request, key, options=options)).fulfillment
+
+    async def create_or_find(
+        self,
+        request: FulfillmentRequest,
+        key: str,
+        *,
+        options: CreateOptions = _DEFAULT_OPTIONS,
+        slots: asyncio.Semaphore | None = None,
+    ) -> Outcome:
+        """Create ``request`` under ``key`` exactly once, or find the fulfillment that has.
+
+        ``slots`` bounds requests in flight (bulk): held for each request, never for a wait.
+        Raises ``KeyReuseError`` when ``key`` names a fulfillment with different content,
+        and the create's own error when its outcome could not be settled.
+        """
+        known = self._known.get(key)
+        if known is not None:
+            return Outcome(self._checked(request, key, known), found=True)
+        body = unstructure(request)
+        stamp_key(body, self.field, key, key)
+        claim: Claim | None = None
+        if options.shared and self._claims is not None:
+            claim = await self._claims.acquire(key, max_wait=self._transport.policy.deadline)
+            if claim.done_id is not None:
+                done = await self._retrieve(claim.done_id)
+                return Outcome(self._remember(key, self._checked(request, key, done)), True)
+            if claim.taken_over:  # its holder died: it may have sent the create
+                options = CreateOptions(doubt_since=self._transport.clock())
+        try:
+            outcome = await self._run(request, key, body, options, slots)
+        except BaseException:
+            if claim is not None:
+                await _shielded(claim.release(None))
+            raise
+        if claim is not None:
+            await _shielded(claim.release(outcome.fulfillment.id))
+        self._remember(key, outcome.fulfillment)
+        return outcome
+
+    async def _run(
+        self,
+        request: FulfillmentRequest,
+        key: str,
+        body: dict[str, Any],
+        options: CreateOptions,
+        slots: asyncio.Semaphore | None,
+    ) -> Outcome:
+        transport = self._transport
+        send = transport.prepare("POST", PATH, body=body)
+        state = State(
+            request=request,
+            key=key,
+            policy=transport.policy,
+            settle=self.settle,
+            started=transport.clock(),
+            doubt_since=options.doubt_since,
+        )
+        action: Action = start(state, look_first=not options.verified)
+        while True:
+            if isinstance(action, Return):
+                if action.reconciled:
+                    transport.stats.reconciled += 1
+                    logger.warning(
+                        "create for order %s had been applied although it failed: "
+                        "found %s by key %s",
+                        request.order_id,
+                        action.fulfillment.id,
+                        key,
+                    )
+                return Outcome(action.fulfillment, found=action.found)
+            if isinstance(action, Raise):
+                raise action.error from action.cause
+            if action.wait > 0:
+                logger.warning(
+                    "%s for order %s (key %s) in %.3fs: %s",
+                    "resending" if isinstance(action, Send) else "looking up the create",
+                    request.order_id,
+                    key,
+                    action.wait,
+                    state.doubt or state.refusal or "waiting",
+                )
+                await transport.sleep(action.wait)
+            event: Event
+            if isinstance(action, Send):
+                if action.resend:
+                    transport.stats.recreated += 1
+                state = attrs.evolve(state, sends=state.sends + 1)
+                sent_at = transport.clock()
+                try:
+                    raw = await self._attempt(send, state.started, slots)
+                    event = Created(decode_fulfillment(raw))
+                except DigitalRiverError as error:
+                    event = SendFailed(error, sent_at)
+            else:
+                assert isinstance(action, LookUp)
+                looked_at = transport.clock()
+                try:
+                    found = await self._find_once(request.order_id, key, state.started, slots)
+                    event = LookedUp(found, looked_at)
+                except DigitalRiverError as error:
+                    event = LookupFailed(error)
+            state, action = decide(state, event, transport.clock(), transport.random)
+
+    async def _attempt(
+        self,
+        send: Any,
+        started: float,
+        slots: asyncio.Semaphore | None,
+    ) -> dict[str, Any]:
+        """One request of the loop, its timeout cut to what is left of the deadline."""
+        transport = self._transport
+        async with slots if slots is not None else contextlib.nullcontext():
+            elapsed = transport.clock() - started
+            deadline = transport.policy.deadline
+            if deadline is not None and elapsed >= deadline:
+                raise APITimeoutError(
+                    f"the create's deadline of {deadline:g}s has passed", sent=False
+                )
+            result: dict[str, Any] = await send(
+                attempt_timeout(transport.policy, transport.timeout, elapsed)
+            )
+            return result
+
+    async def _find_once(
+        self, order_id: str, key: str, started: float, slots: asyncio.Semaphore | None
+    ) -> Fulfillment | None:
+        """One lookup, every page a single attempt of the create's loop."""
+        transport = self._transport
+
+        def fetch(query: Query) -> Any:
+            return self._attempt(transport.prepare("GET", PATH, query=query), started, slots)
+
+        pager = AsyncPager(fetch, decode_fulfillment, [("orderId", order_id)], limit=100)
+        async for fulfillment in pager:
+            if _key_of(fulfillment, self.field) == key:
+                return fulfillment
+        return None
+
+    async def find(self, order_id: str, key: str) -> Fulfillment | None:
+        """The order's fulfillment carrying ``key``, if any (retried like any GET)."""
+        return (await self.keys_of_order(order_id)).get(key)
+
+    async def keys_of_order(self, order_id: str) -> dict[str, Fulfillment]:
+        """Every safe-create key among the order's fulfillments: one lookup for all rows
+        of an order."""
+        return await self._collect_keys([("orderId", order_id)])
+
+    async def sweep(self, since: datetime) -> dict[str, Fulfillment]:
+        """Every safe-create key on fulfillments created at or after ``since``."""
+        return await self._collect_keys(CreatedTime(gte=since).to_query())
+
+    async def _collect_keys(self, filters: Query) -> dict[str, Fulfillment]:
+        keys: dict[str, Fulfillment] = {}
+        async for fulfillment in self._list(filters):
+            key = _key_of(fulfillment, self.field)
+            if key is not None:
+                keys.setdefault(key, fulfillment)
+        return keys
+
+    def _list(self, filters: Query) -> AsyncIterator[Fulfillment]:
+        transport = self._transport
+        return aiter(
+            AsyncPager(
+                lambda query: transport.request("GET", PATH, query=query),
+                decode_fulfillment,
+                filters,
+                limit=_LOOKUP_PAGE_SIZE,
+            )
+        )
+
+    async def _retrieve(self, fulfillment_id: str) -> Fulfillment:
+        path = encode_path("fulfillments", fulfillment_id)
+        return decode_fulfillment(await self._transport.request("GET", path))
+
+    def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
+        """``found`` if it is what ``request`` creates; else ``KeyReuseError``."""
+        return self._checked(request, key, found)
+
+    def _checked(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
+        mismatch = content_mismatch(request, found)
+        if mismatch is not None:
+            raise key_reuse_error(key, found, mismatch)
+        return found
+
+    def _remember(self, key: str, fulfillment: Fulfillment) -> Fulfillment:
+        self._known[key] = fulfillment
+        self._known.move_to_end(key)
+        if len(self._known) > KNOWN_KEYS_CACHE_SIZE:
+            self._known.popitem(last=False)
+        return fulfillment
+
+
+def _key_of(fulfillment: Fulfillment, field: str) -> str | None:
+    value = (fulfillment.metadata or {}).get(field)
+    return value if isinstance(value, str) else None
+
+
+async def _shielded(release: Any) -> None:
+    """Release a claim even when the create was cancelled."""
+    task = asyncio.ensure_future(release)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
