@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from aiohttp import web
 
 from .._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
 from .._ratelimit import default_rate_for, is_test_key
+from ._commits import LateCommit, LateCommits, Outcome
 from ._gateway import (
     Fault,
     FaultSchedule,
@@ -24,6 +26,7 @@ from ._gateway import (
     api_key_from,
     redact_headers,
 )
+from ._log import LoggedRequest
 from ._state import (
     ApiError,
     EmulatorState,
@@ -55,17 +58,27 @@ _ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass(slots=True)
-class LoggedRequest:
-    """One request as the emulator saw it. The API key is redacted from ``headers``."""
+class Call(NamedTuple):
+    """What an operation needs of a request, kept apart from aiohttp so it can run later."""
 
-    method: str
-    path: str
+    body: Any
+    live: bool
+    object_id: str
     query: list[tuple[str, str]]
-    body: Any  # parsed JSON; the raw text if it was not JSON; None without a body
-    headers: dict[str, str]
-    request_id: str
-    status: int | None = None  # None: the connection was dropped without a response
+
+
+Operation = Callable[[EmulatorState, Call], Json]
+
+# (method, path, success status, operation): the seven operations of the two APIs.
+ROUTES: Final[tuple[tuple[str, str, int, Operation], ...]] = (
+    ("GET", "/fulfillments", 200, lambda s, c: s.list_fulfillments(c.query)),
+    ("POST", "/fulfillments", 201, lambda s, c: s.create_fulfillment(c.body, c.live)),
+    ("GET", "/fulfillments/{id}", 200, lambda s, c: s.retrieve_fulfillment(c.object_id)),
+    ("POST", "/fulfillments/{id}", 200, lambda s, c: s.update_fulfillment(c.object_id, c.body)),
+    ("GET", "/fulfillment-returns", 200, lambda s, c: s.list_returns(c.query)),
+    ("POST", "/fulfillment-returns", 201, lambda s, c: s.create_return(c.body, c.live)),
+    ("GET", "/fulfillment-returns/{id}", 200, lambda s, c: s.retrieve_return(c.object_id)),
+)
 
 
 class Emulator:
@@ -94,6 +107,7 @@ class Emulator:
         fault_retry_after: float = 0,
         log_limit: int | None = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
+        read_lag: float = 0.0,
     ) -> None:
         """
         rate_limit: requests per second per key; ``None`` switches the limit off.
@@ -104,14 +118,18 @@ class Emulator:
         fault_retry_after: the ``Retry-After`` of random 429 faults.
         log_limit: how many requests ``requests`` keeps (the newest); None keeps all.
         monotonic: the rate limiter's time source, injectable for tests.
+        read_lag: seconds before a new object shows in lists (see ``read_lag``).
         """
         self._state = EmulatorState(clock=clock, seed=seed)
+        self.read_lag = read_lag
         self._limiter = _make_limiter(rate_limit, monotonic)
         self._faults = FaultSchedule(rate=fault_rate, seed=seed, retry_after=fault_retry_after)
         self._latency = latency
         self._host = host
         self._port = port
         self._log: deque[LoggedRequest] = deque(maxlen=log_limit)
+        self._commits = LateCommits()
+        self._operations = {(method, path): (status, op) for method, path, status, op in ROUTES}
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self.rate_limited = 0
@@ -147,9 +165,13 @@ class Emulator:
         self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     async def close(self) -> None:
+        """Stop serving, then apply every pending late commit: state read after ``close()``
+        is final (a duplicate a late commit would cause is visible, never hidden), and no
+        timer is left on the loop."""
         if self._runner is not None:
             runner, self._runner, self._url = self._runner, None, None
             await runner.cleanup()
+        self._commits.apply_all()
 
     async def __aenter__(self) -> Emulator:
         await self.start()
@@ -243,6 +265,35 @@ class Emulator:
     def clear_log(self) -> None:
         self._log.clear()
 
+    @property
+    def read_lag(self) -> float:
+        """Seconds, by the emulator's ``clock``, between an object's commit and its first
+        appearance in list responses (DR's lists may lag its writes). Retrieving by id sees
+        it at once. Settable at any time; 0 (the default) lists everything committed."""
+        return self._state.read_lag
+
+    @read_lag.setter
+    def read_lag(self, seconds: float) -> None:
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"read_lag must be a number of seconds >= 0, not {seconds}")
+        self._state.read_lag = float(seconds)
+
+    # ----------------------------------------------------------------- late commits
+
+    @property
+    def late_commits(self) -> list[LateCommit]:
+        """Every late commit so far (pending and done), in the order they were scheduled."""
+        return list(self._commits.all)
+
+    @property
+    def pending_commits(self) -> int:
+        """How many late commits are scheduled and not yet applied."""
+        return self._commits.pending
+
+    async def commit_pending(self) -> list[LateCommit]:
+        """Apply every pending late commit now, the earliest due first; returns them."""
+        return self._commits.apply_all()
+
     # ----------------------------------------------------------------- faults
 
     def add_fault(
@@ -256,6 +307,7 @@ class Emulator:
         latency: float = 0.0,
         action: str = "respond",
         times: int | None = 1,
+        commit_after: float | None = None,
     ) -> Fault:
         """Misbehave on the next ``times`` requests matching ``method`` (``"*"``: any) and
         ``path`` (exact, ``"*"``, or ``"/fulfillments/*"`` for any id).
@@ -263,11 +315,33 @@ class Emulator:
         Actions: ``"respond"`` answers ``status`` with a DR error body (and ``Retry-After``)
         without applying the request; with ``status=None`` it only adds ``latency``.
         ``"drop"`` closes the connection before anything is applied. ``"commit_then_drop"``
-        applies the request, then closes the connection without a response. ``status``,
-        ``code`` and ``retry_after`` belong to ``"respond"``: a ValueError elsewhere.
+        applies the request, then closes the connection without a response.
+
+        Late commits, as when DR's backend commits after its gateway gave up: a request
+        that passes authentication and the rate limit is applied ``commit_after`` seconds
+        (default 1) after it arrived, by the event loop, and validated then (a request no
+        longer valid is not applied; ``late_commits`` records either outcome).
+        ``"respond_then_commit"`` answers ``status`` (default 504) after ``latency``, so a
+        ``latency`` longer than the client's timeout plays "the client timed out";
+        ``"drop_then_commit"`` closes the connection after ``latency``. ``commit_pending()``
+        applies them without waiting.
+
+        ``status``, ``code`` and ``retry_after`` belong to the answering actions
+        (``"respond"``, ``"respond_then_commit"``), ``commit_after`` to the late ones: a
+        ValueError elsewhere.
         """
         return self._faults.add(
-            Fault(method, path, status, code, retry_after, latency, action, times)
+            Fault(
+                method,
+                path,
+                status,
+                code,
+                retry_after,
+                latency,
+                action,
+                times,
+                commit_after=commit_after,
+            )
         )
 
     def clear_faults(self) -> None:
@@ -282,29 +356,32 @@ class Emulator:
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gateway])
-        state = self._state
-        routes = (
-            ("GET", "/fulfillments", 200, lambda r: state.list_fulfillments(_query(r))),
-            ("POST", "/fulfillments", 201, lambda r: state.create_fulfillment(r[_BODY], r[_LIVE])),
-            ("GET", "/fulfillments/{id}", 200, lambda r: state.retrieve_fulfillment(_id(r))),
-            (
-                "POST",
-                "/fulfillments/{id}",
-                200,
-                lambda r: state.update_fulfillment(_id(r), r[_BODY]),
-            ),
-            ("GET", "/fulfillment-returns", 200, lambda r: state.list_returns(_query(r))),
-            (
-                "POST",
-                "/fulfillment-returns",
-                201,
-                lambda r: state.create_return(r[_BODY], r[_LIVE]),
-            ),
-            ("GET", "/fulfillment-returns/{id}", 200, lambda r: state.retrieve_return(_id(r))),
-        )
-        for method, path, status, operation in routes:
-            app.router.add_route(method, path, _handler(operation, status))
+        for method, path, _, _ in ROUTES:
+            app.router.add_route(method, path, self._handle)
         return app
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        apply = self._bound(request)
+        assert apply is not None  # only the routes of ROUTES lead here
+        status, body = apply()
+        return web.json_response(body, status=status)
+
+    def _bound(self, request: web.Request) -> Callable[[], Outcome] | None:
+        """The request's operation, ready to run now or later; None off the API's routes."""
+        resource = request.match_info.route.resource
+        entry = (
+            None if resource is None else self._operations.get((request.method, resource.canonical))
+        )
+        if entry is None:
+            return None
+        status, operation = entry
+        call = Call(
+            request[_BODY],
+            request[_LIVE],
+            request.match_info.get("id", ""),
+            list(request.query.items()),
+        )
+        return partial(_run, self._state, operation, call, status)
 
     @web.middleware
     async def _gateway(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -321,7 +398,7 @@ class Emulator:
             request_id,
         )
         self._log.append(entry)
-        response = await self._respond(request, handler, body)
+        response = await self._respond(request, handler, body, entry)
         if response is None:
             return web.Response()  # the transport is gone: nothing will be written
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -329,20 +406,37 @@ class Emulator:
         return response
 
     async def _respond(
-        self, request: web.Request, handler: Handler, body: Any
+        self, request: web.Request, handler: Handler, body: Any, entry: LoggedRequest
     ) -> web.StreamResponse | None:
         fault = self._faults.pick(request.method, request.path)
         if self._latency:
             await asyncio.sleep(self._latency)
-        if fault is not None:
+        if fault is not None and not fault.late:
             if fault.latency:
                 await asyncio.sleep(fault.latency)
             if fault.action == "drop":
-                return _drop(request)
+                _drop(request)
+                return None
             if fault.status is not None:
-                code = fault.code or error_type(fault.status)
-                return _error(fault.status, code, "Injected fault.", retry_after=fault.retry_after)
+                return _fault_error(fault)
 
+        refusal = self._admit(request, body)
+        if refusal is not None:
+            return refusal
+        if fault is not None and fault.late:
+            return await self._answer_then_commit(request, fault, entry)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # the router: unknown path or method
+            code = _ERROR_CODES.get(exc.status, "invalid_parameter")
+            response = _error(exc.status, code, exc.reason)
+        if fault is not None and fault.action == "commit_then_drop":
+            _drop(request)
+            return None
+        return response
+
+    def _admit(self, request: web.Request, body: Any) -> web.Response | None:
+        """Authentication, the rate limit and JSON: a refusal, or None to go on."""
         key = api_key_from(request.headers.get("Authorization"))
         if key is None:
             return _error(401, "unauthorized", "An authorization error has occurred.")
@@ -353,19 +447,26 @@ class Emulator:
                 return _error(
                     429, "too_many_requests", "Too many requests.", retry_after=retry_after
                 )
-
         if body is _INVALID_JSON and request.method == "POST":
             return _error(400, "invalid_parameter", "The request body is not valid JSON.")
         request[_BODY] = body
         request[_LIVE] = not is_test_key(key)
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # the router: unknown path or method
-            code = _ERROR_CODES.get(exc.status, "invalid_parameter")
-            response = _error(exc.status, code, exc.reason)
-        if fault is not None and fault.action == "commit_then_drop":
-            return _drop(request)
-        return response
+        return None
+
+    async def _answer_then_commit(
+        self, request: web.Request, fault: Fault, entry: LoggedRequest
+    ) -> web.Response | None:
+        # Scheduled before the latency: the commit happens even if the client gives up.
+        apply = self._bound(request)
+        if apply is not None:
+            assert fault.commit_after is not None  # Fault fills it in for late actions
+            self._commits.schedule(entry, apply, fault.commit_after)
+        if fault.latency:
+            await asyncio.sleep(fault.latency)
+        if fault.action == "drop_then_commit":
+            _drop(request)
+            return None
+        return _fault_error(fault)
 
 
 def _make_limiter(
@@ -381,22 +482,11 @@ def _make_limiter(
     return RateLimiter(lambda _key: rate, monotonic)
 
 
-def _handler(operation: Callable[[web.Request], Json], status: int) -> Handler:
-    async def handle(request: web.Request) -> web.Response:
-        try:
-            return web.json_response(operation(request), status=status)
-        except ApiError as error:
-            return web.json_response(error.body(), status=error.status)
-
-    return handle
-
-
-def _query(request: web.Request) -> list[tuple[str, str]]:
-    return list(request.query.items())
-
-
-def _id(request: web.Request) -> str:
-    return request.match_info["id"]
+def _run(state: EmulatorState, operation: Operation, call: Call, status: int) -> Outcome:
+    try:
+        return status, operation(state, call)
+    except ApiError as error:
+        return error.status, error.body()
 
 
 def _error(
@@ -407,6 +497,13 @@ def _error(
         seconds = int(retry_after) if float(retry_after).is_integer() else retry_after
         response.headers[RETRY_AFTER_HEADER] = str(seconds)
     return response
+
+
+def _fault_error(fault: Fault) -> web.Response:
+    status = fault.answer
+    assert status is not None  # the callers only answer faults that have a status
+    code = fault.code or error_type(status)
+    return _error(status, code, "Injected fault.", retry_after=fault.retry_after)
 
 
 def _drop(request: web.Request) -> None:

@@ -421,12 +421,14 @@ class Collection:
         self.rules = rules
         self.objects: dict[str, Json] = {}  # insertion order = creation order
         self._keys: dict[str, SortKey] = {}
+        self._committed: dict[str, float] = {}  # epoch seconds, full precision: for read lag
         self._sorted: list[SortKey] = []
         self._indexes: dict[str, dict[str, list[SortKey]]] = {name: {} for name in rules.indexed}
 
-    def add(self, obj: Json, key: SortKey) -> None:
+    def add(self, obj: Json, key: SortKey, committed: float) -> None:
         self.objects[key[2]] = obj
         self._keys[key[2]] = key
+        self._committed[key[2]] = committed
         _insert_sorted(self._sorted, key)
         for name, index in self._indexes.items():
             for value in set(self._extractor(name)(obj)):
@@ -438,8 +440,11 @@ class Collection:
             raise not_found(resource, object_id)
         return obj
 
-    def page(self, query: ListQuery) -> Json:
-        """One page of ``{"hasMore", "data"}`` with Stripe-style cursors (endingBefore wins)."""
+    def page(self, query: ListQuery, committed_by: float | None = None) -> Json:
+        """One page of ``{"hasMore", "data"}`` with Stripe-style cursors (endingBefore wins).
+
+        With ``committed_by`` (epoch seconds), objects committed later are left out.
+        """
         after = before = None
         if query.ending_before is not None:
             before = self._cursor(query.ending_before, "endingBefore")
@@ -448,7 +453,7 @@ class Collection:
         keys = self._candidates(query.filters)
         start = 0 if query.earliest is None else bisect_left(keys, (query.earliest,))
         end = len(keys) if query.latest is None else bisect_left(keys, (query.latest + 1,))
-        matches = self._matcher(query.filters)
+        matches = self._matcher(query.filters, committed_by)
         if before is not None:
             # The `limit` objects listed just before the cursor: the oldest ones newer than it.
             start = max(start, bisect_right(keys, before))
@@ -498,12 +503,17 @@ class Collection:
                 return lists[0] if len(lists) == 1 else sorted(set().union(*lists))
         return self._sorted
 
-    def _matcher(self, filters: Mapping[str, frozenset[str]]) -> Callable[[Json], bool] | None:
-        if not filters:
+    def _matcher(
+        self, filters: Mapping[str, frozenset[str]], committed_by: float | None
+    ) -> Callable[[Json], bool] | None:
+        if not filters and committed_by is None:
             return None
         checks = [(self._extractor(name), wanted) for name, wanted in filters.items()]
+        committed = self._committed
 
         def matches(obj: Json) -> bool:
+            if committed_by is not None and committed[obj["id"]] > committed_by:
+                return False
             return all(any(value in wanted for value in extract(obj)) for extract, wanted in checks)
 
         return matches
@@ -769,6 +779,7 @@ class EmulatorState:
 
     def __init__(self, *, clock: Clock | None = None, seed: int = 0) -> None:
         self._clock = clock or wall_clock
+        self.read_lag = 0.0  # seconds before a new object shows in lists
         self._ids = IdGenerator(seed)
         self._sequence = 0
         self._last_epoch: int | None = None
@@ -778,16 +789,24 @@ class EmulatorState:
         self.fulfillments = Collection(FULFILLMENT_LIST_RULES)
         self.returns = Collection(RETURN_LIST_RULES)
 
-    def _stamp(self, object_id: str) -> tuple[SortKey, str]:
-        """The sort key and wire ``createdTime`` of an object created now."""
+    def _now(self) -> float:
         moment = self._clock()
         if moment.tzinfo is None:
             raise ValueError("the emulator clock must return timezone-aware datetimes")
-        epoch = math.floor(moment.timestamp())
+        return moment.timestamp()
+
+    def _stamp(self, object_id: str) -> tuple[SortKey, str, float]:
+        """The sort key, wire ``createdTime`` and exact epoch time of an object created now."""
+        now = self._now()
+        epoch = math.floor(now)
         if epoch != self._last_epoch:
             self._last_epoch, self._last_text = epoch, format_time(epoch)
         self._sequence += 1
-        return (epoch, self._sequence, object_id), self._last_text
+        return (epoch, self._sequence, object_id), self._last_text, now
+
+    def _committed_by(self) -> float | None:
+        """The latest commit time lists show now: None when there is no read lag."""
+        return self._now() - self.read_lag if self.read_lag else None
 
     # ----------------------------------------------------------------- seeding
 
@@ -813,7 +832,7 @@ class EmulatorState:
         if not lines:
             raise ValueError("an order needs at least one item")
         order_id = self._new_id(order_id, self.orders, ids)
-        _, created_time = self._stamp(order_id)
+        _, created_time, _ = self._stamp(order_id)
         self.orders[order_id] = Order(order_id, created_time, currency, lines)
         return order_id
 
@@ -842,7 +861,7 @@ class EmulatorState:
         fulfillment_order_id = self._new_id(
             fulfillment_order_id, self.fulfillment_orders, ids, digits=10, suffix=""
         )
-        _, created_time = self._stamp(fulfillment_order_id)
+        _, created_time, _ = self._stamp(fulfillment_order_id)
         self.fulfillment_orders[fulfillment_order_id] = FulfillmentOrder(
             fulfillment_order_id, upstream_id, created_time, lines
         )
@@ -921,7 +940,7 @@ class EmulatorState:
         self._check_open_quantities(order, lines)
 
         object_id = f"ful_{self._ids.uuid()}"
-        key, created_time = self._stamp(object_id)
+        key, created_time, committed = self._stamp(object_id)
         for line in lines:
             order_line = order.lines[line.item_id]
             order_line.fulfilled += line.quantity
@@ -947,7 +966,7 @@ class EmulatorState:
                 fulfillment[name] = body[name]
         if metadata is not None:
             fulfillment["metadata"] = dict(metadata)
-        self.fulfillments.add(fulfillment, key)
+        self.fulfillments.add(fulfillment, key, committed)
         return fulfillment
 
     @staticmethod
@@ -1026,7 +1045,8 @@ class EmulatorState:
         return item
 
     def list_fulfillments(self, query: Iterable[tuple[str, str]]) -> Json:
-        return self.fulfillments.page(parse_list_query(query, FULFILLMENT_LIST_RULES))
+        parsed = parse_list_query(query, FULFILLMENT_LIST_RULES)
+        return self.fulfillments.page(parsed, self._committed_by())
 
     # ----------------------------------------------------------------- fulfillment returns
 
@@ -1048,7 +1068,7 @@ class EmulatorState:
         lines = self._check_returnable(fulfillment_order, items)
 
         object_id = f"ret_{self._ids.numeric(10, suffix='')}"
-        key, created_time = self._stamp(object_id)
+        key, created_time, committed = self._stamp(object_id)
         returned: Json = {
             "id": object_id,
             "createdTime": created_time,
@@ -1075,7 +1095,7 @@ class EmulatorState:
                 response_item["unitAttributes"] = [dict(unit) for unit in item["unitAttributes"]]
             returned["items"].append(response_item)
         returned["livemode"] = live
-        self.returns.add(returned, key)
+        self.returns.add(returned, key, committed)
         return returned
 
     @staticmethod
@@ -1128,7 +1148,8 @@ class EmulatorState:
         return self.returns.get(return_id, "Fulfillment return")
 
     def list_returns(self, query: Iterable[tuple[str, str]]) -> Json:
-        return self.returns.page(parse_list_query(query, RETURN_LIST_RULES))
+        parsed = parse_list_query(query, RETURN_LIST_RULES)
+        return self.returns.page(parsed, self._committed_by())
 
     def advance_return(self, return_id: str, state: str) -> Json:
         """Move a return along created → pending → accepted, or to rejected from the first two.
