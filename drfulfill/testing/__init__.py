@@ -9,7 +9,8 @@ from ._commits import LateCommit
 from ._emulator import DEFAULT, Emulator, serve
 from ._gateway import Fault
 from ._log import LoggedRequest
-from ._state import Records, Seeded
+from ._records import Records
+from ._state import Seeded
 
 __all__ = [
     "DEFAULT",

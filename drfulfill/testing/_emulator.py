@@ -19,6 +19,7 @@ from aiohttp import web
 from .._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
 from .._ratelimit import default_rate_for, is_test_key
 from ._commits import LateCommit, LateCommits, Outcome
+from ._errors import ErrorReply, Json, error_body, error_type
 from ._gateway import (
     Fault,
     FaultSchedule,
@@ -27,17 +28,8 @@ from ._gateway import (
     redact_headers,
 )
 from ._log import LoggedRequest
-from ._state import (
-    ApiError,
-    EmulatorState,
-    FulfillmentOrder,
-    Json,
-    Order,
-    Records,
-    Seeded,
-    error_body,
-    error_type,
-)
+from ._records import FulfillmentOrder, Order, Records
+from ._state import EmulatorState, Seeded
 
 
 class _DefaultRateLimit:
@@ -485,7 +477,7 @@ def _make_limiter(
 def _run(state: EmulatorState, operation: Operation, call: Call, status: int) -> Outcome:
     try:
         return status, operation(state, call)
-    except ApiError as error:
+    except ErrorReply as error:
         return error.status, error.body()
 
 
