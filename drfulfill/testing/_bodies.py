@@ -6,6 +6,7 @@ Each ``parse_*`` function validates one body and returns what the store needs, o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -131,7 +132,7 @@ def parse_fulfillment_update(value: Any) -> FulfillmentUpdate:
         require(item, ("itemId",), prefix)
         expect_strings(item, _UPDATE_ITEM_FIELDS, prefix)
         items.append(item)
-    metadata = validate_metadata(body["metadata"]) if "metadata" in body else None
+    metadata = validate_metadata(body["metadata"], update=True) if "metadata" in body else None
     tracking = {name: body[name] for name in TRACKING_FIELDS if name in body}
     return FulfillmentUpdate(tracking, items, metadata)
 
@@ -244,7 +245,8 @@ def expect_amounts(obj: Json, names: Iterable[str], prefix: str) -> None:
         value = obj.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        number = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+        if isinstance(value, bool) or not number or value < 0:
             raise bad_request(
                 "invalid_parameter",
                 f"'{prefix}{name}' must be a number of at least 0.",
@@ -252,11 +254,15 @@ def expect_amounts(obj: Json, names: Iterable[str], prefix: str) -> None:
             )
 
 
-def validate_metadata(value: Any) -> Json:
-    """DR's limits: 20 keys, keys up to 40 characters, string values up to 500."""
+def validate_metadata(value: Any, *, update: bool = False) -> Json:
+    """DR's limits (20 keys, keys up to 40 characters, string values up to 500) and the
+    spec's value types: a create's ``Metadata`` holds strings, integers or booleans; an
+    update's is ``StringMetadata``, ``NumberMetadata`` or ``BooleanMetadata``: all values
+    strings, all numbers (``100.8`` included) or all booleans."""
     metadata = expect_object(value, "metadata")
     if len(metadata) > METADATA_MAX_KEYS:
         raise too_many_metadata_pairs()
+    first_kind = None
     for key, item in metadata.items():
         if not key or len(key) > METADATA_MAX_KEY_LENGTH:
             raise bad_request(
@@ -264,17 +270,40 @@ def validate_metadata(value: Any) -> Json:
                 f"Metadata keys must be 1 to {METADATA_MAX_KEY_LENGTH} characters.",
                 f"metadata.{key}",
             )
-        valid = isinstance(item, int) or (
-            isinstance(item, str) and len(item) <= METADATA_MAX_VALUE_LENGTH
-        )
-        if not valid:
+        kind = _metadata_kind(item)
+        if update and kind == "integer":
+            kind = "number"  # NumberMetadata: any JSON number
+        first_kind = first_kind or kind
+        if kind is None or (update and kind != first_kind) or (not update and kind == "number"):
             raise bad_request(
                 "invalid_metadata_value",
-                "Metadata values must be strings of at most "
-                f"{METADATA_MAX_VALUE_LENGTH} characters, integers or booleans.",
+                _UPDATE_METADATA_RULE if update else _CREATE_METADATA_RULE,
                 f"metadata.{key}",
             )
     return metadata
+
+
+_CREATE_METADATA_RULE = (
+    f"Metadata values must be strings of at most {METADATA_MAX_VALUE_LENGTH} characters, "
+    "integers or booleans."
+)
+_UPDATE_METADATA_RULE = (
+    f"Metadata values must be all strings of at most {METADATA_MAX_VALUE_LENGTH} characters, "
+    "all numbers or all booleans."
+)
+
+
+def _metadata_kind(value: Any) -> str | None:
+    """string, integer, number (a finite non-integer), boolean, or None for anything else."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float) and math.isfinite(value):
+        return "number"
+    if isinstance(value, str) and len(value) <= METADATA_MAX_VALUE_LENGTH:
+        return "string"
+    return None
 
 
 def too_many_metadata_pairs() -> ErrorReply:

@@ -1,34 +1,24 @@
-"""The aiohttp.web face of the emulator: routing, the gateway middleware, thin handlers."""
+"""The emulator's public face: lifecycle, seeding, introspection, faults and timing."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
-import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from types import TracebackType
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from aiohttp import web
 
-from .._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
-from .._ratelimit import default_rate_for, is_test_key
-from ._commits import LateCommit, LateCommits, Outcome
-from ._errors import ErrorReply, Json, error_body, error_type
-from ._gateway import (
-    Fault,
-    FaultSchedule,
-    RateLimiter,
-    api_key_from,
-    redact_headers,
-)
+from .._ratelimit import default_rate_for
+from ._commits import LateCommit
+from ._errors import Json
+from ._gateway import Fault, FaultSchedule, RateLimiter
 from ._log import LoggedRequest
 from ._records import FulfillmentOrder, Order, Records
+from ._server import Server
 from ._state import EmulatorState, Seeded
 
 
@@ -39,38 +29,6 @@ class _DefaultRateLimit:
 
 DEFAULT: Final = _DefaultRateLimit()
 """``Emulator(rate_limit=DEFAULT)``: DR's per-key limits, 25 req/s test keys, 250 req/s live."""
-
-# Typed request-storage keys where aiohttp has them (3.12+), plain strings before.
-_RequestKey = getattr(web, "RequestKey", None)
-_BODY: Final[Any] = _RequestKey("drfulfill_body", object) if _RequestKey else "drfulfill_body"
-_LIVE: Final[Any] = _RequestKey("drfulfill_live", bool) if _RequestKey else "drfulfill_live"
-_INVALID_JSON: Final = object()
-_ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Call(NamedTuple):
-    """What an operation needs of a request, kept apart from aiohttp so it can run later."""
-
-    body: Any
-    live: bool
-    object_id: str
-    query: list[tuple[str, str]]
-
-
-Operation = Callable[[EmulatorState, Call], Json]
-
-# (method, path, success status, operation): the seven operations of the two APIs.
-ROUTES: Final[tuple[tuple[str, str, int, Operation], ...]] = (
-    ("GET", "/fulfillments", 200, lambda s, c: s.list_fulfillments(c.query)),
-    ("POST", "/fulfillments", 201, lambda s, c: s.create_fulfillment(c.body, c.live)),
-    ("GET", "/fulfillments/{id}", 200, lambda s, c: s.retrieve_fulfillment(c.object_id)),
-    ("POST", "/fulfillments/{id}", 200, lambda s, c: s.update_fulfillment(c.object_id, c.body)),
-    ("GET", "/fulfillment-returns", 200, lambda s, c: s.list_returns(c.query)),
-    ("POST", "/fulfillment-returns", 201, lambda s, c: s.create_return(c.body, c.live)),
-    ("GET", "/fulfillment-returns/{id}", 200, lambda s, c: s.retrieve_return(c.object_id)),
-)
 
 
 class Emulator:
@@ -114,19 +72,21 @@ class Emulator:
         """
         self._state = EmulatorState(clock=clock, seed=seed)
         self.read_lag = read_lag
-        self._limiter = _make_limiter(rate_limit, monotonic)
         self._faults = FaultSchedule(rate=fault_rate, seed=seed, retry_after=fault_retry_after)
-        self._latency = latency
+        self._server = Server(
+            self._state,
+            limiter=_make_limiter(rate_limit, monotonic),
+            faults=self._faults,
+            latency=latency,
+            log_limit=log_limit,
+        )
+        self._commits = self._server.commits
         self._host = host
         self._port = port
-        self._log: deque[LoggedRequest] = deque(maxlen=log_limit)
-        self._commits = LateCommits()
-        self._operations = {(method, path): (status, op) for method, path, status, op in ROUTES}
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
-        self.rate_limited = 0
-        """How many requests the per-key rate limit answered with 429."""
-        self.app = self._make_app()
+        self.app = self._server.app
+        """The aiohttp application, e.g. to serve it yourself."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -143,7 +103,7 @@ class Emulator:
         # Close at once: handlers still sleeping in an injected latency are cancelled
         # (a timeout of 0 would mean "wait for ever" to aiohttp).
         runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.05
+            self._server.app, access_log=None, handle_signals=False, shutdown_timeout=0.05
         )
         await runner.setup()
         try:
@@ -252,10 +212,15 @@ class Emulator:
     @property
     def requests(self) -> list[LoggedRequest]:
         """The request log, oldest first (the newest ``log_limit`` requests)."""
-        return list(self._log)
+        return list(self._server.log)
 
     def clear_log(self) -> None:
-        self._log.clear()
+        self._server.log.clear()
+
+    @property
+    def rate_limited(self) -> int:
+        """How many requests the per-key rate limit answered with 429."""
+        return self._server.rate_limited
 
     @property
     def read_lag(self) -> float:
@@ -344,122 +309,6 @@ class Emulator:
         """How many requests met a fault, programmed or random."""
         return self._faults.injected
 
-    # ----------------------------------------------------------------- HTTP
-
-    def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._gateway])
-        for method, path, _, _ in ROUTES:
-            app.router.add_route(method, path, self._handle)
-        return app
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        apply = self._bound(request)
-        assert apply is not None  # only the routes of ROUTES lead here
-        status, body = apply()
-        return web.json_response(body, status=status)
-
-    def _bound(self, request: web.Request) -> Callable[[], Outcome] | None:
-        """The request's operation, ready to run now or later; None off the API's routes."""
-        resource = request.match_info.route.resource
-        entry = (
-            None if resource is None else self._operations.get((request.method, resource.canonical))
-        )
-        if entry is None:
-            return None
-        status, operation = entry
-        call = Call(
-            request[_BODY],
-            request[_LIVE],
-            request.match_info.get("id", ""),
-            list(request.query.items()),
-        )
-        return partial(_run, self._state, operation, call, status)
-
-    @web.middleware
-    async def _gateway(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Log, faults, auth, rate limit, then the operation; every answer gets a request id."""
-        request_id = str(uuid.uuid4())
-        raw = await request.read() if request.body_exists else b""
-        body = _parse_json(raw)
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            list(request.query.items()),
-            raw.decode(errors="replace") if body is _INVALID_JSON else body,
-            redact_headers(request.headers),
-            request_id,
-        )
-        self._log.append(entry)
-        response = await self._respond(request, handler, body, entry)
-        if response is None:
-            return web.Response()  # the transport is gone: nothing will be written
-        response.headers[REQUEST_ID_HEADER] = request_id
-        entry.status = response.status
-        return response
-
-    async def _respond(
-        self, request: web.Request, handler: Handler, body: Any, entry: LoggedRequest
-    ) -> web.StreamResponse | None:
-        fault = self._faults.pick(request.method, request.path)
-        if self._latency:
-            await asyncio.sleep(self._latency)
-        if fault is not None and not fault.late:
-            if fault.latency:
-                await asyncio.sleep(fault.latency)
-            if fault.action == "drop":
-                _drop(request)
-                return None
-            if fault.status is not None:
-                return _fault_error(fault)
-
-        refusal = self._admit(request, body)
-        if refusal is not None:
-            return refusal
-        if fault is not None and fault.late:
-            return await self._answer_then_commit(request, fault, entry)
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # the router: unknown path or method
-            code = _ERROR_CODES.get(exc.status, "invalid_parameter")
-            response = _error(exc.status, code, exc.reason)
-        if fault is not None and fault.action == "commit_then_drop":
-            _drop(request)
-            return None
-        return response
-
-    def _admit(self, request: web.Request, body: Any) -> web.Response | None:
-        """Authentication, the rate limit and JSON: a refusal, or None to go on."""
-        key = api_key_from(request.headers.get("Authorization"))
-        if key is None:
-            return _error(401, "unauthorized", "An authorization error has occurred.")
-        if self._limiter is not None:
-            retry_after = self._limiter.acquire(key)
-            if retry_after is not None:
-                self.rate_limited += 1
-                return _error(
-                    429, "too_many_requests", "Too many requests.", retry_after=retry_after
-                )
-        if body is _INVALID_JSON and request.method == "POST":
-            return _error(400, "invalid_parameter", "The request body is not valid JSON.")
-        request[_BODY] = body
-        request[_LIVE] = not is_test_key(key)
-        return None
-
-    async def _answer_then_commit(
-        self, request: web.Request, fault: Fault, entry: LoggedRequest
-    ) -> web.Response | None:
-        # Scheduled before the latency: the commit happens even if the client gives up.
-        apply = self._bound(request)
-        if apply is not None:
-            assert fault.commit_after is not None  # Fault fills it in for late actions
-            self._commits.schedule(entry, apply, fault.commit_after)
-        if fault.latency:
-            await asyncio.sleep(fault.latency)
-        if fault.action == "drop_then_commit":
-            _drop(request)
-            return None
-        return _fault_error(fault)
-
 
 def _make_limiter(
     rate_limit: float | _DefaultRateLimit | None, monotonic: Callable[[], float]
@@ -472,45 +321,6 @@ def _make_limiter(
         raise ValueError("rate_limit must be positive, or None to switch it off")
     rate = float(rate_limit)
     return RateLimiter(lambda _key: rate, monotonic)
-
-
-def _run(state: EmulatorState, operation: Operation, call: Call, status: int) -> Outcome:
-    try:
-        return status, operation(state, call)
-    except ErrorReply as error:
-        return error.status, error.body()
-
-
-def _error(
-    status: int, code: str, message: str, *, retry_after: float | None = None
-) -> web.Response:
-    response = web.json_response(error_body(status, code, message), status=status)
-    if retry_after is not None:
-        seconds = int(retry_after) if float(retry_after).is_integer() else retry_after
-        response.headers[RETRY_AFTER_HEADER] = str(seconds)
-    return response
-
-
-def _fault_error(fault: Fault) -> web.Response:
-    status = fault.answer
-    assert status is not None  # the callers only answer faults that have a status
-    code = fault.code or error_type(status)
-    return _error(status, code, "Injected fault.", retry_after=fault.retry_after)
-
-
-def _drop(request: web.Request) -> None:
-    """Cut the connection with no response: the client sees a disconnect or a reset."""
-    if request.transport is not None:
-        request.transport.abort()
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return _INVALID_JSON
 
 
 async def serve(emulator: Emulator, ready: Callable[[Emulator], None] | None = None) -> None:
