@@ -117,7 +117,8 @@ async def test_create_metadata_refuses_floats_and_structures(
 async def created(api: Api) -> dict[str, Any]:
     reply = await api.post("/fulfillments", {**VALID, "metadata": {"first": "x"}})
     assert reply.status == 201
-    return reply.body
+    body: dict[str, Any] = reply.body
+    return body
 
 
 @pytest.mark.parametrize(

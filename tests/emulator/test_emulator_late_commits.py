@@ -37,7 +37,7 @@ async def test_respond_then_commit_answers_504_and_applies_later(
     assert (commit.status, commit.applied, commit.pending) == (201, True, False)
     assert commit.request is emu.requests[0]
     assert commit.request.status == 504  # what the client was told
-    assert emu.fulfillments.ids() == [commit.body["id"]]  # type: ignore[index]
+    assert emu.fulfillments.ids() == [commit.body["id"]]
     assert emu.orders[order]["items"][0]["openQuantity"] == 49
     listed = await api.get("/fulfillments", {"orderId": order})
     assert [f["id"] for f in listed.body["data"]] == emu.fulfillments.ids()
@@ -83,7 +83,7 @@ async def test_validation_happens_at_commit_time(emu: Emulator, api: Api) -> Non
     [commit] = await emu.commit_pending()
     # The late one finds the order closed: refused, nothing applied, the refusal recorded.
     assert (commit.status, commit.applied) == (409, False)
-    assert commit.body["errors"][0]["code"] == "order_fulfilled"  # type: ignore[index]
+    assert commit.body["errors"][0]["code"] == "order_fulfilled"
     assert len(emu.fulfillments) == 1
     assert emu.orders[order]["items"][0]["openQuantity"] == 0
 
@@ -127,7 +127,7 @@ async def test_commit_pending_applies_in_due_order(emu: Emulator, api: Api, orde
     await api.post("/fulfillments", first)
     await api.post("/fulfillments", second)
     applied = await emu.commit_pending()
-    assert [c.body["shipmentId"] for c in applied] == ["early", "late"]  # type: ignore[index]
+    assert [c.body["shipmentId"] for c in applied] == ["early", "late"]
     assert [f["shipmentId"] for f in emu.fulfillments] == ["early", "late"]
 
 
