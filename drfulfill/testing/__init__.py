@@ -5,8 +5,20 @@
 For pytest, the ``drfulfill`` plugin provides the ``dr_emulator`` and ``dr_client`` fixtures.
 """
 
-from ._emulator import DEFAULT, Emulator, LoggedRequest, serve
+from ._commits import LateCommit
+from ._emulator import DEFAULT, Emulator, serve
 from ._gateway import Fault
-from ._state import Records, Seeded
+from ._log import LoggedRequest
+from ._records import Records
+from ._state import Seeded
 
-__all__ = ["DEFAULT", "Emulator", "Fault", "LoggedRequest", "Records", "Seeded", "serve"]
+__all__ = [
+    "DEFAULT",
+    "Emulator",
+    "Fault",
+    "LateCommit",
+    "LoggedRequest",
+    "Records",
+    "Seeded",
+    "serve",
+]

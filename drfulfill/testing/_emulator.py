@@ -1,40 +1,25 @@
-"""The aiohttp.web face of the emulator: routing, the gateway middleware, thin handlers."""
+"""The emulator's public face: lifecycle, seeding, introspection, faults and timing."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import math
 import time
-import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Final
 
 from aiohttp import web
 
-from .._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
-from .._ratelimit import default_rate_for, is_test_key
-from ._gateway import (
-    Fault,
-    FaultSchedule,
-    RateLimiter,
-    api_key_from,
-    redact_headers,
-)
-from ._state import (
-    ApiError,
-    EmulatorState,
-    FulfillmentOrder,
-    Json,
-    Order,
-    Records,
-    Seeded,
-    error_body,
-    error_type,
-)
+from .._ratelimit import default_rate_for
+from ._commits import LateCommit
+from ._errors import Json
+from ._gateway import Fault, FaultSchedule, RateLimiter
+from ._log import LoggedRequest
+from ._records import FulfillmentOrder, Order, Records
+from ._server import Server
+from ._state import EmulatorState, Seeded
 
 
 class _DefaultRateLimit:
@@ -44,28 +29,6 @@ class _DefaultRateLimit:
 
 DEFAULT: Final = _DefaultRateLimit()
 """``Emulator(rate_limit=DEFAULT)``: DR's per-key limits, 25 req/s test keys, 250 req/s live."""
-
-# Typed request-storage keys where aiohttp has them (3.12+), plain strings before.
-_RequestKey = getattr(web, "RequestKey", None)
-_BODY: Final[Any] = _RequestKey("drfulfill_body", object) if _RequestKey else "drfulfill_body"
-_LIVE: Final[Any] = _RequestKey("drfulfill_live", bool) if _RequestKey else "drfulfill_live"
-_INVALID_JSON: Final = object()
-_ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(slots=True)
-class LoggedRequest:
-    """One request as the emulator saw it. The API key is redacted from ``headers``."""
-
-    method: str
-    path: str
-    query: list[tuple[str, str]]
-    body: Any  # parsed JSON; the raw text if it was not JSON; None without a body
-    headers: dict[str, str]
-    request_id: str
-    status: int | None = None  # None: the connection was dropped without a response
 
 
 class Emulator:
@@ -94,6 +57,7 @@ class Emulator:
         fault_retry_after: float = 0,
         log_limit: int | None = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
+        read_lag: float = 0.0,
     ) -> None:
         """
         rate_limit: requests per second per key; ``None`` switches the limit off.
@@ -104,19 +68,25 @@ class Emulator:
         fault_retry_after: the ``Retry-After`` of random 429 faults.
         log_limit: how many requests ``requests`` keeps (the newest); None keeps all.
         monotonic: the rate limiter's time source, injectable for tests.
+        read_lag: seconds before a new object shows in lists (see ``read_lag``).
         """
         self._state = EmulatorState(clock=clock, seed=seed)
-        self._limiter = _make_limiter(rate_limit, monotonic)
+        self.read_lag = read_lag
         self._faults = FaultSchedule(rate=fault_rate, seed=seed, retry_after=fault_retry_after)
-        self._latency = latency
+        self._server = Server(
+            self._state,
+            limiter=_make_limiter(rate_limit, monotonic),
+            faults=self._faults,
+            latency=latency,
+            log_limit=log_limit,
+        )
+        self._commits = self._server.commits
         self._host = host
         self._port = port
-        self._log: deque[LoggedRequest] = deque(maxlen=log_limit)
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
-        self.rate_limited = 0
-        """How many requests the per-key rate limit answered with 429."""
-        self.app = self._make_app()
+        self.app = self._server.app
+        """The aiohttp application, e.g. to serve it yourself."""
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -133,7 +103,7 @@ class Emulator:
         # Close at once: handlers still sleeping in an injected latency are cancelled
         # (a timeout of 0 would mean "wait for ever" to aiohttp).
         runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=0.05
+            self._server.app, access_log=None, handle_signals=False, shutdown_timeout=0.05
         )
         await runner.setup()
         try:
@@ -147,9 +117,13 @@ class Emulator:
         self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     async def close(self) -> None:
+        """Stop serving, then apply every pending late commit: state read after ``close()``
+        is final (a duplicate a late commit would cause is visible, never hidden), and no
+        timer is left on the loop."""
         if self._runner is not None:
             runner, self._runner, self._url = self._runner, None, None
             await runner.cleanup()
+        self._commits.apply_all()
 
     async def __aenter__(self) -> Emulator:
         await self.start()
@@ -238,10 +212,44 @@ class Emulator:
     @property
     def requests(self) -> list[LoggedRequest]:
         """The request log, oldest first (the newest ``log_limit`` requests)."""
-        return list(self._log)
+        return list(self._server.log)
 
     def clear_log(self) -> None:
-        self._log.clear()
+        self._server.log.clear()
+
+    @property
+    def rate_limited(self) -> int:
+        """How many requests the per-key rate limit answered with 429."""
+        return self._server.rate_limited
+
+    @property
+    def read_lag(self) -> float:
+        """Seconds, by the emulator's ``clock``, between an object's commit and its first
+        appearance in list responses (DR's lists may lag its writes). Retrieving by id sees
+        it at once. Settable at any time; 0 (the default) lists everything committed."""
+        return self._state.read_lag
+
+    @read_lag.setter
+    def read_lag(self, seconds: float) -> None:
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"read_lag must be a number of seconds >= 0, not {seconds}")
+        self._state.read_lag = float(seconds)
+
+    # ----------------------------------------------------------------- late commits
+
+    @property
+    def late_commits(self) -> list[LateCommit]:
+        """Every late commit so far (pending and done), in the order they were scheduled."""
+        return list(self._commits.all)
+
+    @property
+    def pending_commits(self) -> int:
+        """How many late commits are scheduled and not yet applied."""
+        return self._commits.pending
+
+    async def commit_pending(self) -> list[LateCommit]:
+        """Apply every pending late commit now, the earliest due first; returns them."""
+        return self._commits.apply_all()
 
     # ----------------------------------------------------------------- faults
 
@@ -256,6 +264,7 @@ class Emulator:
         latency: float = 0.0,
         action: str = "respond",
         times: int | None = 1,
+        commit_after: float | None = None,
     ) -> Fault:
         """Misbehave on the next ``times`` requests matching ``method`` (``"*"``: any) and
         ``path`` (exact, ``"*"``, or ``"/fulfillments/*"`` for any id).
@@ -263,11 +272,33 @@ class Emulator:
         Actions: ``"respond"`` answers ``status`` with a DR error body (and ``Retry-After``)
         without applying the request; with ``status=None`` it only adds ``latency``.
         ``"drop"`` closes the connection before anything is applied. ``"commit_then_drop"``
-        applies the request, then closes the connection without a response. ``status``,
-        ``code`` and ``retry_after`` belong to ``"respond"``: a ValueError elsewhere.
+        applies the request, then closes the connection without a response.
+
+        Late commits, as when DR's backend commits after its gateway gave up: a request
+        that passes authentication and the rate limit is applied ``commit_after`` seconds
+        (default 1) after it arrived, by the event loop, and validated then (a request no
+        longer valid is not applied; ``late_commits`` records either outcome).
+        ``"respond_then_commit"`` answers ``status`` (default 504) after ``latency``, so a
+        ``latency`` longer than the client's timeout plays "the client timed out";
+        ``"drop_then_commit"`` closes the connection after ``latency``. ``commit_pending()``
+        applies them without waiting.
+
+        ``status``, ``code`` and ``retry_after`` belong to the answering actions
+        (``"respond"``, ``"respond_then_commit"``), ``commit_after`` to the late ones: a
+        ValueError elsewhere.
         """
         return self._faults.add(
-            Fault(method, path, status, code, retry_after, latency, action, times)
+            Fault(
+                method,
+                path,
+                status,
+                code,
+                retry_after,
+                latency,
+                action,
+                times,
+                commit_after=commit_after,
+            )
         )
 
     def clear_faults(self) -> None:
@@ -277,95 +308,6 @@ class Emulator:
     def faults_injected(self) -> int:
         """How many requests met a fault, programmed or random."""
         return self._faults.injected
-
-    # ----------------------------------------------------------------- HTTP
-
-    def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._gateway])
-        state = self._state
-        routes = (
-            ("GET", "/fulfillments", 200, lambda r: state.list_fulfillments(_query(r))),
-            ("POST", "/fulfillments", 201, lambda r: state.create_fulfillment(r[_BODY], r[_LIVE])),
-            ("GET", "/fulfillments/{id}", 200, lambda r: state.retrieve_fulfillment(_id(r))),
-            (
-                "POST",
-                "/fulfillments/{id}",
-                200,
-                lambda r: state.update_fulfillment(_id(r), r[_BODY]),
-            ),
-            ("GET", "/fulfillment-returns", 200, lambda r: state.list_returns(_query(r))),
-            (
-                "POST",
-                "/fulfillment-returns",
-                201,
-                lambda r: state.create_return(r[_BODY], r[_LIVE]),
-            ),
-            ("GET", "/fulfillment-returns/{id}", 200, lambda r: state.retrieve_return(_id(r))),
-        )
-        for method, path, status, operation in routes:
-            app.router.add_route(method, path, _handler(operation, status))
-        return app
-
-    @web.middleware
-    async def _gateway(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Log, faults, auth, rate limit, then the operation; every answer gets a request id."""
-        request_id = str(uuid.uuid4())
-        raw = await request.read() if request.body_exists else b""
-        body = _parse_json(raw)
-        entry = LoggedRequest(
-            request.method,
-            request.path,
-            list(request.query.items()),
-            raw.decode(errors="replace") if body is _INVALID_JSON else body,
-            redact_headers(request.headers),
-            request_id,
-        )
-        self._log.append(entry)
-        response = await self._respond(request, handler, body)
-        if response is None:
-            return web.Response()  # the transport is gone: nothing will be written
-        response.headers[REQUEST_ID_HEADER] = request_id
-        entry.status = response.status
-        return response
-
-    async def _respond(
-        self, request: web.Request, handler: Handler, body: Any
-    ) -> web.StreamResponse | None:
-        fault = self._faults.pick(request.method, request.path)
-        if self._latency:
-            await asyncio.sleep(self._latency)
-        if fault is not None:
-            if fault.latency:
-                await asyncio.sleep(fault.latency)
-            if fault.action == "drop":
-                return _drop(request)
-            if fault.status is not None:
-                code = fault.code or error_type(fault.status)
-                return _error(fault.status, code, "Injected fault.", retry_after=fault.retry_after)
-
-        key = api_key_from(request.headers.get("Authorization"))
-        if key is None:
-            return _error(401, "unauthorized", "An authorization error has occurred.")
-        if self._limiter is not None:
-            retry_after = self._limiter.acquire(key)
-            if retry_after is not None:
-                self.rate_limited += 1
-                return _error(
-                    429, "too_many_requests", "Too many requests.", retry_after=retry_after
-                )
-
-        if body is _INVALID_JSON and request.method == "POST":
-            return _error(400, "invalid_parameter", "The request body is not valid JSON.")
-        request[_BODY] = body
-        request[_LIVE] = not is_test_key(key)
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:  # the router: unknown path or method
-            code = _ERROR_CODES.get(exc.status, "invalid_parameter")
-            response = _error(exc.status, code, exc.reason)
-        if fault is not None and fault.action == "commit_then_drop":
-            return _drop(request)
-        return response
 
 
 def _make_limiter(
@@ -379,49 +321,6 @@ def _make_limiter(
         raise ValueError("rate_limit must be positive, or None to switch it off")
     rate = float(rate_limit)
     return RateLimiter(lambda _key: rate, monotonic)
-
-
-def _handler(operation: Callable[[web.Request], Json], status: int) -> Handler:
-    async def handle(request: web.Request) -> web.Response:
-        try:
-            return web.json_response(operation(request), status=status)
-        except ApiError as error:
-            return web.json_response(error.body(), status=error.status)
-
-    return handle
-
-
-def _query(request: web.Request) -> list[tuple[str, str]]:
-    return list(request.query.items())
-
-
-def _id(request: web.Request) -> str:
-    return request.match_info["id"]
-
-
-def _error(
-    status: int, code: str, message: str, *, retry_after: float | None = None
-) -> web.Response:
-    response = web.json_response(error_body(status, code, message), status=status)
-    if retry_after is not None:
-        seconds = int(retry_after) if float(retry_after).is_integer() else retry_after
-        response.headers[RETRY_AFTER_HEADER] = str(seconds)
-    return response
-
-
-def _drop(request: web.Request) -> None:
-    """Cut the connection with no response: the client sees a disconnect or a reset."""
-    if request.transport is not None:
-        request.transport.abort()
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return _INVALID_JSON
 
 
 async def serve(emulator: Emulator, ready: Callable[[Emulator], None] | None = None) -> None:

@@ -12,7 +12,10 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-FAULT_ACTIONS = ("respond", "drop", "commit_then_drop")
+FAULT_ACTIONS = ("respond", "drop", "commit_then_drop", "respond_then_commit", "drop_then_commit")
+LATE_ACTIONS = frozenset({"respond_then_commit", "drop_then_commit"})
+DEFAULT_COMMIT_AFTER = 1.0
+"""Seconds a late commit waits when ``commit_after`` is not given."""
 _CREATE_PATHS = frozenset({"/fulfillments", "/fulfillment-returns"})
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key"})
 
@@ -112,6 +115,7 @@ class Fault:
     latency: float = 0.0
     action: str = "respond"
     times: int | None = 1  # None: every matching request
+    commit_after: float | None = None  # late actions only; None: DEFAULT_COMMIT_AFTER
     hits: int = 0
 
     def __post_init__(self) -> None:
@@ -119,14 +123,42 @@ class Fault:
             raise ValueError(f"action must be one of {FAULT_ACTIONS}, not {self.action!r}")
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError(f"a fault status must be an error status, not {self.status}")
-        if self.action != "respond" and self.status is not None:
+        answers = self.action in ("respond", "respond_then_commit")
+        if not answers and (
+            self.status is not None or self.code is not None or self.retry_after is not None
+        ):
             # Silently answering `status` instead would skip the commit of commit_then_drop.
-            raise ValueError(f"status goes with action='respond', not {self.action!r}")
-        if self.status is None and (self.code is not None or self.retry_after is not None):
+            raise ValueError(
+                f"status, code and retry_after go with an answering action, not {self.action!r}"
+            )
+        if (
+            self.action == "respond"
+            and self.status is None
+            and (self.code is not None or self.retry_after is not None)
+        ):
             raise ValueError("code and retry_after need a status")
+        if self.late:
+            delay = DEFAULT_COMMIT_AFTER if self.commit_after is None else self.commit_after
+            if not (math.isfinite(delay) and delay >= 0):
+                raise ValueError(f"commit_after must be a number of seconds >= 0, not {delay}")
+            self.commit_after = delay
+        elif self.commit_after is not None:
+            raise ValueError(f"commit_after goes with {sorted(LATE_ACTIONS)}, not {self.action!r}")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1, or None for every request")
         self.method = self.method.upper()
+
+    @property
+    def late(self) -> bool:
+        """Applied ``commit_after`` seconds after the answer (or the dropped connection)."""
+        return self.action in LATE_ACTIONS
+
+    @property
+    def answer(self) -> int | None:
+        """The status answered at once: a late ``respond_then_commit`` defaults to 504."""
+        if self.status is None and self.action == "respond_then_commit":
+            return 504
+        return self.status
 
     @property
     def exhausted(self) -> bool:

@@ -319,7 +319,7 @@ async def test_update_sets_tracking_and_merges_metadata(emu: Emulator, api: Api)
             "trackingCompany": "UPS",
             "trackingNumber": "Z1",
             "trackingUrl": "https://ups/Z1",
-            "metadata": {"b": "changed", "c": True},
+            "metadata": {"b": "changed", "c": "new"},
             "items": [{"itemId": "2", "trackingNumber": "Z2"}],
         },
     )
@@ -330,7 +330,7 @@ async def test_update_sets_tracking_and_merges_metadata(emu: Emulator, api: Api)
         "Z1",
         "https://ups/Z1",
     )
-    assert body["metadata"] == {"a": "1", "b": "changed", "c": True}
+    assert body["metadata"] == {"a": "1", "b": "changed", "c": "new"}
     assert body["currency"] == "USD"
     assert "trackingNumber" not in body["items"][0]
     assert body["items"][1]["trackingNumber"] == "Z2"
@@ -356,7 +356,7 @@ async def test_empty_update_changes_nothing(emu: Emulator, api: Api) -> None:
         ({"items": [{"trackingNumber": "x"}]}, "missing_parameter", "items[0].itemId"),
         ({"items": [{"itemId": "nope"}]}, "invalid_parameter", "items[0].itemId"),
         ({"items": [{"itemId": "1001", "quantity": 2}]}, "unknown_parameter", "items[0].quantity"),
-        ({"metadata": {"k": 1.5}}, "invalid_metadata_value", "metadata.k"),
+        ({"metadata": {"a": "x", "k": 1.5}}, "invalid_metadata_value", "metadata.k"),
         ({"metadata": {f"n{i}": i for i in range(20)}}, "too_many_metadata_pairs", "metadata"),
         ("just text", "invalid_parameter", None),
     ],

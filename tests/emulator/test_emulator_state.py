@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from drfulfill.testing import Emulator, Records
+from drfulfill.testing._errors import ErrorReply
 from drfulfill.testing._gateway import RateLimiter, api_key_from, path_matches, redact_headers
-from drfulfill.testing._state import ApiError, EmulatorState
+from drfulfill.testing._state import EmulatorState
 from tests.emulator._helpers import FakeClock
 
 
@@ -90,7 +91,7 @@ def test_created_time_is_whole_utc_seconds() -> None:
 
 def test_state_errors_carry_dr_bodies() -> None:
     state = EmulatorState()
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ErrorReply) as caught:
         state.retrieve_fulfillment("ful_x")
     assert caught.value.status == 404
     assert caught.value.body() == {
