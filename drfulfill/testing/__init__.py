@@ -8,5 +8,16 @@ For pytest, the ``drfulfill`` plugin provides the ``dr_emulator`` and ``dr_clien
 from ._emulator import DEFAULT, Emulator, LoggedRequest, serve
 from ._gateway import Fault
 from ._state import Records, Seeded
+from ._webhooks import WebhookDelivery, WebhookEndpoint
 
-__all__ = ["DEFAULT", "Emulator", "Fault", "LoggedRequest", "Records", "Seeded", "serve"]
+__all__ = [
+    "DEFAULT",
+    "Emulator",
+    "Fault",
+    "LoggedRequest",
+    "Records",
+    "Seeded",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "serve",
+]

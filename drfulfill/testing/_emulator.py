@@ -35,6 +35,7 @@ from ._state import (
     error_body,
     error_type,
 )
+from ._webhooks import WebhookDelivery, WebhookDispatcher, WebhookEndpoint
 
 
 class _DefaultRateLimit:
@@ -116,6 +117,7 @@ class Emulator:
         self._url: str | None = None
         self.rate_limited = 0
         """How many requests the per-key rate limit answered with 429."""
+        self._webhooks = WebhookDispatcher(clock, self._state.retrieve_fulfillment)
         self.app = self._make_app()
 
     # ----------------------------------------------------------------- lifecycle
@@ -147,6 +149,8 @@ class Emulator:
         self._url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     async def close(self) -> None:
+        """Stop serving; webhook deliveries still pending are cancelled."""
+        await self._webhooks.close()
         if self._runner is not None:
             runner, self._runner, self._url = self._runner, None, None
             await runner.cleanup()
@@ -212,7 +216,37 @@ class Emulator:
 
         Raises ValueError for any other transition, KeyError for an unknown id.
         """
-        return self._state.advance_return(return_id, state)
+        return self._webhooks.return_changed(self._state.advance_return(return_id, state))
+
+    # ----------------------------------------------------------------- webhooks
+
+    def add_webhook(
+        self,
+        url: str,
+        secret: str,
+        types: Sequence[str] | None = None,
+        *,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 3.0,
+    ) -> WebhookEndpoint:
+        """Post signed events to ``url``: ``fulfillment.created`` per create,
+        ``fulfillment_return.<state>`` per return created or moved (``types``: only these).
+        No 2xx within ``timeout`` s: tried again with a new signature, up to ``attempts``
+        tries, ``backoff`` s apart, doubling. Signature timestamps come from ``clock``.
+        Standalone: ``POST /_emulator/webhooks``."""
+        return self._webhooks.add(
+            url, secret, types, attempts=attempts, backoff=backoff, timeout=timeout
+        )
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every delivery attempt so far, in the order they were answered."""
+        return list(self._webhooks.deliveries)
+
+    async def drain_webhooks(self) -> None:
+        """Wait until every webhook delivery has succeeded or run out of attempts."""
+        await self._webhooks.drain()
 
     # ----------------------------------------------------------------- introspection
 
@@ -282,10 +316,15 @@ class Emulator:
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gateway])
-        state = self._state
+        state, hooks = self._state, self._webhooks
         routes = (
             ("GET", "/fulfillments", 200, lambda r: state.list_fulfillments(_query(r))),
-            ("POST", "/fulfillments", 201, lambda r: state.create_fulfillment(r[_BODY], r[_LIVE])),
+            (
+                "POST",
+                "/fulfillments",
+                201,
+                lambda r: hooks.fulfillment_created(state.create_fulfillment(r[_BODY], r[_LIVE])),
+            ),
             ("GET", "/fulfillments/{id}", 200, lambda r: state.retrieve_fulfillment(_id(r))),
             (
                 "POST",
@@ -298,12 +337,13 @@ class Emulator:
                 "POST",
                 "/fulfillment-returns",
                 201,
-                lambda r: state.create_return(r[_BODY], r[_LIVE]),
+                lambda r: hooks.return_changed(state.create_return(r[_BODY], r[_LIVE])),
             ),
             ("GET", "/fulfillment-returns/{id}", 200, lambda r: state.retrieve_return(_id(r))),
         )
         for method, path, status, operation in routes:
             app.router.add_route(method, path, _handler(operation, status))
+        app.router.add_post("/_emulator/webhooks", hooks.register)
         return app
 
     @web.middleware

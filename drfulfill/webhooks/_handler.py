@@ -35,7 +35,8 @@ class WebhookHandler:
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
+        """The request handler: ``app.router.add_post(path, hook.handle)``."""
         body = await request.read()
         try:
             event = construct_event(
@@ -83,12 +84,12 @@ def webhook_handler(
     *,
     tolerance: float = 300,
 ) -> WebhookHandler:
-    """An aiohttp.web handler that receives Digital River webhooks.
+    """A ``WebhookHandler``: its ``handle`` receives Digital River webhooks in aiohttp.web.
 
     ::
 
         hook = webhook_handler(os.environ["DR_WEBHOOK_SECRET"], on_event)
-        app.router.add_post("/dr/webhooks", hook)
+        app.router.add_post("/dr/webhooks", hook.handle)
         app.on_cleanup.append(hook.on_cleanup)
 
     Each request is checked with ``construct_event`` (``secrets``: one signing secret or
