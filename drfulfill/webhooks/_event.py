@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -16,7 +16,7 @@ from ._signature import verify_signature
 
 __all__ = ["Event", "EventData", "EventObject", "construct_event", "parse_event"]
 
-EventObject = Union[Fulfillment, FulfillmentReturn, Mapping[str, Any]]  # noqa: UP007 - 3.10 alias
+EventObject = Fulfillment | FulfillmentReturn | Mapping[str, Any]
 """What ``Event.object`` holds: a model for fulfillment events, else the raw mapping."""
 
 # Type prefixes whose data.object is decoded into a model. "fulfillment." also covers the

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from ..errors import DigitalRiverError, WebhookSignatureError
+from ..errors import DecodeError, WebhookSignatureError
 from ._event import Event, construct_event
-from ._signature import SIGNATURE_HEADER
+from ._signature import SIGNATURE_HEADER, secret_keys
 
 __all__ = ["WebhookHandler", "webhook_handler"]
 
@@ -29,6 +29,7 @@ class WebhookHandler:
         *,
         tolerance: float = 300,
     ) -> None:
+        secret_keys(secrets)  # a ValidationError now, not a 400 on every request later
         self._secrets = [secrets] if isinstance(secrets, str) else list(secrets)
         self._on_event = on_event
         self._tolerance = tolerance
@@ -48,7 +49,7 @@ class WebhookHandler:
         except WebhookSignatureError as exc:
             logger.warning("webhook refused: %s", exc)
             return web.json_response({"error": str(exc)}, status=400)
-        except DigitalRiverError as exc:
+        except DecodeError as exc:
             logger.warning("webhook body refused: %s", exc)
             return web.json_response({"error": str(exc)}, status=400)
         task = asyncio.create_task(self._run(event), name=f"drfulfill webhook {event.id}")

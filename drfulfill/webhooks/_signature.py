@@ -57,7 +57,7 @@ def verify_signature(
     text is ``"{timestamp}.{body}"`` with the timestamp as it appears in the header, with
     or without its label. Comparisons are constant-time (``hmac.compare_digest``).
     """
-    keys = _secret_bytes(secrets)
+    keys = secret_keys(secrets)
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ValidationError("payload must be the raw request body as bytes")
     stamp_part, stamp, signatures = _parse_header(header)
@@ -78,7 +78,7 @@ def verify_signature(
 def sign_test_payload(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
     """The ``DigitalRiver-Signature`` value DR would send for ``payload``, for your tests:
     ``"{timestamp}, {base64 HMAC-SHA256}"``; ``timestamp`` defaults to now (Unix seconds)."""
-    (key,) = _secret_bytes(secret)
+    (key,) = secret_keys(secret)
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     return f"{stamp}, {_sign(key, stamp, bytes(payload)).decode('ascii')}"
 
@@ -88,7 +88,9 @@ def _sign(key: bytes, timestamp: str, body: bytes) -> bytes:
     return base64.b64encode(digest)
 
 
-def _secret_bytes(secrets: str | Sequence[str]) -> list[bytes]:
+def secret_keys(secrets: str | Sequence[str]) -> list[bytes]:
+    """The signing secrets as HMAC keys; ``ValidationError`` unless there is at least one
+    and each is a non-empty string."""
     listed = [secrets] if isinstance(secrets, str) else list(secrets)
     if not listed or not all(isinstance(secret, str) and secret for secret in listed):
         raise ValidationError("secrets must be a non-empty signing secret or a list of them")

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from drfulfill import ValidationError
 from drfulfill.webhooks import SIGNATURE_HEADER, Event, webhook_handler
 from tests.webhooks._vectors import BODY, OLD_SECRET, SECRET, hand_header
 from tests.webhooks.conftest import Receiver
@@ -142,3 +143,12 @@ async def test_on_cleanup_waits_for_outstanding_events() -> None:
         release.set()
         await cleanup
     assert done == ["2bde7b4a-3c1e-4e0d-9f4f-5d1c0b6e9a11"]
+
+
+@pytest.mark.parametrize("secrets", ["", [], [""]])
+def test_no_usable_secret_fails_at_construction_not_per_request(secrets: object) -> None:
+    async def on_event(event: Event) -> None:
+        raise AssertionError("never called")
+
+    with pytest.raises(ValidationError):
+        webhook_handler(secrets, on_event)  # type: ignore[arg-type]
