@@ -46,11 +46,8 @@ class WebhookHandler:
                 self._secrets,
                 tolerance=self._tolerance,
             )
-        except WebhookSignatureError as exc:
+        except (WebhookSignatureError, DecodeError) as exc:
             logger.warning("webhook refused: %s", exc)
-            return web.json_response({"error": str(exc)}, status=400)
-        except DecodeError as exc:
-            logger.warning("webhook body refused: %s", exc)
             return web.json_response({"error": str(exc)}, status=400)
         task = asyncio.create_task(self._run(event), name=f"drfulfill webhook {event.id}")
         self._tasks.add(task)
