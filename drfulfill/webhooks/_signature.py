@@ -116,7 +116,8 @@ def _parse_header(header: str | None) -> tuple[str, str, list[bytes]]:
     stamp_match = labelled[stamp_index]
     stamp = stamp_match[2] if stamp_match is not None else parts[stamp_index]
     signatures = [
-        (match[2] if match is not None else part).encode("utf-8")
+        # "replace": undecodable header bytes arrive as lone surrogates; they never match.
+        (match[2] if match is not None else part).encode("utf-8", "replace")
         for i, (part, match) in enumerate(zip(parts, labelled, strict=True))
         if i != stamp_index
     ]

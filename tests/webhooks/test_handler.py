@@ -152,3 +152,25 @@ def test_no_usable_secret_fails_at_construction_not_per_request(secrets: object)
 
     with pytest.raises(ValidationError):
         webhook_handler(secrets, on_event)  # type: ignore[arg-type]
+
+
+async def test_undecodable_header_bytes_get_a_400_not_a_500(receiver: Receiver) -> None:
+    async def on_event(event: Event) -> None:
+        raise AssertionError("never called")
+
+    receiver.handler = webhook_handler(SECRET, on_event).handle
+    host, port = receiver.url.split("//")[1].split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = (
+        b"POST /hooks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + f"Content-Length: {len(BODY)}\r\n".encode()
+        + SIGNATURE_HEADER.encode()
+        + f": {int(time.time())}, ".encode()
+        + b"\xff\xfe\r\n\r\n"
+        + BODY
+    )
+    writer.write(request)
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"400"

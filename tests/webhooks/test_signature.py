@@ -163,3 +163,11 @@ def test_sign_test_payload_defaults_to_now() -> None:
     verify_signature(BODY, header, SECRET)  # fresh by default
     stamp = int(header.split(", ")[0])
     assert header == hand_header(timestamp=stamp)
+
+
+def test_undecodable_header_bytes_are_refused_not_crashed() -> None:
+    # aiohttp hands over undecodable header bytes as lone surrogates (surrogateescape).
+    raw = f"{NOW}, ".encode() + b"\xff\xfe"
+    header = raw.decode("utf-8", "surrogateescape")
+    with pytest.raises(WebhookSignatureError):
+        verify_signature(BODY, header, SECRET, now=NOW)
