@@ -271,3 +271,25 @@ async def test_register_over_http(emu: Emulator, receiver: Receiver) -> None:
     [delivery] = emu.webhook_deliveries
     assert delivery.status == 200
     hand_verify(delivery)
+
+
+async def test_events_follow_commits_not_responses(
+    emu: Emulator, client: Client, receiver: Receiver
+) -> None:
+    async def accept(request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    receiver.handler = accept
+    emu.add_webhook(receiver.url, SECRET, backoff=0)
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 2}])
+    # Refused before it was applied: no fulfillment, no event. The client retries the 503.
+    emu.add_fault("POST", "/fulfillments", status=503)
+    # Applied, then the connection dropped: the client never saw the 201, DR still emits.
+    emu.add_fault("POST", "/fulfillments", action="commit_then_drop")
+    first = await client.fulfillments.create(
+        order_id=order_id, items=[{"item_id": "i1", "quantity": 1}]
+    )
+    await emu.drain_webhooks()
+    assert len(emu.fulfillments) == 1
+    [delivery] = emu.webhook_deliveries
+    assert json.loads(delivery.body)["data"]["object"]["id"] == first.id
