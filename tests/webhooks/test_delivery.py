@@ -83,6 +83,7 @@ async def test_return_lifecycle_events_with_previous_state(
         fulfillment_order_id=fo, items=[{"fulfillment_order_item_id": "foi1", "quantity": 1}]
     )
     await settle(emu, hook)  # one at a time: DR guarantees no order, neither does the emulator
+    assert returned.id is not None
     emu.advance_return(returned.id, "pending")
     await settle(emu, hook)
     emu.advance_return(returned.id, "accepted")
@@ -114,6 +115,7 @@ async def test_an_event_is_a_snapshot(emu: Emulator, client: Client, receiver: R
     returned = await client.fulfillment_returns.create(
         fulfillment_order_id=fo, items=[{"fulfillment_order_item_id": "foi1", "quantity": 1}]
     )
+    assert returned.id is not None
     emu.advance_return(returned.id, "rejected")  # before the first delivery went out
     await emu.drain_webhooks()
     states = {
@@ -251,12 +253,13 @@ async def test_register_over_http(emu: Emulator, receiver: Receiver) -> None:
         )
         assert ok.status == 201
         assert await ok.json() == {"url": receiver.url, "types": ["fulfillment.created"]}
-        for bad in (
+        bad_bodies: list[object] = [
             {"url": "ftp://x", "secret": "s"},
             {"url": receiver.url},
             [],
             {"url": receiver.url, "secret": "s", "types": "x"},
-        ):
+        ]
+        for bad in bad_bodies:
             refused = await http.post(emu.url + "/_emulator/webhooks", json=bad)
             assert refused.status == 400
             body = await refused.json()
