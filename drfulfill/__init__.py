@@ -25,6 +25,7 @@ from .errors import (
     RateLimitError,
     ServerError,
     ValidationError,
+    WebhookSignatureError,
 )
 from .models import (
     Address,
@@ -86,5 +87,6 @@ __all__ = [
     "UnitAttributes",
     "UpdateFulfillmentItem",
     "ValidationError",
+    "WebhookSignatureError",
     "__version__",
 ]

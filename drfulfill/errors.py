@@ -30,6 +30,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "ValidationError",
+    "WebhookSignatureError",
     "error_from_response",
     "parse_retry_after",
 ]
@@ -184,6 +185,11 @@ def _rebuild_key_reuse(message: str, key: str, fulfillment_id: str | None) -> Ke
 
 class CoordinationError(DigitalRiverError):
     """The fleet coordinator (e.g. Redis) could not be used; a create was not sent."""
+
+
+class WebhookSignatureError(DigitalRiverError):
+    """A webhook's ``DigitalRiver-Signature`` is missing, malformed, matches none of the
+    signing secrets, or its timestamp is outside the tolerance: do not trust the body."""
 
 
 _ERROR_BY_STATUS: dict[int, type[APIError]] = {

@@ -11,6 +11,7 @@ from ._gateway import Fault
 from ._log import LoggedRequest
 from ._records import Records
 from ._state import Seeded
+from ._webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "DEFAULT",
@@ -20,5 +21,7 @@ __all__ = [
     "LoggedRequest",
     "Records",
     "Seeded",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "serve",
 ]

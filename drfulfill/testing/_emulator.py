@@ -20,6 +20,7 @@ from ._log import LoggedRequest
 from ._records import FulfillmentOrder, Order, Records
 from ._server import Server
 from ._state import EmulatorState, Seeded
+from ._webhooks import WebhookDelivery, WebhookDispatcher, WebhookEndpoint
 
 
 class _DefaultRateLimit:
@@ -81,6 +82,9 @@ class Emulator:
             log_limit=log_limit,
         )
         self._commits = self._server.commits
+        self._webhooks = WebhookDispatcher(clock, self._state.retrieve_fulfillment)
+        self._state.observer = self._webhooks
+        self._server.app.router.add_post("/_emulator/webhooks", self._webhooks.register)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -119,11 +123,12 @@ class Emulator:
     async def close(self) -> None:
         """Stop serving, then apply every pending late commit: state read after ``close()``
         is final (a duplicate a late commit would cause is visible, never hidden), and no
-        timer is left on the loop."""
+        timer is left on the loop. Webhook deliveries still pending are cancelled."""
         if self._runner is not None:
             runner, self._runner, self._url = self._runner, None, None
             await runner.cleanup()
         self._commits.apply_all()
+        await self._webhooks.close()
 
     async def __aenter__(self) -> Emulator:
         await self.start()
@@ -187,6 +192,36 @@ class Emulator:
         Raises ValueError for any other transition, KeyError for an unknown id.
         """
         return self._state.advance_return(return_id, state)
+
+    # ----------------------------------------------------------------- webhooks
+
+    def add_webhook(
+        self,
+        url: str,
+        secret: str,
+        types: Sequence[str] | None = None,
+        *,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 3.0,
+    ) -> WebhookEndpoint:
+        """Post signed events to ``url``: ``fulfillment.created`` per create,
+        ``fulfillment_return.<state>`` per return created or moved (``types``: only these).
+        No 2xx within ``timeout`` s: tried again with a new signature, up to ``attempts``
+        tries, ``backoff`` s apart, doubling. Signature timestamps come from ``clock``.
+        Standalone: ``POST /_emulator/webhooks``."""
+        return self._webhooks.add(
+            url, secret, types, attempts=attempts, backoff=backoff, timeout=timeout
+        )
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every delivery attempt so far, in the order they were answered."""
+        return list(self._webhooks.deliveries)
+
+    async def drain_webhooks(self) -> None:
+        """Wait until every webhook delivery has succeeded or run out of attempts."""
+        await self._webhooks.drain()
 
     # ----------------------------------------------------------------- introspection
 

@@ -13,7 +13,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from .._constants import METADATA_MAX_KEYS
 from ._bodies import (
@@ -92,6 +92,12 @@ class Seeded(NamedTuple):
     fulfillment_orders: list[str]
 
 
+class StateObserver(Protocol):
+    def fulfillment_created(self, fulfillment: Json) -> object: ...
+
+    def return_changed(self, returned: Json) -> object: ...
+
+
 class EmulatorState:
     """Every object of one emulator, and the seven operations on them (minus HTTP)."""
 
@@ -106,6 +112,8 @@ class EmulatorState:
         self.fulfillment_orders: dict[str, FulfillmentOrder] = {}
         self.fulfillments = Collection(FULFILLMENT_LIST_RULES)
         self.returns = Collection(RETURN_LIST_RULES)
+        # Told of every create and return transition, however it was applied (webhooks).
+        self.observer: StateObserver | None = None
 
     def _now(self) -> float:
         moment = self._clock()
@@ -273,6 +281,8 @@ class EmulatorState:
         if request.metadata is not None:
             fulfillment["metadata"] = dict(request.metadata)
         self.fulfillments.add(fulfillment, key, committed)
+        if self.observer is not None:
+            self.observer.fulfillment_created(fulfillment)
         return fulfillment
 
     def retrieve_fulfillment(self, fulfillment_id: str) -> Json:
@@ -358,6 +368,8 @@ class EmulatorState:
             returned["items"].append(response_item)
         returned["livemode"] = live
         self.returns.add(returned, key, committed)
+        if self.observer is not None:
+            self.observer.return_changed(returned)
         return returned
 
     def retrieve_return(self, return_id: str) -> Json:
@@ -393,6 +405,8 @@ class EmulatorState:
                 item["state"] = "rejected"
                 fulfillment_order = self.fulfillment_orders[returned["fulfillmentOrderId"]]
                 fulfillment_order.lines[item["fulfillmentOrderItemId"]].returned -= item["quantity"]
+        if self.observer is not None:
+            self.observer.return_changed(returned)
         return returned
 
 

@@ -1,0 +1,159 @@
+"""Digital River events: the envelope, typed ``data.object`` for fulfillment events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._convert import structure
+from ..errors import DecodeError
+from ..models import Fulfillment, FulfillmentReturn
+from ._signature import verify_signature
+
+__all__ = ["Event", "EventData", "EventObject", "construct_event", "parse_event"]
+
+EventObject = Fulfillment | FulfillmentReturn | Mapping[str, Any]
+"""What ``Event.object`` holds: a model for fulfillment events, else the raw mapping."""
+
+# Type prefixes whose data.object is decoded into a model. "fulfillment." also covers the
+# "fulfillment.create" spelling of DR's event list; fulfillment_order.* and
+# fulfillment_cancellation.* are other resources and stay raw.
+_MODEL_BY_PREFIX: tuple[tuple[str, type[Fulfillment] | type[FulfillmentReturn]], ...] = (
+    ("fulfillment.", Fulfillment),
+    ("fulfillment_return.", FulfillmentReturn),
+)
+
+
+@attrs.frozen(kw_only=True)
+class EventData:
+    """``data`` of an event: ``object`` (see ``Event.object``), ``previous_attributes``
+    (the changed fields' earlier values, as sent, or None) and ``extra`` (other keys)."""
+
+    object: EventObject = attrs.field(hash=False)
+    previous_attributes: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """A Digital River event, as delivered to a webhook endpoint.
+
+    - ``id``: the event id; DR may deliver an event more than once, so de-duplicate on it.
+    - ``type``: e.g. ``fulfillment.created``, ``fulfillment_return.accepted``; new types
+      appear without notice and are never an error.
+    - ``created_time`` (aware, UTC) and ``live_mode``: None when absent or unreadable (the
+      raw value is then in ``extra``).
+    - ``data``: an ``EventData``; ``extra``: other envelope keys (``webhookIds``,
+      ``digitalriverVersion``, ...), keyed by wire name.
+    """
+
+    id: str
+    type: str
+    created_time: datetime | None = None
+    live_mode: bool | None = None
+    data: EventData
+    extra: dict[str, Any] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def object(self) -> EventObject:
+        """``data.object``: a ``Fulfillment`` for ``fulfillment.*`` events, a
+        ``FulfillmentReturn`` for ``fulfillment_return.*``, the raw mapping otherwise."""
+        return self.data.object
+
+
+# Wire shapes for the converter: the envelope keeps data.object raw until the type is known.
+@attrs.frozen(kw_only=True)
+class _WireData:
+    object: Mapping[str, Any] | None = None
+    previous_attributes: Mapping[str, Any] | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class _WireEvent:
+    id: str | None = None
+    type: str | None = None
+    created_time: datetime | None = None
+    live_mode: bool | None = attrs.field(
+        default=None, metadata={"wire": "liveMode", "aliases": ("livemode",)}
+    )
+    data: _WireData | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+def parse_event(payload: bytes | str | Mapping[str, Any]) -> Event:
+    """Decode an event body (bytes or text as received, or an already parsed mapping).
+
+    Does not check the signature: use ``construct_event`` for requests from the network.
+    Raises ``DecodeError`` (a ``DigitalRiverError``) when the body is not a JSON object
+    with a string ``id`` and ``type`` and an object ``data.object``. Every other oddity is
+    tolerated: unknown keys go to ``extra``, unknown types keep ``data.object`` raw.
+    """
+    raw = _load(payload)
+    wire = structure(raw, _WireEvent)
+    if wire.id is None or wire.type is None:
+        raise _decode_error("an event needs a string 'id' and 'type'", raw)
+    if wire.data is None or wire.data.object is None:
+        raise _decode_error("an event needs an object 'data.object'", raw)
+    return Event(
+        id=wire.id,
+        type=wire.type,
+        created_time=wire.created_time,
+        live_mode=wire.live_mode,
+        data=EventData(
+            object=_decode_object(wire.type, wire.data.object),
+            previous_attributes=wire.data.previous_attributes,
+            extra=wire.data.extra,
+        ),
+        extra=wire.extra,
+    )
+
+
+def construct_event(
+    payload: bytes,
+    header: str | None,
+    secrets: str | Sequence[str],
+    *,
+    tolerance: float = 300,
+    now: float | None = None,
+) -> Event:
+    """``verify_signature`` then ``parse_event``: the one call a webhook endpoint needs.
+
+    Raises ``WebhookSignatureError`` for a bad, missing or stale signature and
+    ``DecodeError`` for a body that is not an event; both are ``DigitalRiverError``.
+    """
+    verify_signature(payload, header, secrets, tolerance=tolerance, now=now)
+    return parse_event(payload)
+
+
+def _decode_object(event_type: str, raw: Mapping[str, Any]) -> EventObject:
+    for prefix, model in _MODEL_BY_PREFIX:
+        if event_type.startswith(prefix):
+            return structure(raw, model)
+    return raw
+
+
+def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(payload, Mapping):
+        return payload
+    try:
+        raw = json.loads(payload)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise _decode_error("the event body is not JSON", payload) from None
+    if not isinstance(raw, Mapping):
+        raise _decode_error("the event body is not a JSON object", payload)
+    return raw
+
+
+def _decode_error(message: str, payload: Any) -> DecodeError:
+    if isinstance(payload, (bytes, bytearray)):
+        text = bytes(payload).decode("utf-8", errors="replace")
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        text = json.dumps(payload, default=str)
+    return DecodeError(message, text=text)

@@ -1,0 +1,139 @@
+"""Digital River's webhook signature: check it (``verify_signature``) and make one for tests.
+
+DR documents only that ``DigitalRiver-Signature`` holds a timestamp and a signature made with
+the endpoint's signing secret. DR's own Salesforce connector reads it as
+``"{timestamp}, {signature}"`` with ``signature = base64(HMAC-SHA256(secret,
+"{timestamp}.{raw body}"))``; this module follows that and also tolerates
+``t=``/``v0=``-style labels and several signatures (see ``verify_signature``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Sequence
+
+from ..errors import ValidationError, WebhookSignatureError
+
+__all__ = ["SIGNATURE_HEADER", "sign_test_payload", "verify_signature"]
+
+SIGNATURE_HEADER = "DigitalRiver-Signature"
+"""The request header that carries the timestamp and the signature."""
+
+# "t=1700000000" or "v0=abc…=": a short label, then the value. A bare base64 HMAC-SHA256
+# (44 characters, "=" only at the end) never matches, so it is never mistaken for a label.
+_LABELLED = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,15})=(.+)", re.ASCII)
+_TIMESTAMP = re.compile(r"\d{1,20}(?:\.\d{1,9})?", re.ASCII)
+_TIMESTAMP_LABELS = frozenset({"t", "ts", "timestamp"})
+# Above this a timestamp is read as milliseconds: 1e11 s is the year 5138, 1e11 ms is 1973.
+_MILLISECONDS_ABOVE = 1e11
+_MALFORMED = f"malformed {SIGNATURE_HEADER} header: expected '<timestamp>, <signature>'"
+
+
+def verify_signature(
+    payload: bytes,
+    header: str | None,
+    secrets: str | Sequence[str],
+    *,
+    tolerance: float = 300,
+    now: float | None = None,
+) -> None:
+    """Check a webhook's ``DigitalRiver-Signature`` header against the raw request body.
+
+    ``payload`` must be the body exactly as received (bytes, before any JSON parsing).
+    ``secrets``: the endpoint's signing secret, or several (after a rotation DR keeps the
+    old secret valid for 12 hours: pass both). Returns None when one signature in the header
+    matches one secret; raises ``WebhookSignatureError`` when the header is missing or
+    malformed, no signature matches, or the timestamp is more than ``tolerance`` seconds
+    away from ``now`` (default: the current time) in either direction.
+
+    Accepted header forms: ``"{timestamp}, {signature}"`` (DR's), either part optionally
+    labelled (``t=…``, ``v0=…``), parts separated by a comma with or without a space, and
+    more than one signature (any match passes). The timestamp is Unix time in seconds,
+    an integer or with a fraction; a value above 1e11 is read as milliseconds. The signed
+    text is ``"{timestamp}.{body}"`` with the timestamp as it appears in the header, with
+    or without its label. Comparisons are constant-time (``hmac.compare_digest``).
+    """
+    keys = secret_keys(secrets)
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise ValidationError("payload must be the raw request body as bytes")
+    stamp_part, stamp, signatures = _parse_header(header)
+    body = bytes(payload)
+    expected = [
+        _sign(key, text, body) for key in keys for text in dict.fromkeys((stamp_part, stamp))
+    ]
+    # Check every pair (no early exit) so the time taken does not depend on which matched.
+    matched = False
+    for candidate in signatures:
+        for value in expected:
+            matched |= hmac.compare_digest(value, candidate)
+    if not matched:
+        raise WebhookSignatureError("no signature in the header matches a signing secret")
+    _check_age(float(stamp), tolerance, time.time() if now is None else now)
+
+
+def sign_test_payload(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
+    """The ``DigitalRiver-Signature`` value DR would send for ``payload``, for your tests:
+    ``"{timestamp}, {base64 HMAC-SHA256}"``; ``timestamp`` defaults to now (Unix seconds)."""
+    (key,) = secret_keys(secret)
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return f"{stamp}, {_sign(key, stamp, bytes(payload)).decode('ascii')}"
+
+
+def _sign(key: bytes, timestamp: str, body: bytes) -> bytes:
+    digest = hmac.new(key, timestamp.encode("ascii") + b"." + body, hashlib.sha256).digest()
+    return base64.b64encode(digest)
+
+
+def secret_keys(secrets: str | Sequence[str]) -> list[bytes]:
+    """The signing secrets as HMAC keys; ``ValidationError`` unless there is at least one
+    and each is a non-empty string."""
+    listed = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not listed or not all(isinstance(secret, str) and secret for secret in listed):
+        raise ValidationError("secrets must be a non-empty signing secret or a list of them")
+    return [secret.encode("utf-8") for secret in listed]
+
+
+def _parse_header(header: str | None) -> tuple[str, str, list[bytes]]:
+    """(timestamp part as sent, its bare value, the signatures as bytes)."""
+    if header is None or not header.strip():
+        raise WebhookSignatureError(f"the {SIGNATURE_HEADER} header is missing")
+    parts = [part.strip() for part in header.split(",") if part.strip()]
+    if len(parts) < 2:
+        raise WebhookSignatureError(_MALFORMED)
+    labelled = [_LABELLED.fullmatch(part) for part in parts]
+    stamp_index = next(
+        (
+            i
+            for i, match in enumerate(labelled)
+            if match is not None and match[1].lower() in _TIMESTAMP_LABELS
+        ),
+        0,
+    )
+    stamp_match = labelled[stamp_index]
+    stamp = stamp_match[2] if stamp_match is not None else parts[stamp_index]
+    signatures = [
+        # "replace": undecodable header bytes arrive as lone surrogates; they never match.
+        (match[2] if match is not None else part).encode("utf-8", "replace")
+        for i, (part, match) in enumerate(zip(parts, labelled, strict=True))
+        if i != stamp_index
+    ]
+    if not _TIMESTAMP.fullmatch(stamp) or not signatures:
+        raise WebhookSignatureError(_MALFORMED)
+    return parts[stamp_index], stamp, signatures
+
+
+def _check_age(timestamp: float, tolerance: float, now: float) -> None:
+    seconds = timestamp / 1000 if timestamp > _MILLISECONDS_ABOVE else timestamp
+    age = now - seconds
+    if age > tolerance:
+        raise WebhookSignatureError(
+            f"the signature timestamp is {age:.0f} s old (tolerance {tolerance:g} s)"
+        )
+    if -age > tolerance:
+        raise WebhookSignatureError(
+            f"the signature timestamp is {-age:.0f} s in the future (tolerance {tolerance:g} s)"
+        )
