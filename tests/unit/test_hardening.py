@@ -82,11 +82,11 @@ def test_a_deeply_nested_error_body_is_kept_as_text(status):
     assert error.body == text and error.errors == ()
 
 
-def test_an_error_body_nested_just_deep_enough_to_decode_still_gives_an_error():
-    # Decodable by json, but too deep to walk again within the recursion limit.
-    text = "[" * 980 + "]" * 980
+def test_an_error_body_json_can_decode_but_too_deep_to_redact_is_kept_as_text():
+    # json.loads manages 600 levels; walking them again to redact takes two frames a level.
+    text = "[" * 600 + "]" * 600
     error = error_from_response(500, {}, text)
-    assert error.status == 500 and KEY not in repr(error.body)
+    assert error.body == text and error.errors == ()
 
 
 def test_the_request_id_header_is_redacted():
@@ -164,7 +164,7 @@ async def test_cancelled_waiters_give_their_slots_back():
 async def test_the_funnel_passes_what_is_left_of_the_deadline(mock):
     mock.get(url_pattern("/fulfillments/ful_1"), payload=FULFILLMENT, repeat=True)
     t = FakeTime()
-    async with Client(KEY, base_url=BASE, rate_limit=10, deadline=2) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=10, deadline=2, max_retries=0) as dr:
         limiter = RateLimiter(10, burst=1, clock=t.clock, sleep=t.sleep)
         dr._transport.limiter = limiter
         dr._transport.clock = t.clock
