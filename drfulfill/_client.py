@@ -48,7 +48,8 @@ class Client:
     Use it as ``async with Client() as dr:`` or call ``await dr.close()`` when done.
 
     :param api_key: secret key (``sk_test_…`` or ``sk_…``); default ``$DR_API_KEY``.
-    :param base_url: default ``$DR_BASE_URL`` or ``https://api.digitalriver.com``.
+    :param base_url: default ``$DR_BASE_URL`` or ``https://api.digitalriver.com``; ``http://``
+        only to this machine (127.0.0.0/8, ::1, localhost).
     :param timeout: seconds allowed for one attempt (connect to last byte); None: no limit.
     :param connect_timeout: seconds allowed to connect.
     :param deadline: seconds allowed for a whole call, retries and waits included.

@@ -147,9 +147,9 @@ class Transport:
         self._connect_timeout = connect_timeout
         self.policy = policy
         self.limiter = limiter
-        self._session = session
-        self._session_loop: asyncio.AbstractEventLoop | None = None  # of our own session
-        self._owns_session = session is None
+        self._caller_session = session
+        self._session: aiohttp.ClientSession | None = None  # our own, made on first use
+        self._session_loop: asyncio.AbstractEventLoop | None = None  # that it belongs to
         self._connection_limit = connection_limit
         self.max_response_bytes = max_response_bytes
         self._closed = False
@@ -175,9 +175,8 @@ class Transport:
             raise DigitalRiverError("the Client is closed")
         if not self._api_key:
             raise ValidationError("api_key is required: pass api_key= or set DR_API_KEY")
-        if not self._owns_session:
-            assert self._session is not None
-            return self._session
+        if self._caller_session is not None:
+            return self._caller_session
         loop = asyncio.get_running_loop()
         if self._session is not None and self._session_loop is not loop:
             # Made in an earlier loop (asyncio.run twice): its connections belong to that
@@ -196,7 +195,7 @@ class Transport:
     async def close(self) -> None:
         """Close our own session; a caller's session is left open. Safe to call twice."""
         self._closed = True
-        if self._owns_session and self._session is not None:
+        if self._session is not None:
             session, self._session = self._session, None
             if self._session_loop is asyncio.get_running_loop():
                 await session.close()
