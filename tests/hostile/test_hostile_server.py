@@ -192,6 +192,31 @@ async def test_a_dropped_connection_leaves_no_aiohttp_error_in_the_chain():
     assert_no_secret(caught.value)
 
 
+async def test_a_timeout_leaves_no_asyncio_error_in_the_chain():
+    async def respond(request, writer):
+        await asyncio.sleep(5)  # cancelled when the server closes
+
+    async with HostileServer(respond) as server, client(server, timeout=0.05) as dr:
+        with pytest.raises(APITimeoutError) as caught:
+            await dr.fulfillments.retrieve("ful_1")
+    assert caught.value.sent is True
+    assert_no_secret(caught.value)
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+async def test_a_failed_safe_create_and_its_lookup_carry_no_key(max_retries):
+    # The create fails ambiguously (503), then the lookup by key fails too: both errors
+    # are in the chain that reaches the caller.
+    async with HostileServer(echo_headers(503)) as server:
+        async with client(server, max_retries=max_retries) as dr:
+            with pytest.raises(ServerError) as caught:
+                await dr.fulfillments.create(
+                    order_id="o1", items=[{"item_id": "i1", "quantity": 1}]
+                )
+    assert [r.method for r in server.requests][:2] == ["POST", "GET"]
+    assert_no_secret(caught.value)
+
+
 @pytest.mark.parametrize("bad", ["\r\nX-Injected: 1", "\n", "\x00", "\r"])
 async def test_a_key_with_cr_lf_or_nul_is_refused_before_sending(bad, monkeypatch):
     async with HostileServer(echo_headers(200)) as server:
@@ -281,7 +306,7 @@ def test_a_client_works_in_a_second_event_loop():
     # Workers call asyncio.run per job; 0.1.0 failed the second with
     # "RuntimeError: Event loop is closed".
     with serve_in_thread(ok) as server:
-        dr = client(server)
+        dr = client(server, rate_limit=1000)
         for _ in range(3):
             assert asyncio.run(dr.fulfillments.retrieve("ful_1")).id == "ful_1"
         asyncio.run(dr.close())
@@ -337,7 +362,7 @@ async def test_an_endless_2xx_body_is_cut_at_the_cap(head):
 async def test_an_endless_error_body_is_an_api_error_with_the_text_cut():
     async def respond(request, writer):
         head = b"HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\n\r\n"
-        await stream_forever(writer, head, b"4\r\nabcd\r\n")
+        await stream_forever(writer, head, b"1000\r\n" + b"abcd" * 1024 + b"\r\n")
 
     async with HostileServer(respond) as server, client(server, max_response_bytes=CAP) as dr:
         with pytest.raises(ServerError) as caught:
