@@ -62,6 +62,13 @@ class ClientStats:
     recreated: int = 0  # ambiguous creates found not applied, and sent again
 
 
+class NoSlotBeforeDeadline(APITimeoutError):
+    """The rate limiter has no send slot before the call's deadline (nothing was sent).
+
+    Not retried: waiting for a retry only brings the deadline closer, not the slot.
+    """
+
+
 def encode_path(*segments: str) -> str:
     """``/a/b`` from segments, each percent-encoded as exactly one path segment."""
     return "".join("/" + quote(segment, safe="") for segment in segments)
@@ -275,6 +282,9 @@ class Transport:
         def elapsed() -> float:
             return self.clock() - started
 
+        def may_retry(error: BaseException) -> bool:
+            return not isinstance(error, NoSlotBeforeDeadline) and retryable(error)
+
         def timeout_left() -> float | None:
             spent = elapsed()
             if policy.deadline is not None and spent >= policy.deadline:
@@ -289,7 +299,7 @@ class Transport:
         try:
             return await attempt(timeout_left())
         except Exception as error:
-            if not retryable(error):
+            if not may_retry(error):
                 raise
             first_failure: Exception | None = error
 
@@ -322,7 +332,7 @@ class Transport:
 
         retrying = tenacity.AsyncRetrying(
             sleep=self.sleep,
-            retry=tenacity.retry_if_exception(retryable),
+            retry=tenacity.retry_if_exception(may_retry),
             wait=wait,
             stop=stop,
             before_sleep=before_sleep,
@@ -406,7 +416,16 @@ class Transport:
                 ),
                 retry_after=paused,
             )
-        await limiter.acquire(None if ends is None else max(0.0, ends - self.clock()))
+        if ends is None:
+            await limiter.acquire()
+            return
+        try:
+            await limiter.acquire(max(0.0, ends - self.clock()))
+        except APITimeoutError as refused:
+            failure = NoSlotBeforeDeadline(str(refused), sent=False)
+        else:
+            return
+        raise failure  # outside the except block: the limiter's error is not its context
 
     async def _api_error(self, status: int, headers: Any, payload: bytes) -> APIError:
         error = error_from_response(

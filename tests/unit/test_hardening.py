@@ -164,10 +164,11 @@ async def test_cancelled_waiters_give_their_slots_back():
 async def test_the_funnel_passes_what_is_left_of_the_deadline(mock):
     mock.get(url_pattern("/fulfillments/ful_1"), payload=FULFILLMENT, repeat=True)
     t = FakeTime()
-    async with Client(KEY, base_url=BASE, rate_limit=10, deadline=2, max_retries=0) as dr:
+    async with Client(KEY, base_url=BASE, rate_limit=10, deadline=2) as dr:
         limiter = RateLimiter(10, burst=1, clock=t.clock, sleep=t.sleep)
         dr._transport.limiter = limiter
         dr._transport.clock = t.clock
+        dr._transport.sleep = t.sleep
         for _ in range(15):
             limiter.reserve()  # 1.5 s of queue: within the deadline
         await dr.fulfillments.retrieve("ful_1")
@@ -177,4 +178,5 @@ async def test_the_funnel_passes_what_is_left_of_the_deadline(mock):
         with pytest.raises(APITimeoutError) as caught:
             await dr.fulfillments.retrieve("ful_1")
     assert caught.value.sent is False
-    assert len(sent(mock)) == 1 and t.slept == [pytest.approx(1.5)]
+    # Not retried either: a retry's wait only brings the deadline closer, not the slot.
+    assert len(sent(mock)) == 1 and t.slept == [pytest.approx(1.5)] and dr.stats.retries == 0
