@@ -427,7 +427,7 @@ class Transport:
             return
         raise failure  # outside the except block: the limiter's error is not its context
 
-    async def _api_error(self, status: int, headers: Any, payload: bytes) -> APIError:
+    async def _api_error(self, status: int, headers: Any, payload: bytearray) -> APIError:
         error = error_from_response(
             status, headers, payload.decode("utf-8", "replace"), secrets=self._secrets
         )
@@ -440,7 +440,7 @@ class Transport:
         return error
 
 
-async def read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bool]:
+async def read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytearray, bool]:
     """Up to ``cap`` bytes of a body, and whether that was all of it.
 
     Read in chunks into one buffer, so no more than ``cap`` bytes (plus one, to tell a
@@ -450,14 +450,14 @@ async def read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytes, bo
     while len(buffer) <= cap:
         chunk = await stream.read(min(READ_CHUNK, cap + 1 - len(buffer)))
         if not chunk:
-            return bytes(buffer), True
+            return buffer, True
         buffer += chunk
     del buffer[cap:]
-    return bytes(buffer), False
+    return buffer, False
 
 
 def decode_json_object(
-    payload: bytes, request_id: str | None, secrets: Sequence[str] = ()
+    payload: bytes | bytearray, request_id: str | None, secrets: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``)."""
     try:
