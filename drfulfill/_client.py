@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -18,13 +20,14 @@ from ._constants import (
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_DEADLINE,
     DEFAULT_IDEMPOTENCY_FIELD,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
     DEFAULT_SETTLE,
     DEFAULT_TIMEOUT,
     METADATA_MAX_KEY_LENGTH,
 )
-from ._coordination import Coordinator
+from ._coordination import Coordinator, Limiter
 from ._ratelimit import RateLimiter, default_rate_for
 from ._retry import RetryPolicy
 from ._safecreate import SafeCreator
@@ -48,7 +51,8 @@ class Client:
     Use it as ``async with Client() as dr:`` or call ``await dr.close()`` when done.
 
     :param api_key: secret key (``sk_test_…`` or ``sk_…``); default ``$DR_API_KEY``.
-    :param base_url: default ``$DR_BASE_URL`` or ``https://api.digitalriver.com``.
+    :param base_url: default ``$DR_BASE_URL`` or ``https://api.digitalriver.com``; ``http://``
+        only to this machine (127.0.0.0/8, ::1, localhost).
     :param timeout: seconds allowed for one attempt (connect to last byte); None: no limit.
     :param connect_timeout: seconds allowed to connect.
     :param deadline: seconds allowed for a whole call, retries and waits included.
@@ -65,6 +69,8 @@ class Client:
         in DR's lists before it is sent again; see ``DEFAULT_SETTLE`` for the default's why.
     :param coordinator: shared state for a fleet of processes using one API key, e.g.
         ``drfulfill.redis.RedisCoordinator``: exactly-once claims on safe-create keys.
+    :param max_response_bytes: most of a response body read (default 8 MiB); a longer 2xx
+        body is a ``DecodeError``, a longer error body is cut to this.
     """
 
     def __init__(
@@ -85,11 +91,18 @@ class Client:
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         settle: float = DEFAULT_SETTLE,
         coordinator: Coordinator | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
-        base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        if not base_url.startswith(("http://", "https://")):
-            raise ValidationError(f"base_url must start with http:// or https://: {base_url!r}")
+        base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise ValidationError(
+                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}"
+            )
         for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
             if value is not None and not value > 0:
                 raise ValidationError(f"{name} must be > 0 seconds or None, got {value!r}")
@@ -111,9 +124,10 @@ class Client:
             timeout=timeout,
             connect_timeout=connect_timeout,
             policy=policy,
-            limiter=None if rate_limit is None else RateLimiter(rate_limit),
+            limiter=_limiter(rate_limit, api_key, coordinator),
             session=session,
             connection_limit=connection_limit,
+            max_response_bytes=max_response_bytes,
         )
         self.base_url = base_url.rstrip("/")
         self.idempotency_field = idempotency_field
@@ -163,6 +177,48 @@ class Client:
 
     def __repr__(self) -> str:  # never shows the key
         return f"Client(base_url={self.base_url!r})"
+
+
+def check_base_url(base_url: str) -> str:
+    """``base_url`` if it is https, or http to this machine (the key must not travel in
+    clear text over a network); else ValidationError."""
+    if not isinstance(base_url, str):
+        raise ValidationError(f"base_url must be a string, got {type(base_url).__name__}")
+    problem = ValidationError(f"base_url must be an http:// or https:// URL: {base_url!r}")
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        raise problem from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise problem
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ValidationError(
+            f"base_url must use https:// (http:// only to 127.0.0.1, ::1 or localhost,"
+            f" since the API key would travel in clear text): {base_url!r}"
+        )
+    return base_url
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine: 127.0.0.0/8, ::1 or localhost."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _limiter(
+    rate: float | None, api_key: str | None, coordinator: Coordinator | None
+) -> Limiter | None:
+    """The client's limiter: shared by the fleet with a coordinator, else its own."""
+    if rate is None:
+        return None
+    if coordinator is not None and api_key:
+        return coordinator.limiter(api_key, rate)
+    return RateLimiter(rate)
 
 
 def _check_idempotency_field(field: str | None) -> None:

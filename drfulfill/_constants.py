@@ -27,6 +27,9 @@ LIVE_RATE_LIMIT = 250.0
 # Connection pool.
 DEFAULT_CONNECTION_LIMIT = 100
 
+# Most bytes of a response body read: a longer 2xx body is a DecodeError.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
 # Pagination (GET list endpoints).
 DEFAULT_PAGE_SIZE = 10
 MIN_PAGE_SIZE = 1

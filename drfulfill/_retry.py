@@ -118,7 +118,7 @@ def backoff_delay(
     retry_after = retry_after_of(error)
     if retry_after is not None:
         return retry_after
-    ceiling = min(policy.backoff_cap, policy.backoff_base * 2 ** (retry_number - 1))
+    ceiling: float = min(policy.backoff_cap, policy.backoff_base * 2.0 ** (retry_number - 1))
     return ceiling * random() if policy.jitter else ceiling
 
 

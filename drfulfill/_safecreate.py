@@ -214,7 +214,6 @@ class SafeCreator:
         slots: asyncio.Semaphore | None,
     ) -> Outcome:
         transport = self._transport
-        send = transport.prepare("POST", PATH, body=body)
         state = State(
             request=request,
             key=key,
@@ -223,6 +222,7 @@ class SafeCreator:
             started=transport.clock(),
             doubt_since=options.doubt_since,
         )
+        send = transport.prepare("POST", PATH, body=body, started=state.started)
         action: Action = start(state, look_first=not options.verified)
         while True:
             if isinstance(action, Return):
@@ -296,7 +296,8 @@ class SafeCreator:
         transport = self._transport
 
         def fetch(query: Query) -> Any:
-            return self._attempt(transport.prepare("GET", PATH, query=query), started, slots)
+            send = transport.prepare("GET", PATH, query=query, started=started)
+            return self._attempt(send, started, slots)
 
         pager = AsyncPager(fetch, decode_fulfillment, [("orderId", order_id)], limit=100)
         async for fulfillment in pager:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import platform
 import random
 import time
@@ -18,7 +19,8 @@ import tenacity
 from yarl import URL
 
 from ._constants import REQUEST_ID_HEADER, VERSION
-from ._ratelimit import RateLimiter, is_test_key
+from ._coordination import Limiter
+from ._ratelimit import is_test_key
 from ._retry import (
     RequestKind,
     RetryPolicy,
@@ -37,6 +39,7 @@ from .errors import (
     RateLimitError,
     ValidationError,
     error_from_response,
+    redact,
 )
 
 logger = logging.getLogger("drfulfill")
@@ -44,6 +47,7 @@ logger = logging.getLogger("drfulfill")
 T = TypeVar("T")
 Query = Sequence[tuple[str, str]]
 
+READ_CHUNK = 64 * 1024
 USER_AGENT = f"drfulfill/{VERSION} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 
 
@@ -58,6 +62,13 @@ class ClientStats:
     recreated: int = 0  # ambiguous creates found not applied, and sent again
 
 
+class NoSlotBeforeDeadline(APITimeoutError):
+    """The rate limiter has no send slot before the call's deadline (nothing was sent).
+
+    Not retried: waiting for a retry only brings the deadline closer, not the slot.
+    """
+
+
 def encode_path(*segments: str) -> str:
     """``/a/b`` from segments, each percent-encoded as exactly one path segment."""
     return "".join("/" + quote(segment, safe="") for segment in segments)
@@ -65,28 +76,59 @@ def encode_path(*segments: str) -> str:
 
 def encode_query(pairs: Query) -> str:
     """A query string that keeps DR's ``createdTime[gte]=…Z`` notation readable."""
-    return "&".join(f"{quote(key, safe='[]')}={quote(value, safe=':')}" for key, value in pairs)
+    try:
+        return "&".join(f"{quote(key, safe='[]')}={quote(value, safe=':')}" for key, value in pairs)
+    except UnicodeEncodeError:  # a lone surrogate: it has no UTF-8 form to send
+        raise ValidationError(
+            "a query value is not encodable as UTF-8 (a lone surrogate?)"
+        ) from None
 
 
-def _request_error(error: aiohttp.ClientError | asyncio.TimeoutError) -> APIConnectionError:
-    """The SDK error for a failed attempt, and whether the request may have reached DR."""
+def encode_body(body: Any) -> bytes:
+    """A request body as compact UTF-8 JSON, or ValidationError (nothing is sent)."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError) as error:
+        # UnicodeEncodeError (a lone surrogate) is a ValueError; so is NaN or infinity.
+        raise ValidationError(
+            f"the request body cannot be sent as JSON: {type(error).__name__}: {error}"
+        ) from None
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Refuse what would split or cut a header (CR, LF, NUL, any control character) or
+    has no single encoding (non-ASCII). The value is not echoed: it may be a secret."""
+    if not value.isascii() or not value.isprintable():
+        raise ValidationError(f"{name} contains a control or non-ASCII character")
+
+
+def request_error(
+    error: aiohttp.ClientError | asyncio.TimeoutError, secrets: Sequence[str]
+) -> APIConnectionError:
+    """The SDK error for a failed attempt, and whether the request may have reached DR.
+
+    Only the cause's type name and its redacted ``str()`` are kept: the caller raises the
+    result outside the ``except`` block, so aiohttp's error (whose repr can show the
+    request's headers) is neither its ``__cause__`` nor its ``__context__``.
+    """
+    cause = redact(f"{type(error).__name__}: {error}", secrets)
     if isinstance(error, aiohttp.ConnectionTimeoutError):
-        return APITimeoutError(f"timed out connecting: {error}", sent=False)
+        return APITimeoutError(f"timed out connecting ({cause})", sent=False)
     # asyncio.TimeoutError, not the builtin: they are one class only from Python 3.11 on.
     if isinstance(error, asyncio.TimeoutError):
         return APITimeoutError("timed out waiting for the response", sent=True)
     if isinstance(error, aiohttp.ClientConnectorError):
-        return APIConnectionError(f"could not connect: {error}", sent=False)
-    # str(), never repr(): the repr of some aiohttp errors shows the request's headers.
-    return APIConnectionError(f"connection failed: {type(error).__name__}: {error}", sent=True)
+        return APIConnectionError(f"could not connect ({cause})", sent=False)
+    return APIConnectionError(f"connection failed ({cause})", sent=True)
 
 
 class Transport:
     """Owns the aiohttp session, authenticates, paces, retries and decodes.
 
     A caller-owned session is used as it is and never closed. Our own session is made on
-    first use, inside the running loop (aiohttp binds a session to its loop), and closed by
-    ``close()``.
+    first use, inside the running loop (aiohttp binds a session to its loop), made again
+    when a later call runs in another loop (``asyncio.run`` twice), and closed by
+    ``close()``. At most ``max_response_bytes`` of a response body are read.
     """
 
     def __init__(
@@ -97,19 +139,26 @@ class Transport:
         timeout: float | None,
         connect_timeout: float | None,
         policy: RetryPolicy,
-        limiter: RateLimiter | None,
+        limiter: Limiter | None,
         session: aiohttp.ClientSession | None,
         connection_limit: int,
+        max_response_bytes: int,
     ) -> None:
+        if api_key:
+            check_header_value("api_key", api_key)
         self._api_key = api_key
+        # What redaction removes from every text taken from a response.
+        self._secrets: tuple[str, ...] = (api_key,) if api_key else ()
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self.policy = policy
         self.limiter = limiter
-        self._session = session
-        self._owns_session = session is None
+        self._caller_session = session
+        self._session: aiohttp.ClientSession | None = None  # our own, made on first use
+        self._session_loop: asyncio.AbstractEventLoop | None = None  # that it belongs to
         self._connection_limit = connection_limit
+        self.max_response_bytes = max_response_bytes
         self._closed = False
         self._headers = {
             "Authorization": f"Bearer {api_key}",
@@ -138,19 +187,32 @@ class Transport:
             raise DigitalRiverError("the Client is closed")
         if not self._api_key:
             raise ValidationError("api_key is required: pass api_key= or set DR_API_KEY")
+        if self._caller_session is not None:
+            return self._caller_session
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._session_loop is not loop:
+            # Made in an earlier loop (asyncio.run twice): its connections belong to that
+            # loop and cannot be closed from this one. detach() drops them without
+            # touching the old loop, and marks the session closed.
+            self._session.detach()
+            self._session = None
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 raise_for_status=False,
             )
+            self._session_loop = loop
         return self._session
 
     async def close(self) -> None:
         """Close our own session; a caller's session is left open. Safe to call twice."""
         self._closed = True
-        if self._owns_session and self._session is not None:
+        if self._session is not None:
             session, self._session = self._session, None
-            await session.close()
+            if self._session_loop is asyncio.get_running_loop():
+                await session.close()
+            else:
+                session.detach()
 
     async def request(
         self,
@@ -167,25 +229,41 @@ class Transport:
         ``started``: the ``clock()`` reading the call's deadline counts from, when this
         request is part of a larger call (the safe-create lookup); default now.
         """
+        if started is None:
+            started = self.clock()
         return await self.call_with_retries(
-            self.prepare(method, path, query=query, body=body),
+            self.prepare(method, path, query=query, body=body, started=started),
             lambda error: is_retryable(kind, error),
             f"{method} {path}",
             started=started,
         )
 
     def prepare(
-        self, method: str, path: str, *, query: Query = (), body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query = (),
+        body: Any = None,
+        started: float | None = None,
     ) -> Callable[[float | None], Awaitable[dict[str, Any]]]:
-        """One attempt of a request (no retries), as a function of its timeout."""
+        """One attempt of a request (no retries), as a function of its timeout.
+
+        ``started``: the ``clock()`` reading the call's deadline counts from (default now);
+        the wait for the rate limiter is bounded by what is left of that deadline.
+        """
         text = self._base_url + path
         if query:
             text += "?" + encode_query(query)
         url = URL(text, encoded=True)
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else encode_body(body)
+        deadline = self.policy.deadline
+        ends = (
+            None if deadline is None else (self.clock() if started is None else started) + deadline
+        )
 
         def send(timeout: float | None) -> Awaitable[dict[str, Any]]:
-            return self._send_once(method, url, data, timeout)
+            return self._send_once(method, url, data, timeout, ends)
 
         return send
 
@@ -209,6 +287,9 @@ class Transport:
         def elapsed() -> float:
             return self.clock() - started
 
+        def may_retry(error: BaseException) -> bool:
+            return not isinstance(error, NoSlotBeforeDeadline) and retryable(error)
+
         def timeout_left() -> float | None:
             spent = elapsed()
             if policy.deadline is not None and spent >= policy.deadline:
@@ -223,7 +304,7 @@ class Transport:
         try:
             return await attempt(timeout_left())
         except Exception as error:
-            if not retryable(error):
+            if not may_retry(error):
                 raise
             first_failure: Exception | None = error
 
@@ -256,7 +337,7 @@ class Transport:
 
         retrying = tenacity.AsyncRetrying(
             sleep=self.sleep,
-            retry=tenacity.retry_if_exception(retryable),
+            retry=tenacity.retry_if_exception(may_retry),
             wait=wait,
             stop=stop,
             before_sleep=before_sleep,
@@ -268,12 +349,21 @@ class Transport:
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _send_once(
-        self, method: str, url: URL, data: bytes | None, timeout: float | None
+        self,
+        method: str,
+        url: URL,
+        data: bytes | None,
+        timeout: float | None,
+        ends: float | None,
     ) -> dict[str, Any]:
+        """One attempt. ``ends``: the ``clock()`` reading at the call's deadline, if any."""
         session = self._get_session()
         if self.limiter is not None:
-            await self._wait_for_limiter(self.limiter)
+            await self._wait_for_limiter(self.limiter, ends)
+            if ends is not None:  # what the wait used is gone from this attempt too
+                timeout = max(0.001, min(ends - self.clock(), timeout or math.inf))
         self.stats.requests += 1
+        failure: DigitalRiverError
         try:
             async with session.request(
                 method,
@@ -287,21 +377,39 @@ class Transport:
             ) as response:
                 status = response.status
                 headers = response.headers
-                payload = await response.read()
+                payload, complete = await read_capped(response.content, self.max_response_bytes)
+                if not complete:  # never hand back a connection with unread bytes
+                    response.close()
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            raise _request_error(error) from error
-        if status >= 300:
-            raise self._api_error(status, headers, payload)
-        return decode_json_object(payload, headers.get(REQUEST_ID_HEADER))
+            failure = request_error(error, self._secrets)
+        except RuntimeError as error:  # e.g. a caller's session bound to a closed loop
+            failure = DigitalRiverError(
+                "the aiohttp session cannot send in this event loop"
+                f" ({redact(f'{type(error).__name__}: {error}', self._secrets)});"
+                " pass a session created in the running loop"
+            )
+        else:
+            if status >= 300:
+                raise await self._api_error(status, headers, payload)
+            if not complete:
+                raise DecodeError(
+                    f"the response body is over max_response_bytes ({self.max_response_bytes})",
+                    text=payload.decode("utf-8", "replace"),
+                    request_id=headers.get(REQUEST_ID_HEADER),
+                    secrets=self._secrets,
+                )
+            return decode_json_object(payload, headers.get(REQUEST_ID_HEADER), self._secrets)
+        # Raised here, outside the except blocks, so the error has no __context__.
+        raise failure
 
-    async def _wait_for_limiter(self, limiter: RateLimiter) -> None:
+    async def _wait_for_limiter(self, limiter: Limiter, ends: float | None) -> None:
         """Wait for the limiter, unless a 429 paused it longer than we may sleep through.
 
         The same rule as for the 429 itself: a ``Retry-After`` beyond ``max_retry_after``
-        is raised, so a long pause fails calls at once instead of hanging them past
-        their deadline.
+        is raised, so a long pause (set by another process sharing the limiter) fails calls
+        at once. The wait never runs past the call's deadline.
         """
-        paused = limiter.paused_for()
+        paused = await limiter.paused_for()
         if paused > self.policy.max_retry_after:
             raise RateLimitError(
                 429,
@@ -313,26 +421,59 @@ class Transport:
                 ),
                 retry_after=paused,
             )
-        await limiter.acquire()
+        if ends is None:
+            await limiter.acquire()
+            return
+        try:
+            await limiter.acquire(max(0.0, ends - self.clock()))
+        except APITimeoutError as refused:
+            failure = NoSlotBeforeDeadline(str(refused), sent=False)
+        else:
+            return
+        raise failure  # outside the except block: the limiter's error is not its context
 
-    def _api_error(self, status: int, headers: Any, payload: bytes) -> APIError:
-        error = error_from_response(status, headers, payload.decode("utf-8", "replace"))
+    async def _api_error(self, status: int, headers: Any, payload: bytearray) -> APIError:
+        error = error_from_response(
+            status, headers, payload.decode("utf-8", "replace"), secrets=self._secrets
+        )
         if status == 429:
             self.stats.rate_limited += 1
             if self.limiter is not None and error.retry_after:
-                self.limiter.pause(error.retry_after)
+                # Capped: one absurd Retry-After (1e9 s, a date in 2099) must not disable
+                # the client; the call that got it still raises it (should_stop).
+                await self.limiter.pause(min(error.retry_after, self.policy.max_retry_after))
         return error
 
 
-def decode_json_object(payload: bytes, request_id: str | None) -> dict[str, Any]:
-    """The JSON object of a 2xx body, or DecodeError."""
+async def read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytearray, bool]:
+    """Up to ``cap`` bytes of a body, and whether that was all of it.
+
+    Read in chunks into one buffer, so no more than ``cap`` bytes (plus one, to tell a
+    body of exactly ``cap`` from a longer one) are ever held, whatever the body's length.
+    """
+    buffer = bytearray()
+    while len(buffer) <= cap:
+        chunk = await stream.read(min(READ_CHUNK, cap + 1 - len(buffer)))
+        if not chunk:
+            return buffer, True
+        buffer += chunk
+    del buffer[cap:]
+    return buffer, False
+
+
+def decode_json_object(
+    payload: bytes | bytearray, request_id: str | None, secrets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``)."""
     try:
         decoded = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
         decoded = None
     if not isinstance(decoded, dict):
-        text = payload.decode("utf-8", "replace")
         raise DecodeError(
-            "expected a JSON object in the response", text=text, request_id=request_id
+            "expected a JSON object in the response",
+            text=payload.decode("utf-8", "replace"),
+            request_id=request_id,
+            secrets=secrets,
         )
     return decoded

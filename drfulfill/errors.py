@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -33,11 +34,54 @@ __all__ = [
     "WebhookSignatureError",
     "error_from_response",
     "parse_retry_after",
+    "redact",
+    "redact_body",
 ]
+
+REDACTED = "[redacted]"
+# An HTTP credential wherever a server or proxy echoes it: "Bearer sk_…", "Basic dXNl…".
+_CREDENTIAL = re.compile(r"\b(Bearer|Basic)\s+\S+", re.IGNORECASE)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` without the given secrets and without any ``Bearer``/``Basic`` credential."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _CREDENTIAL.sub(lambda match: f"{match.group(1)} {REDACTED}", text)
+
+
+def redact_body(body: Any, secrets: Iterable[str] = ()) -> Any:
+    """A decoded JSON value with ``redact`` applied to every string in it, keys included.
+
+    Applied after decoding, so a secret hidden behind JSON escapes (``\\u0073k_…``) is found.
+    """
+    secrets = tuple(secrets)
+    if isinstance(body, str):
+        return redact(body, secrets)
+    if isinstance(body, Mapping):
+        return {
+            redact_body(key, secrets): redact_body(value, secrets) for key, value in body.items()
+        }
+    if isinstance(body, list):
+        return [redact_body(value, secrets) for value in body]
+    return body
+
+
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class DigitalRiverError(Exception):
     """Base of every exception drfulfill raises."""
+
+    def __reduce__(self) -> Any:
+        # Rebuilt without calling __init__, so every subclass pickles with all its
+        # attributes whatever its constructor's signature (workers pass errors around).
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class ValidationError(DigitalRiverError, ValueError):
@@ -92,23 +136,11 @@ class APIError(DigitalRiverError):
                 text += f" (parameter {first.parameter})"
             if first.message:
                 text += f": {first.message}"
+        elif isinstance(self.body, str) and self.body.strip():
+            text += f": {_summarise(self.body)}"
         if self.request_id:
             text += f" (request id {self.request_id})"
         return text
-
-    def __reduce__(self) -> Any:  # keep errors picklable despite keyword-only init
-        kwargs = {
-            "type": self.type,
-            "errors": self.errors,
-            "request_id": self.request_id,
-            "body": self.body,
-            "retry_after": self.retry_after,
-        }
-        return (_rebuild_api_error, (type(self), self.status, kwargs))
-
-
-def _rebuild_api_error(cls: type[APIError], status: int, kwargs: dict[str, Any]) -> APIError:
-    return cls(status, **kwargs)
 
 
 class BadRequestError(APIError):
@@ -154,13 +186,25 @@ class APITimeoutError(APIConnectionError):
 
 
 class DecodeError(DigitalRiverError):
-    """A 2xx response whose body is not the JSON we expect."""
+    """A 2xx response whose body is not the JSON we expect (or is over the size cap).
 
-    def __init__(self, message: str, *, text: str, request_id: str | None = None) -> None:
-        self.text = text
-        self.request_id = request_id
-        if request_id:
-            message += f" (request id {request_id})"
+    ``text`` is the body as read, with ``secrets`` and any ``Bearer``/``Basic`` credential
+    removed (``redact``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str,
+        request_id: str | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        secrets = tuple(secrets)
+        self.text = redact(text, secrets)
+        self.request_id = None if request_id is None else redact(request_id, secrets)
+        if self.request_id:
+            message += f" (request id {self.request_id})"
         super().__init__(message)
 
 
@@ -174,13 +218,6 @@ class KeyReuseError(ValidationError):
         self.key = key
         #: The existing fulfillment that carries the key.
         self.fulfillment_id = fulfillment_id
-
-    def __reduce__(self) -> Any:
-        return (_rebuild_key_reuse, (str(self), self.key, self.fulfillment_id))
-
-
-def _rebuild_key_reuse(message: str, key: str, fulfillment_id: str | None) -> KeyReuseError:
-    return KeyReuseError(message, key=key, fulfillment_id=fulfillment_id)
 
 
 class CoordinationError(DigitalRiverError):
@@ -261,25 +298,32 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def error_from_response(
-    status: int, headers: Mapping[str, str], text: str, *, now: float | None = None
+    status: int,
+    headers: Mapping[str, str],
+    text: str,
+    *,
+    now: float | None = None,
+    secrets: Iterable[str] = (),
 ) -> APIError:
     """Build the exception for a non-2xx response. Pure: tolerates any body.
 
-    Non-JSON bodies (an HTML 502 page from a proxy), bodies without ``type``,
-    ``description`` instead of ``message``, and empty ``errors`` all give an error.
+    Non-JSON bodies (an HTML 502 page from a proxy) are kept as text in ``body`` with
+    ``errors == ()``; bodies without ``type``, ``description`` instead of ``message``, and
+    empty ``errors`` all give an error. ``secrets`` (the API key) and any ``Bearer``/``Basic``
+    credential are removed from everything taken from the response, body and headers alike.
     """
+    secrets = tuple(secrets)
     try:
-        body: Any = json.loads(text) if text else None
-    except ValueError:
-        body = text
+        body: Any = redact_body(json.loads(text), secrets) if text else None
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
+        body = redact(text, secrets)
     kind, details = _parse_errors(body)
-    if not details and isinstance(body, str) and body.strip():
-        details = (ErrorDetail(message=_summarise(body)),)
+    request_id = _header(headers, REQUEST_ID_HEADER)
     return error_class_for(status)(
         status,
         type=kind,
         errors=details,
-        request_id=_header(headers, REQUEST_ID_HEADER),
+        request_id=None if request_id is None else redact(request_id, secrets),
         body=body,
         retry_after=parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now=now),
     )

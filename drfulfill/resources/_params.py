@@ -13,6 +13,10 @@ def check_id(name: str, value: object) -> str:
     """A path or filter id: a non-empty string."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{name} must be a non-empty string, got {value!r}")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form to send
+        raise ValidationError(f"{name} is not encodable as UTF-8, got {value!r}") from None
     return value
 
 

@@ -405,10 +405,10 @@ async def test_our_session_is_created_lazily_and_closed(mock):
 def test_a_connection_error_message_never_shows_request_headers():
     from multidict import CIMultiDict
 
-    from drfulfill._session import _request_error
+    from drfulfill._session import request_error
 
     info = aiohttp.RequestInfo(
         URL(BASE), "GET", CIMultiDict({"Authorization": f"Bearer {KEY}"}), URL(BASE)
     )
-    error = _request_error(aiohttp.ClientResponseError(info, (), status=500))
+    error = request_error(aiohttp.ClientResponseError(info, (), status=500), [KEY])
     assert KEY not in str(error) and "ClientResponseError" in str(error)

@@ -96,10 +96,12 @@ def test_odd_bodies_still_give_an_error(body):
     assert "502" in str(error)
 
 
-def test_html_body_is_summarised_into_the_message():
+def test_a_non_dr_body_gives_no_error_details_and_is_kept_as_text():
+    # 0.1.0 made up an ErrorDetail from the page: callers could not tell it from DR's.
     error = error_from_response(502, {}, "<html>\n  <h1>Bad   Gateway</h1></html>")
-    assert error.errors[0].message == "<html> <h1>Bad Gateway</h1></html>"
-    assert error.body.startswith("<html>")
+    assert error.errors == () and error.code is None
+    assert error.body == "<html>\n  <h1>Bad   Gateway</h1></html>"
+    assert str(error) == "HTTP 502: <html> <h1>Bad Gateway</h1></html>"
 
 
 def test_retry_after_seconds_and_http_date():

@@ -79,7 +79,11 @@ async def test_a_429_pauses_the_shared_limiter(mock, sleeps):
         dr._transport.sleep = sleeps
         limiter = dr._transport.limiter
         paused = []
-        limiter.pause = paused.append
+
+        async def pause(seconds):
+            paused.append(seconds)
+
+        limiter.pause = pause
         await dr.fulfillments.retrieve("ful_1")
     assert paused == [2.0]
 
@@ -399,7 +403,7 @@ async def test_a_limiter_paused_beyond_the_cap_fails_calls_at_once(mock, sleeps)
     mock.get(GET_URL, payload=FULFILLMENT)
     async with Client(KEY, base_url=BASE, rate_limit=1000, max_retry_after=60) as dr:
         dr._transport.sleep = sleeps
-        dr._transport.limiter.pause(120)  # e.g. DR's documented "Retry-After: 120"
+        await dr._transport.limiter.pause(120)  # e.g. DR's documented "Retry-After: 120"
         with pytest.raises(RateLimitError) as caught:
             await dr.fulfillments.retrieve("ful_1")
     assert 119 < caught.value.retry_after <= 120
@@ -413,7 +417,7 @@ async def test_an_infinite_retry_after_does_not_pause_the_client_forever(mock, s
         dr._transport.sleep = sleeps
         dr._transport.random = lambda: 0.5
         await dr.fulfillments.retrieve("ful_1")
-        assert dr._transport.limiter.paused_for() == 0
+        assert await dr._transport.limiter.paused_for() == 0
     assert sleeps == [0.25]
 
 
