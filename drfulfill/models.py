@@ -391,11 +391,11 @@ class Fulfillment:
     - ``extra``: wire fields this version does not know, keyed by wire name.
     """
 
-    id: str | None = None
-    created_time: datetime | None = None
-    order_id: str | None = None
+    id: str
+    created_time: datetime
+    order_id: str
+    items: tuple[FulfillmentItem, ...]
     shipment_id: str | None = None
-    items: tuple[FulfillmentItem, ...] = ()
     currency: str | None = None
     live_mode: bool | None = attrs.field(
         default=None, metadata={"wire": "liveMode", "aliases": ("livemode",)}
@@ -446,8 +446,8 @@ class FulfillmentReturn:
     - ``extra``: wire fields this version does not know, keyed by wire name.
     """
 
-    id: str | None = None
-    created_time: datetime | None = None
+    id: str
+    created_time: datetime
     fulfillment_order_id: str | None = None
     upstream_id: str | None = None
     items: tuple[FulfillmentReturnItem, ...] = ()

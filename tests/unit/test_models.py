@@ -238,7 +238,7 @@ def test_decode_docs_create_response() -> None:
         (Fulfillment, SPEC_FULFILLMENT),
         (Fulfillment, SPEC_FULFILLMENT_ORDER),
         (Fulfillment, DOCS_CREATE_RESPONSE),
-        (Fulfillment, {**DOCS_CREATE_RESPONSE, "brandNew": [1, 2], "createdTime": "garbage"}),
+        (Fulfillment, {**DOCS_CREATE_RESPONSE, "brandNew": [1, 2], "liveMode": "garbage"}),
         (FulfillmentReturn, SPEC_FULFILLMENT_RETURN),
         (FulfillmentReturn, {**SPEC_FULFILLMENT_RETURN, "state": "on_hold", "x": {"y": None}}),
     ],
@@ -266,17 +266,30 @@ def test_decode_java_object_created_time() -> None:
 
 
 def test_decode_offset_created_time_is_the_same_instant_in_utc() -> None:
-    fulfillment = structure({"createdTime": "2018-04-25T22:36:00.123456789+02:00"}, Fulfillment)
+    fulfillment = structure(
+        {**SPEC_FULFILLMENT, "createdTime": "2018-04-25T22:36:00.123456789+02:00"}, Fulfillment
+    )
     assert fulfillment.created_time == APRIL_25.replace(microsecond=123456)
     assert fulfillment.created_time is not None
     assert fulfillment.created_time.utcoffset() == timedelta(0)
+
+
+def _fulfillment(fulfillment_id: str) -> Fulfillment:
+    return Fulfillment(id=fulfillment_id, created_time=APRIL_25, order_id="o", items=())
+
+
+def test_required_response_fields_have_no_default() -> None:
+    with pytest.raises(TypeError):
+        Fulfillment()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        FulfillmentReturn(id="ret_1")  # type: ignore[call-arg]
 
 
 # --- model behaviour ---------------------------------------------------------------------
 
 
 def test_models_are_frozen_and_slotted() -> None:
-    fulfillment = Fulfillment(id="ful_1")
+    fulfillment = _fulfillment("ful_1")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         fulfillment.id = "other"  # type: ignore[misc]
     assert not hasattr(fulfillment, "__dict__")
@@ -302,9 +315,9 @@ def test_models_hash_without_their_dict_fields() -> None:
 
 
 def test_defaults() -> None:
-    fulfillment = Fulfillment()
-    assert fulfillment.items == () and fulfillment.extra == {}
-    assert fulfillment.extra is not Fulfillment().extra
+    fulfillment = _fulfillment("ful_1")
+    assert fulfillment.shipment_id is None and fulfillment.extra == {}
+    assert fulfillment.extra is not _fulfillment("ful_1").extra
     assert FulfillmentReturnItem().unit_attributes == ()
 
 
@@ -735,7 +748,7 @@ def test_created_time_refuses_non_datetimes_and_emptiness() -> None:
 
 
 def test_page() -> None:
-    page: Page[Fulfillment] = Page[Fulfillment](data=[Fulfillment(id="ful_1")], has_more=True)
+    page: Page[Fulfillment] = Page[Fulfillment](data=[_fulfillment("ful_1")], has_more=True)
     assert page.data[0].id == "ful_1" and page.has_more is True
     assert Page([], False) == Page(data=[], has_more=False)
 
@@ -747,9 +760,9 @@ def test_bulk_result() -> None:
     assert (result.index, result.key, result.request, result.ok) == (3, "key", request, False)
     assert result.fulfillment is None and result.error is error and result.resumed is False
     done = BulkResult(
-        index=0, key="k", request=request, ok=True, fulfillment=Fulfillment(id="f"), resumed=True
+        index=0, key="k", request=request, ok=True, fulfillment=_fulfillment("f"), resumed=True
     )
-    assert done.fulfillment == Fulfillment(id="f") and done.resumed
+    assert done.fulfillment == _fulfillment("f") and done.resumed
 
 
 # --- conformance with the OpenAPI extract ------------------------------------------------
