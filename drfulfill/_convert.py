@@ -253,16 +253,17 @@ def _make_structure_fn(cls: type) -> Callable[..., Any]:
     if not _has_extra(cls):
         return _strict_structure_fn(cls, readers)
     required = [(field.name, _wire_names(field)[0]) for field in fields if _is_required(field)]
-    fast = make_dict_structure_fn(
+    overrides: dict[str, Any] = {
+        field.name: override(rename=_wire_names(field)[0], struct_hook=_fast_hook_for(field))
+        for field in fields
+    }
+    overrides[EXTRA_FIELD] = override(omit=True)
+    fast: Callable[[Any], Any] = make_dict_structure_fn(
         cls,
         converter,
         _cattrs_forbid_extra_keys=True,
         _cattrs_detailed_validation=False,
-        **{EXTRA_FIELD: override(omit=True)},
-        **{
-            field.name: override(rename=_wire_names(field)[0], struct_hook=_fast_hook_for(field))
-            for field in fields
-        },
+        **overrides,
     )
     tolerant = _tolerant_structure_fn(cls, readers, required)
 
@@ -352,19 +353,19 @@ def _unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
 
 
 def _make_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
-    overrides = {
+    overrides: dict[str, Any] = {
         field.name: override(rename=_wire_names(field)[0], unstruct_hook=_writer_for(field.type))
         for field in _model_fields(cls)
     }
-    if not _has_extra(cls):
-        # Unset means omitted, never null: every optional field defaults to None or ().
-        fn: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
-            cls, converter, _cattrs_omit_if_default=True, **overrides
-        )
-        return fn
-    fields_only = make_dict_unstructure_fn(
-        cls, converter, _cattrs_omit_if_default=True, **{EXTRA_FIELD: override(omit=True)}, **overrides
+    with_extra = _has_extra(cls)
+    if with_extra:
+        overrides[EXTRA_FIELD] = override(omit=True)
+    # Unset means omitted, never null: every optional field defaults to None or ().
+    fields_only: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls, converter, _cattrs_omit_if_default=True, **overrides
     )
+    if not with_extra:
+        return fields_only
 
     def unstructure_response(obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = fields_only(obj)

@@ -21,9 +21,9 @@ import json
 import math
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["BACKEND", "dumps", "loads"]
+__all__ = ["BACKEND", "CODEC", "ORJSON", "STDLIB", "Codec", "dumps", "loads"]
 
 
 def _refuse_constant(name: str) -> Any:
@@ -67,9 +67,18 @@ def _stdlib_dumps(obj: Any) -> bytes:
         raise ValueError(f"cannot encode as JSON: {error}") from None
 
 
-def _orjson_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | None:
-    if os.environ.get("DRFULFILL_JSON", "").strip().lower() == "stdlib":
-        return None
+class Codec(NamedTuple):
+    """One JSON implementation: its name and its two functions."""
+
+    name: str
+    loads: Callable[[bytes], Any]
+    dumps: Callable[[Any], bytes]
+
+
+STDLIB = Codec("stdlib", _stdlib_loads, _stdlib_dumps)
+
+
+def _orjson_codec() -> Codec | None:
     try:
         import orjson
     except ImportError:
@@ -92,15 +101,21 @@ def _orjson_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]] | N
             return _stdlib_dumps(obj)
         return encoded
 
-    return orjson_loads, orjson_dumps
+    return Codec("orjson", orjson_loads, orjson_dumps)
 
 
-_ORJSON = _orjson_codec()
-BACKEND = "stdlib" if _ORJSON is None else "orjson"
-"""Which codec this process uses: ``"orjson"`` or ``"stdlib"``."""
+ORJSON = _orjson_codec()
+"""The orjson codec, or None when orjson is not installed."""
 
-loads: Callable[[bytes], Any] = _stdlib_loads if _ORJSON is None else _ORJSON[0]
+_FORCE_STDLIB = os.environ.get("DRFULFILL_JSON", "").strip().lower() == "stdlib"
+CODEC = STDLIB if ORJSON is None or _FORCE_STDLIB else ORJSON
+"""The codec this process uses."""
+
+BACKEND = CODEC.name
+"""``"orjson"`` or ``"stdlib"``."""
+
+loads = CODEC.loads
 """Decode UTF-8 JSON bytes; ValueError for anything unreadable."""
 
-dumps: Callable[[Any], bytes] = _stdlib_dumps if _ORJSON is None else _ORJSON[1]
+dumps = CODEC.dumps
 """Encode as compact UTF-8 JSON bytes; ValueError for anything unencodable."""

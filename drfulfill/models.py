@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from functools import cache
 from typing import Any, Generic, TypeVar
 
 import attrs
 
 from ._constants import METADATA_MAX_KEY_LENGTH, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from ._convert import EXTRA_FIELD, format_datetime
+from ._readers import MONEY_MAX_DECIMAL_PLACES, MONEY_MAX_DIGITS_BEFORE_POINT, is_money
 from .errors import ValidationError
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "UnitAttributes",
     "UpdateFulfillmentItem",
     "UpdateFulfillmentRequest",
+    "from_mapping",
 ]
 
 T = TypeVar("T")
@@ -114,21 +115,30 @@ def _nested(error: ValidationError, prefix: str) -> ValidationError:
     return _located_error(before, f"{prefix}.{path}" if path else prefix, after)
 
 
+def _short(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters; never raises."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        text = "<too long to show>"
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
 def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_short(value)}"
 
 
-def _non_empty_str(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _non_empty_str(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise _invalid(attribute.name, f"must be a non-empty string, got {_describe(value)}")
 
 
-def _optional_non_empty_str(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _optional_non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
         _non_empty_str(instance, attribute, value)
 
 
-def _optional_str(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _optional_str(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise _invalid(attribute.name, f"must be a string, got {_describe(value)}")
 
@@ -140,46 +150,63 @@ def _check_int(path: str, value: Any, minimum: int) -> None:
         raise _invalid(path, f"must be >= {minimum}, got {value}")
 
 
-def _optional_count(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _optional_count(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
         _check_int(attribute.name, value, 0)
 
 
-def _positive_count(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _positive_count(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     _check_int(attribute.name, value, 1)
 
 
 _CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
 
 
-def _optional_currency(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _optional_currency(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and not (isinstance(value, str) and _CURRENCY_CODE.fullmatch(value)):
         raise _invalid(attribute.name, f"must be a 3-letter ISO 4217 code, got {value!r}")
 
 
 def _to_decimal_if_numeric(value: Any) -> Any:
-    """Money given as int, float or str becomes a Decimal; anything else is left for the
-    validator to reject with the field's name."""
+    """Money given as int, float or str becomes a Decimal; anything else (or an int too
+    large to be money, kept out of Decimal so it costs nothing) is left for the validator
+    to reject with the field's name."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return value
+    if isinstance(value, int):
+        return Decimal(value) if abs(value) < _MONEY_INT_LIMIT else value
     try:
-        return Decimal(str(value).strip())  # str(): 10.1 -> Decimal("10.1"), not binary noise
-    except InvalidOperation:
+        return Decimal(repr(value) if isinstance(value, float) else value.strip())
+    except (InvalidOperation, ValueError):
         return value
 
 
-def _optional_money(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+_MONEY_INT_LIMIT = 10**MONEY_MAX_DIGITS_BEFORE_POINT
+
+
+def _optional_money(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, Decimal) or not value.is_finite():
+    too_large = isinstance(value, int) and not isinstance(value, bool)  # kept out of Decimal
+    if not too_large and (not isinstance(value, Decimal) or not value.is_finite()):
         raise _invalid(attribute.name, f"must be a number, got {_describe(value)}")
-    if value < 0:
+    if not too_large and value < 0:
         raise _invalid(attribute.name, f"must be >= 0, got {value}")
+    if too_large or not is_money(value):
+        raise _invalid(
+            attribute.name,
+            f"must be below 10^{MONEY_MAX_DIGITS_BEFORE_POINT} with at most "
+            f"{MONEY_MAX_DECIMAL_PLACES} decimal places, got {_describe(value)}",
+        )
 
 
-# Metadata (DR "Metadata" rules): at most 20 keys of at most 40 characters; values are
-# strings of at most 500 characters, numbers or booleans.
-_METADATA_KINDS: dict[type, str] = {str: "string", bool: "boolean", int: "number", float: "number"}
+# Metadata (DR "Metadata" rules): at most 20 keys of at most 40 characters. On create
+# (``Metadata``: "string, boolean or integer types") values are strings of at most 500
+# characters, integers or booleans; an update (``StringMetadata``/``NumberMetadata``/
+# ``BooleanMetadata``) takes all strings, all numbers (floats too) or all booleans.
+# Integers are 64-bit, as DR's (Java) backend stores them.
+_METADATA_KINDS: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "float"}
+_INT64 = 2**63
 
 
 def _copy_if_mapping(value: Any) -> Any:
@@ -187,22 +214,25 @@ def _copy_if_mapping(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
 
 
-def _metadata_kind(key: str, value: Any) -> str:
+def _metadata_kind(key: str, value: Any, *, floats: bool) -> str:
     kind = next((kind for cls, kind in _METADATA_KINDS.items() if isinstance(value, cls)), None)
     path = f"metadata[{key!r}]"
-    if kind is None:
-        raise _invalid(path, f"must be a string, number or boolean, got {_describe(value)}")
+    allowed = "a string, number or boolean" if floats else "a string, integer or boolean"
+    if kind is None or (kind == "float" and not floats):
+        raise _invalid(path, f"must be {allowed}, got {_describe(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise _invalid(path, f"must be a finite number, got {value!r}")
+    if kind == "integer" and not -_INT64 <= value < _INT64:
+        raise _invalid(path, f"must fit in 64 bits, got {_describe(value)}")
     if isinstance(value, str) and len(value) > METADATA_MAX_VALUE_LENGTH:
         raise _invalid(
             path,
             f"is {len(value)} characters long; at most {METADATA_MAX_VALUE_LENGTH} are allowed",
         )
-    return kind
+    return "number" if kind in ("integer", "float") else kind
 
 
-def _check_metadata(metadata: Any) -> set[str]:
+def _check_metadata(metadata: Any, *, floats: bool) -> set[str]:
     """Validate DR's metadata limits; return the kinds of value present."""
     if not isinstance(metadata, Mapping):
         raise _invalid("metadata", f"must be a dict, got {_describe(metadata)}")
@@ -213,26 +243,28 @@ def _check_metadata(metadata: Any) -> set[str]:
     kinds = set()
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
-            raise _invalid("metadata", f"keys must be non-empty strings, got {key!r}")
+            raise _invalid("metadata", f"keys must be non-empty strings, got {_describe(key)}")
         if len(key) > METADATA_MAX_KEY_LENGTH:
             raise _invalid(
-                f"metadata[{key!r}]",
+                f"metadata[{key[:60]!r}]",
                 f"key is {len(key)} characters long; at most {METADATA_MAX_KEY_LENGTH} are allowed",
             )
-        kinds.add(_metadata_kind(key, value))
+        kinds.add(_metadata_kind(key, value, floats=floats))
     return kinds
 
 
-def _optional_metadata(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
+def _optional_metadata(_instance: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
-        _check_metadata(value)
+        _check_metadata(value, floats=False)
 
 
-def _optional_uniform_metadata(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
+def _optional_uniform_metadata(
+    _instance: Any, _attribute: attrs.Attribute[Any], value: Any
+) -> None:
     """Update bodies take StringMetadata, NumberMetadata or BooleanMetadata: one value kind."""
     if value is None:
         return
-    kinds = _check_metadata(value)
+    kinds = _check_metadata(value, floats=True)
     if len(kinds) > 1:
         raise _invalid(
             "metadata",
@@ -241,54 +273,64 @@ def _optional_uniform_metadata(_instance: Any, _attribute: attrs.Attribute, valu
         )
 
 
-@cache
+_init_keys_by_class: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
+
+
 def _init_keys(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
     """(accepted dict keys, required dict keys) for building ``cls`` from a dict."""
-    fields = [f for f in attrs.fields(cls) if f.init and f.name != EXTRA_FIELD]
-    accepted = frozenset(f.alias or f.name for f in fields)
-    required = tuple(f.alias or f.name for f in fields if f.default is attrs.NOTHING)
-    return accepted, required
+    keys = _init_keys_by_class.get(cls)
+    if keys is None:
+        fields = [f for f in attrs.fields(cls) if f.init and f.name != EXTRA_FIELD]
+        accepted = frozenset(f.alias or f.name for f in fields)
+        required = tuple(f.alias or f.name for f in fields if f.default is attrs.NOTHING)
+        keys = _init_keys_by_class[cls] = (accepted, required)
+    return keys
+
+
+def from_mapping(cls: type[M], data: Mapping[str, Any]) -> M:
+    """Build a model from a dict of its snake_case field names, validating as the
+    constructor does.
+
+    The one dict -> model path of the SDK (nested items, ``create(dict)``, CLI rows). Every
+    problem is a ``ValidationError`` naming the field: ``unknown field 'bogus' in
+    FulfillmentRequest``, ``order_id is required``, ``items[0].quantity must be >= 0, got -1``.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected a {cls.__name__} or a dict, got {_describe(data)}")
+    return _from_dict(cls, data, "")
 
 
 def _from_dict(cls: type[M], data: Mapping[Any, Any], path: str) -> M:
     accepted, required = _init_keys(cls)
     for key in data:
         if key not in accepted:
-            raise _located_error(f"unknown field {key!r} in ", path, "")
+            if not path:
+                raise ValidationError(f"unknown field {_short(key)} in {cls.__name__}")
+            raise _located_error(f"unknown field {_short(key)} in ", path, "")
     for key in required:
         if key not in data:
-            raise _invalid(f"{path}.{key}", "is required")
+            raise _invalid(f"{path}.{key}" if path else key, "is required")
     try:
         return cls(**data)
     except ValidationError as error:
-        raise _nested(error, path) from None
+        raise (_nested(error, path) if path else error) from None
 
 
-def _sequence_of(
-    cls: type[M], field_name: str, *, optional: bool = False
-) -> Callable[[Any], tuple[M, ...] | None]:
-    """An attrs converter: an iterable of ``cls`` instances or dicts -> tuple.
+def _tuple_of(cls: type[M], field_name: str, value: Any, *, optional: bool) -> tuple[M, ...] | None:
+    """An iterable of ``cls`` instances or dicts -> tuple (the list fields' attrs converters).
 
     A required field must not be empty; an optional one maps None or empty to None.
     """
-
-    def convert(value: Any) -> tuple[M, ...] | None:
-        if value is None and optional:
-            return None
-        if (
-            value is None
-            or isinstance(value, (str, bytes, Mapping))
-            or not isinstance(value, Iterable)
-        ):
-            raise _invalid(field_name, f"must be a list of {cls.__name__}, got {_describe(value)}")
-        items = tuple(_as_model(cls, item, f"{field_name}[{i}]") for i, item in enumerate(value))
-        if items:
-            return items
-        if optional:
-            return None
-        raise _invalid(field_name, "must not be empty")
-
-    return convert
+    if value is None and optional:
+        return None
+    if value is None or isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise _invalid(field_name, f"must be a list of {cls.__name__}, got {_describe(value)}")
+    items = tuple(_as_model(cls, item, f"{field_name}[{i}]") for i, item in enumerate(value))
+    if items:
+        return items
+    if optional:
+        return None
+    raise _invalid(field_name, "must not be empty")
 
 
 def _as_model(cls: type[M], item: Any, path: str) -> M:
@@ -471,8 +513,9 @@ class FulfillmentRequestItem:
     ``item_id`` (the order's line item) is required. Give ``quantity`` (units to fulfil,
     which captures money) and/or ``cancel_quantity`` (units to cancel): ints >= 0, at least
     one of them > 0. Money (``distributor_cost``, the line total, and ``shipping_cost``) is
-    a Decimal >= 0 (int, float and str are converted) and requires the request's
-    ``currency``. Optional: ``shipment_item_id``, ``subfulfiller_id`` and per-item tracking.
+    a Decimal >= 0 below 10^15 with at most 18 decimal places (int, float and str are
+    converted; ``"1e5000"`` is refused at once) and requires the request's ``currency``.
+    Optional: ``shipment_item_id``, ``subfulfiller_id`` and per-item tracking.
     """
 
     item_id: str = attrs.field(validator=_non_empty_str)
@@ -497,6 +540,12 @@ class FulfillmentRequestItem:
             raise _invalid("quantity", "or cancel_quantity must be > 0")
 
 
+def _request_items(value: Any) -> tuple[FulfillmentRequestItem, ...]:
+    items = _tuple_of(FulfillmentRequestItem, "items", value, optional=False)
+    assert items is not None  # a required list is never None
+    return items
+
+
 @attrs.frozen
 class FulfillmentRequest:
     """Body of ``POST /fulfillments``: fulfil and/or cancel items of one order.
@@ -504,13 +553,12 @@ class FulfillmentRequest:
     ``order_id`` and a non-empty ``items`` (``FulfillmentRequestItem`` or dicts with the
     same keys) are required. ``currency`` (ISO 4217) is required when any item carries a
     cost. ``metadata``: at most 20 keys of <= 40 characters; values are str (<= 500
-    characters), int, float or bool. Optional: ``shipment_id``, ``partner_id`` and tracking.
+    characters), int (64-bit) or bool: a float is refused, as DR's create schema says.
+    Optional: ``shipment_id``, ``partner_id`` and tracking.
     """
 
     order_id: str = attrs.field(validator=_non_empty_str)
-    items: tuple[FulfillmentRequestItem, ...] = attrs.field(
-        converter=_sequence_of(FulfillmentRequestItem, "items")
-    )
+    items: tuple[FulfillmentRequestItem, ...] = attrs.field(converter=_request_items)
     shipment_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
     currency: str | None = attrs.field(default=None, validator=_optional_currency)
     metadata: dict[str, Any] | None = attrs.field(
@@ -540,19 +588,24 @@ class UpdateFulfillmentItem:
     tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
 
 
+def _update_items(value: Any) -> tuple[UpdateFulfillmentItem, ...] | None:
+    return _tuple_of(UpdateFulfillmentItem, "items", value, optional=True)
+
+
 @attrs.frozen(kw_only=True)
 class UpdateFulfillmentRequest:
     """Body of ``POST /fulfillments/{id}``: tracking and metadata only (never quantities).
 
     ``metadata`` follows the create limits and, as DR's update schema demands, its values
-    must be all strings, all numbers or all booleans. Update merges metadata.
+    must be all strings, all numbers (int or finite float) or all booleans. Update merges
+    metadata.
     """
 
     tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
     tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
     tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
     items: tuple[UpdateFulfillmentItem, ...] | None = attrs.field(
-        default=None, converter=_sequence_of(UpdateFulfillmentItem, "items", optional=True)
+        default=None, converter=_update_items
     )
     metadata: dict[str, Any] | None = attrs.field(
         default=None, converter=_copy_if_mapping, validator=_optional_uniform_metadata, hash=False
@@ -560,6 +613,10 @@ class UpdateFulfillmentRequest:
 
 
 # --- fulfillment returns: requests -------------------------------------------------------
+
+
+def _unit_attributes(value: Any) -> tuple[UnitAttributes, ...] | None:
+    return _tuple_of(UnitAttributes, "unit_attributes", value, optional=True)
 
 
 @attrs.frozen
@@ -574,8 +631,14 @@ class FulfillmentReturnItemRequest:
     fulfillment_order_item_id: str = attrs.field(validator=_non_empty_str)
     quantity: int = attrs.field(validator=_positive_count)
     unit_attributes: tuple[UnitAttributes, ...] | None = attrs.field(
-        default=None, converter=_sequence_of(UnitAttributes, "unit_attributes", optional=True)
+        default=None, converter=_unit_attributes
     )
+
+
+def _return_items(value: Any) -> tuple[FulfillmentReturnItemRequest, ...]:
+    items = _tuple_of(FulfillmentReturnItemRequest, "items", value, optional=False)
+    assert items is not None  # a required list is never None
+    return items
 
 
 @attrs.frozen
@@ -589,9 +652,7 @@ class FulfillmentReturnRequest:
     """
 
     fulfillment_order_id: str = attrs.field(validator=_non_empty_str)
-    items: tuple[FulfillmentReturnItemRequest, ...] = attrs.field(
-        converter=_sequence_of(FulfillmentReturnItemRequest, "items")
-    )
+    items: tuple[FulfillmentReturnItemRequest, ...] = attrs.field(converter=_return_items)
     upstream_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
     reason: str | None = attrs.field(default=None, validator=_optional_str)
 
@@ -599,7 +660,7 @@ class FulfillmentReturnRequest:
 # --- list filters and results ------------------------------------------------------------
 
 
-def _aware_datetime(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _aware_datetime(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
     path = f"created_time.{attribute.name}"
