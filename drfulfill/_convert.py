@@ -39,7 +39,6 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
@@ -65,15 +64,14 @@ EXTRA_FIELD = "extra"
 
 converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=True)
 
-# What the fast path raises when it meets something unusual: a missing key (KeyError), an
-# unknown one, a value of another type, a non-object where an object belongs.
+# What the fast path raises when it meets something unusual: a missing key (KeyError), a
+# value of another type, a non-object where an object belongs (AttributeError: no keys()).
 _FAST_PATH_MISSES = (
     KeyError,
     TypeError,
     ValueError,
     ArithmeticError,
     AttributeError,
-    ForbiddenExtraKeysError,
     DecodeError,
 )
 # A nested object that fails its own required fields is unreadable, kept raw in ``extra``.
@@ -259,19 +257,20 @@ def _make_structure_fn(cls: type) -> Callable[..., Any]:
     }
     overrides[EXTRA_FIELD] = override(omit=True)
     fast: Callable[[Any], Any] = make_dict_structure_fn(
-        cls,
-        converter,
-        _cattrs_forbid_extra_keys=True,
-        _cattrs_detailed_validation=False,
-        **overrides,
+        cls, converter, _cattrs_detailed_validation=False, **overrides
     )
     tolerant = _tolerant_structure_fn(cls, readers, required)
+    # Only the primary wire names: an alias or an unknown key takes the tolerant reader.
+    # (``keys() <=`` is cattrs' forbid_extra_keys check without building a set.)
+    known = frozenset(_wire_names(field)[0] for field in fields)
 
     def structure_response(data: Any, _cls: Any = None) -> Any:
         try:
-            return fast(data)
+            if data.keys() <= known:
+                return fast(data)
         except _FAST_PATH_MISSES:
-            return tolerant(data)
+            pass
+        return tolerant(data)
 
     structure_response.__qualname__ = f"structure_{cls.__name__}"
     return structure_response
