@@ -11,20 +11,26 @@ side by side:
 - ``drfulfill``: ``drfulfill._json.loads`` + envelope + ``structure`` of every item, with the
   codec this process selected (``DRFULFILL_JSON=stdlib`` forces the stdlib).
 
+- with ``--compare-rev REV``: the converter of git revision REV (``drfulfill/_convert.py``
+  as it was there, loaded beside today's) + ``json.loads``, for a before/after in one run.
+
 Prints the median per-page cost and ``raw time / this time`` (higher is faster; >= 0.8x
 against "json.loads + dict access" is the issue's floor with the stdlib codec).
 
-    python -m benchmarks.bench_decode [--pages 300] [--rounds 7] [--profile]
+    python -m benchmarks.bench_decode [--pages 300] [--rounds 7] [--compare-rev REV] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import json
 import pstats
 import statistics
+import subprocess
 import time
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +106,27 @@ def sdk_decode() -> object:
     return [structure(raw, Fulfillment) for raw in data], body.get("hasMore") is True
 
 
+def converter_at(rev: str) -> types.ModuleType:
+    """``drfulfill/_convert.py`` of git revision ``rev``, imported as a sibling module."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:drfulfill/_convert.py"], capture_output=True, text=True, check=True
+    ).stdout
+    spec = importlib.util.spec_from_loader(f"drfulfill._convert_at_{rev[:12]}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "drfulfill"  # its relative imports (.errors) resolve to today's
+    exec(compile(source, f"{rev}:drfulfill/_convert.py", "exec"), module.__dict__)
+    return module
+
+
+def decode_with(module: types.ModuleType) -> Callable[[], object]:
+    def decode() -> object:
+        body = json.loads(PAGE)
+        return [module.structure(raw, Fulfillment) for raw in body["data"]]
+
+    return decode
+
+
 def per_page(fn: Callable[[], object], pages: int) -> float:
     start = time.perf_counter()
     for _ in range(pages):
@@ -107,7 +134,7 @@ def per_page(fn: Callable[[], object], pages: int) -> float:
     return (time.perf_counter() - start) / pages
 
 
-def main(pages: int, rounds: int, profile: bool) -> None:
+def main(pages: int, rounds: int, profile: bool, compare_rev: str | None) -> None:
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -126,6 +153,8 @@ def main(pages: int, rounds: int, profile: bool) -> None:
         scenarios["orjson.loads"] = orjson_parse
     except ImportError:
         pass
+    if compare_rev:
+        scenarios[f"converter@{compare_rev} + json.loads"] = decode_with(converter_at(compare_rev))
     scenarios[f"drfulfill (codec={_json.BACKEND})"] = sdk_decode
     times: dict[str, list[float]] = {name: [] for name in scenarios}
     for fn in scenarios.values():
@@ -137,10 +166,10 @@ def main(pages: int, rounds: int, profile: bool) -> None:
     base_parse = medians["json.loads"]
     base_access = medians["json.loads + dict access"]
     print(f"page={len(PAGE)} bytes, 100 fulfillments x 2 items; pages={pages} rounds={rounds}")
-    print(f"{'scenario':34} {'us/page':>9} {'vs json.loads':>14} {'vs loads+access':>16}")
+    print(f"{'scenario':40} {'us/page':>9} {'vs json.loads':>14} {'vs loads+access':>16}")
     for name, median in medians.items():
         print(
-            f"{name:34} {median * 1e6:9.0f} {base_parse / median:13.2f}x"
+            f"{name:40} {median * 1e6:9.0f} {base_parse / median:13.2f}x"
             f" {base_access / median:15.2f}x"
         )
 
@@ -150,5 +179,6 @@ if __name__ == "__main__":
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile the SDK decode")
+    parser.add_argument("--compare-rev", help="also time the converter of this git revision")
     args = parser.parse_args()
-    main(args.pages, args.rounds, args.profile)
+    main(args.pages, args.rounds, args.profile, args.compare_rev)
