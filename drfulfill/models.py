@@ -5,15 +5,18 @@ camelCase wire fields (``created_time`` <- ``createdTime``). Encoding and decodi
 ``drfulfill._convert``.
 
 *Response models* (``Fulfillment``, ``FulfillmentReturn`` and their parts) are built by the
-decoder and never fail on what Digital River sends: every field is optional, unknown wire
-fields are kept in ``extra`` (keyed by wire name), unknown enum values stay plain strings,
-and a value that cannot be read as its declared type (say an unparseable ``createdTime``)
+decoder. The fields Digital River always sends have no default and are not Optional
+(``Fulfillment.id``, ``created_time``, ``order_id``, ``items``; ``FulfillmentReturn.id``,
+``created_time``): a body without one is a ``DecodeError``. Everything else is tolerated:
+other fields are optional, unknown wire fields are kept in ``extra`` (keyed by wire name),
+unknown enum values stay plain strings, and a value that cannot be read as its declared type
 leaves the field None and is kept, raw, in ``extra`` under its wire name.
 
 *Request models* (``FulfillmentRequest``, ``FulfillmentRequestItem``, ...) validate at
-construction and raise ``ValidationError`` whose message names the field, e.g.
-``items[0].quantity must be >= 0, got -1``. Items may be given as model instances or as
-dicts with the same snake_case keys.
+construction (rules in ``drfulfill._validation``) and raise ``ValidationError`` whose
+message names the field, e.g. ``items[0].quantity must be >= 0, got -1``. Items may be
+given as model instances or as dicts with the same snake_case keys; ``from_mapping(cls,
+data)`` builds any model from such a dict.
 
 Equality compares every field. Hashing skips the dict-valued fields (``extra``,
 ``metadata``, ``order_details``: declared ``hash=False``), so every model except ``Page``
@@ -22,20 +25,32 @@ is hashable; collections are tuples.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._constants import METADATA_MAX_KEY_LENGTH, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
-from ._convert import EXTRA_FIELD, format_datetime
-from ._readers import MONEY_MAX_DECIMAL_PLACES, MONEY_MAX_DIGITS_BEFORE_POINT, is_money
-from .errors import ValidationError
+from ._convert import format_datetime
+from ._validation import (
+    copy_if_mapping,
+    describe,
+    from_mapping,
+    invalid,
+    non_empty_str,
+    optional_count,
+    optional_currency,
+    optional_metadata,
+    optional_money,
+    optional_non_empty_str,
+    optional_str,
+    optional_uniform_metadata,
+    positive_count,
+    to_decimal_if_numeric,
+    tuple_of,
+)
 
 __all__ = [
     "Address",
@@ -61,7 +76,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-M = TypeVar("M")
 
 
 # --- enums -------------------------------------------------------------------------------
@@ -91,256 +105,6 @@ class FulfillmentReturnItemState(str, Enum):
     REJECTED = "rejected"
 
 
-# --- validation helpers ------------------------------------------------------------------
-#
-# A ValidationError carries where it happened as (text before, field path, text after), so
-# that a container can re-raise an item's error with the item's position prefixed to the
-# path: "quantity must be >= 0" becomes "items[2].quantity must be >= 0".
-
-_LOCATION = "_drfulfill_location"
-
-
-def _located_error(before: str, path: str, after: str) -> ValidationError:
-    error = ValidationError(f"{before}{path}{after}")
-    setattr(error, _LOCATION, (before, path, after))
-    return error
-
-
-def _invalid(path: str, problem: str) -> ValidationError:
-    return _located_error("", path, f" {problem}")
-
-
-def _nested(error: ValidationError, prefix: str) -> ValidationError:
-    before, path, after = getattr(error, _LOCATION, ("", "", f": {error}"))
-    return _located_error(before, f"{prefix}.{path}" if path else prefix, after)
-
-
-def _short(value: Any) -> str:
-    """``repr(value)``, cut to 60 characters; never raises."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int past sys.get_int_max_str_digits()
-        text = "<too long to show>"
-    return text if len(text) <= 60 else text[:60] + "..."
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {_short(value)}"
-
-
-def _non_empty_str(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(attribute.name, f"must be a non-empty string, got {_describe(value)}")
-
-
-def _optional_non_empty_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _non_empty_str(instance, attribute, value)
-
-
-def _optional_str(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise _invalid(attribute.name, f"must be a string, got {_describe(value)}")
-
-
-def _check_int(path: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(path, f"must be an int, got {_describe(value)}")
-    if value < minimum:
-        raise _invalid(path, f"must be >= {minimum}, got {value}")
-
-
-def _optional_count(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _check_int(attribute.name, value, 0)
-
-
-def _positive_count(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    _check_int(attribute.name, value, 1)
-
-
-_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
-
-
-def _optional_currency(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not (isinstance(value, str) and _CURRENCY_CODE.fullmatch(value)):
-        raise _invalid(attribute.name, f"must be a 3-letter ISO 4217 code, got {value!r}")
-
-
-def _to_decimal_if_numeric(value: Any) -> Any:
-    """Money given as int, float or str becomes a Decimal; anything else (or an int too
-    large to be money, kept out of Decimal so it costs nothing) is left for the validator
-    to reject with the field's name."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return value
-    if isinstance(value, int):
-        return Decimal(value) if abs(value) < _MONEY_INT_LIMIT else value
-    try:
-        return Decimal(repr(value) if isinstance(value, float) else value.strip())
-    except (InvalidOperation, ValueError):
-        return value
-
-
-_MONEY_INT_LIMIT = 10**MONEY_MAX_DIGITS_BEFORE_POINT
-
-
-def _optional_money(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    too_large = isinstance(value, int) and not isinstance(value, bool)  # kept out of Decimal
-    if not too_large and (not isinstance(value, Decimal) or not value.is_finite()):
-        raise _invalid(attribute.name, f"must be a number, got {_describe(value)}")
-    if not too_large and value < 0:
-        raise _invalid(attribute.name, f"must be >= 0, got {value}")
-    if too_large or not is_money(value):
-        raise _invalid(
-            attribute.name,
-            f"must be below 10^{MONEY_MAX_DIGITS_BEFORE_POINT} with at most "
-            f"{MONEY_MAX_DECIMAL_PLACES} decimal places, got {_describe(value)}",
-        )
-
-
-# Metadata (DR "Metadata" rules): at most 20 keys of at most 40 characters. On create
-# (``Metadata``: "string, boolean or integer types") values are strings of at most 500
-# characters, integers or booleans; an update (``StringMetadata``/``NumberMetadata``/
-# ``BooleanMetadata``) takes all strings, all numbers (floats too) or all booleans.
-# Integers are 64-bit, as DR's (Java) backend stores them.
-_METADATA_KINDS: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "float"}
-_INT64 = 2**63
-
-
-def _copy_if_mapping(value: Any) -> Any:
-    """A private copy, so later changes to the caller's dict cannot reach a frozen model."""
-    return dict(value) if isinstance(value, Mapping) else value
-
-
-def _metadata_kind(key: str, value: Any, *, floats: bool) -> str:
-    kind = next((kind for cls, kind in _METADATA_KINDS.items() if isinstance(value, cls)), None)
-    path = f"metadata[{key!r}]"
-    allowed = "a string, number or boolean" if floats else "a string, integer or boolean"
-    if kind is None or (kind == "float" and not floats):
-        raise _invalid(path, f"must be {allowed}, got {_describe(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _invalid(path, f"must be a finite number, got {value!r}")
-    if kind == "integer" and not -_INT64 <= value < _INT64:
-        raise _invalid(path, f"must fit in 64 bits, got {_describe(value)}")
-    if isinstance(value, str) and len(value) > METADATA_MAX_VALUE_LENGTH:
-        raise _invalid(
-            path,
-            f"is {len(value)} characters long; at most {METADATA_MAX_VALUE_LENGTH} are allowed",
-        )
-    return "number" if kind in ("integer", "float") else kind
-
-
-def _check_metadata(metadata: Any, *, floats: bool) -> set[str]:
-    """Validate DR's metadata limits; return the kinds of value present."""
-    if not isinstance(metadata, Mapping):
-        raise _invalid("metadata", f"must be a dict, got {_describe(metadata)}")
-    if len(metadata) > METADATA_MAX_KEYS:
-        raise _invalid(
-            "metadata", f"has {len(metadata)} keys; at most {METADATA_MAX_KEYS} are allowed"
-        )
-    kinds = set()
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not key:
-            raise _invalid("metadata", f"keys must be non-empty strings, got {_describe(key)}")
-        if len(key) > METADATA_MAX_KEY_LENGTH:
-            raise _invalid(
-                f"metadata[{key[:60]!r}]",
-                f"key is {len(key)} characters long; at most {METADATA_MAX_KEY_LENGTH} are allowed",
-            )
-        kinds.add(_metadata_kind(key, value, floats=floats))
-    return kinds
-
-
-def _optional_metadata(_instance: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None:
-        _check_metadata(value, floats=False)
-
-
-def _optional_uniform_metadata(
-    _instance: Any, _attribute: attrs.Attribute[Any], value: Any
-) -> None:
-    """Update bodies take StringMetadata, NumberMetadata or BooleanMetadata: one value kind."""
-    if value is None:
-        return
-    kinds = _check_metadata(value, floats=True)
-    if len(kinds) > 1:
-        raise _invalid(
-            "metadata",
-            "values of an update must be all strings, all numbers or all booleans, "
-            f"got {' and '.join(sorted(kinds))}",
-        )
-
-
-_init_keys_by_class: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
-
-
-def _init_keys(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
-    """(accepted dict keys, required dict keys) for building ``cls`` from a dict."""
-    keys = _init_keys_by_class.get(cls)
-    if keys is None:
-        fields = [f for f in attrs.fields(cls) if f.init and f.name != EXTRA_FIELD]
-        accepted = frozenset(f.alias or f.name for f in fields)
-        required = tuple(f.alias or f.name for f in fields if f.default is attrs.NOTHING)
-        keys = _init_keys_by_class[cls] = (accepted, required)
-    return keys
-
-
-def from_mapping(cls: type[M], data: Mapping[str, Any]) -> M:
-    """Build a model from a dict of its snake_case field names, validating as the
-    constructor does.
-
-    The one dict -> model path of the SDK (nested items, ``create(dict)``, CLI rows). Every
-    problem is a ``ValidationError`` naming the field: ``unknown field 'bogus' in
-    FulfillmentRequest``, ``order_id is required``, ``items[0].quantity must be >= 0, got -1``.
-    """
-    if not isinstance(data, Mapping):
-        raise ValidationError(f"expected a {cls.__name__} or a dict, got {_describe(data)}")
-    return _from_dict(cls, data, "")
-
-
-def _from_dict(cls: type[M], data: Mapping[Any, Any], path: str) -> M:
-    accepted, required = _init_keys(cls)
-    for key in data:
-        if key not in accepted:
-            if not path:
-                raise ValidationError(f"unknown field {_short(key)} in {cls.__name__}")
-            raise _located_error(f"unknown field {_short(key)} in ", path, "")
-    for key in required:
-        if key not in data:
-            raise _invalid(f"{path}.{key}" if path else key, "is required")
-    try:
-        return cls(**data)
-    except ValidationError as error:
-        raise (_nested(error, path) if path else error) from None
-
-
-def _tuple_of(cls: type[M], field_name: str, value: Any, *, optional: bool) -> tuple[M, ...] | None:
-    """An iterable of ``cls`` instances or dicts -> tuple (the list fields' attrs converters).
-
-    A required field must not be empty; an optional one maps None or empty to None.
-    """
-    if value is None and optional:
-        return None
-    if value is None or isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise _invalid(field_name, f"must be a list of {cls.__name__}, got {_describe(value)}")
-    items = tuple(_as_model(cls, item, f"{field_name}[{i}]") for i, item in enumerate(value))
-    if items:
-        return items
-    if optional:
-        return None
-    raise _invalid(field_name, "must not be empty")
-
-
-def _as_model(cls: type[M], item: Any, path: str) -> M:
-    if isinstance(item, cls):
-        return item
-    if isinstance(item, Mapping):
-        return _from_dict(cls, item, path)
-    raise _invalid(path, f"must be a {cls.__name__} or a dict, got {_describe(item)}")
-
-
 # --- shared parts ------------------------------------------------------------------------
 
 
@@ -352,9 +116,9 @@ class UnitAttributes:
     ``extra``: wire fields this version does not know.
     """
 
-    serial_number: str | None = attrs.field(default=None, validator=_optional_str)
-    imei_number: str | None = attrs.field(default=None, validator=_optional_str)
-    sim_card_number: str | None = attrs.field(default=None, validator=_optional_str)
+    serial_number: str | None = attrs.field(default=None, validator=optional_str)
+    imei_number: str | None = attrs.field(default=None, validator=optional_str)
+    sim_card_number: str | None = attrs.field(default=None, validator=optional_str)
     extra: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
@@ -518,30 +282,30 @@ class FulfillmentRequestItem:
     Optional: ``shipment_item_id``, ``subfulfiller_id`` and per-item tracking.
     """
 
-    item_id: str = attrs.field(validator=_non_empty_str)
-    quantity: int | None = attrs.field(default=None, validator=_optional_count)
-    cancel_quantity: int | None = attrs.field(default=None, validator=_optional_count)
-    shipment_item_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
-    subfulfiller_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
+    item_id: str = attrs.field(validator=non_empty_str)
+    quantity: int | None = attrs.field(default=None, validator=optional_count)
+    cancel_quantity: int | None = attrs.field(default=None, validator=optional_count)
+    shipment_item_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
+    subfulfiller_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
     distributor_cost: Decimal | None = attrs.field(
-        default=None, converter=_to_decimal_if_numeric, validator=_optional_money
+        default=None, converter=to_decimal_if_numeric, validator=optional_money
     )
     shipping_cost: Decimal | None = attrs.field(
-        default=None, converter=_to_decimal_if_numeric, validator=_optional_money
+        default=None, converter=to_decimal_if_numeric, validator=optional_money
     )
 
     def __attrs_post_init__(self) -> None:
         if self.quantity is None and self.cancel_quantity is None:
-            raise _invalid("quantity", "or cancel_quantity is required")
+            raise invalid("quantity", "or cancel_quantity is required")
         if not (self.quantity or self.cancel_quantity):
-            raise _invalid("quantity", "or cancel_quantity must be > 0")
+            raise invalid("quantity", "or cancel_quantity must be > 0")
 
 
 def _request_items(value: Any) -> tuple[FulfillmentRequestItem, ...]:
-    items = _tuple_of(FulfillmentRequestItem, "items", value, optional=False)
+    items = tuple_of(FulfillmentRequestItem, "items", value, optional=False)
     assert items is not None  # a required list is never None
     return items
 
@@ -557,17 +321,17 @@ class FulfillmentRequest:
     Optional: ``shipment_id``, ``partner_id`` and tracking.
     """
 
-    order_id: str = attrs.field(validator=_non_empty_str)
+    order_id: str = attrs.field(validator=non_empty_str)
     items: tuple[FulfillmentRequestItem, ...] = attrs.field(converter=_request_items)
-    shipment_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
-    currency: str | None = attrs.field(default=None, validator=_optional_currency)
+    shipment_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
+    currency: str | None = attrs.field(default=None, validator=optional_currency)
     metadata: dict[str, Any] | None = attrs.field(
-        default=None, converter=_copy_if_mapping, validator=_optional_metadata, hash=False
+        default=None, converter=copy_if_mapping, validator=optional_metadata, hash=False
     )
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
-    partner_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
+    partner_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
 
     def __attrs_post_init__(self) -> None:
         if self.currency is not None:
@@ -575,21 +339,21 @@ class FulfillmentRequest:
         for index, item in enumerate(self.items):
             for cost in ("distributor_cost", "shipping_cost"):
                 if getattr(item, cost) is not None:
-                    raise _invalid("currency", f"is required when items[{index}].{cost} is set")
+                    raise invalid("currency", f"is required when items[{index}].{cost} is set")
 
 
 @attrs.frozen
 class UpdateFulfillmentItem:
     """New tracking for one line item of an existing fulfillment; ``item_id`` is required."""
 
-    item_id: str = attrs.field(validator=_non_empty_str)
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
+    item_id: str = attrs.field(validator=non_empty_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
 
 
 def _update_items(value: Any) -> tuple[UpdateFulfillmentItem, ...] | None:
-    return _tuple_of(UpdateFulfillmentItem, "items", value, optional=True)
+    return tuple_of(UpdateFulfillmentItem, "items", value, optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -601,14 +365,14 @@ class UpdateFulfillmentRequest:
     metadata.
     """
 
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
     items: tuple[UpdateFulfillmentItem, ...] | None = attrs.field(
         default=None, converter=_update_items
     )
     metadata: dict[str, Any] | None = attrs.field(
-        default=None, converter=_copy_if_mapping, validator=_optional_uniform_metadata, hash=False
+        default=None, converter=copy_if_mapping, validator=optional_uniform_metadata, hash=False
     )
 
 
@@ -616,7 +380,7 @@ class UpdateFulfillmentRequest:
 
 
 def _unit_attributes(value: Any) -> tuple[UnitAttributes, ...] | None:
-    return _tuple_of(UnitAttributes, "unit_attributes", value, optional=True)
+    return tuple_of(UnitAttributes, "unit_attributes", value, optional=True)
 
 
 @attrs.frozen
@@ -628,15 +392,15 @@ class FulfillmentReturnItemRequest:
     returned phones (``UnitAttributes`` or dicts).
     """
 
-    fulfillment_order_item_id: str = attrs.field(validator=_non_empty_str)
-    quantity: int = attrs.field(validator=_positive_count)
+    fulfillment_order_item_id: str = attrs.field(validator=non_empty_str)
+    quantity: int = attrs.field(validator=positive_count)
     unit_attributes: tuple[UnitAttributes, ...] | None = attrs.field(
         default=None, converter=_unit_attributes
     )
 
 
 def _return_items(value: Any) -> tuple[FulfillmentReturnItemRequest, ...]:
-    items = _tuple_of(FulfillmentReturnItemRequest, "items", value, optional=False)
+    items = tuple_of(FulfillmentReturnItemRequest, "items", value, optional=False)
     assert items is not None  # a required list is never None
     return items
 
@@ -651,10 +415,10 @@ class FulfillmentReturnRequest:
     ``"requested_by_customer"``.
     """
 
-    fulfillment_order_id: str = attrs.field(validator=_non_empty_str)
+    fulfillment_order_id: str = attrs.field(validator=non_empty_str)
     items: tuple[FulfillmentReturnItemRequest, ...] = attrs.field(converter=_return_items)
-    upstream_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
-    reason: str | None = attrs.field(default=None, validator=_optional_str)
+    upstream_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
+    reason: str | None = attrs.field(default=None, validator=optional_str)
 
 
 # --- list filters and results ------------------------------------------------------------
@@ -665,11 +429,9 @@ def _aware_datetime(_instance: Any, attribute: attrs.Attribute[Any], value: Any)
         return
     path = f"created_time.{attribute.name}"
     if not isinstance(value, datetime):
-        raise _invalid(path, f"must be a datetime, got {_describe(value)}")
+        raise invalid(path, f"must be a datetime, got {describe(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _invalid(
-            path, f"must be timezone-aware (e.g. tzinfo=timezone.utc), got naive {value}"
-        )
+        raise invalid(path, f"must be timezone-aware (e.g. tzinfo=timezone.utc), got naive {value}")
 
 
 @attrs.frozen
@@ -688,7 +450,7 @@ class CreatedTime:
 
     def __attrs_post_init__(self) -> None:
         if all(bound is None for bound in attrs.astuple(self)):
-            raise _invalid("created_time", "needs at least one of eq, gt, gte, lt, lte")
+            raise invalid("created_time", "needs at least one of eq, gt, gte, lt, lte")
 
     def to_query(self, allow_eq: bool = False) -> list[tuple[str, str]]:
         """Query pairs such as ``("createdTime[gte]", "2024-01-01T00:00:00Z")``.
@@ -697,7 +459,7 @@ class CreatedTime:
         ``eq`` operator, so an ``eq`` bound then raises ValidationError.
         """
         if self.eq is not None and not allow_eq:
-            raise _invalid("created_time.eq", "is not supported by /fulfillments")
+            raise invalid("created_time.eq", "is not supported by /fulfillments")
         return [
             (f"createdTime[{field.name}]", format_datetime(bound))
             for field, bound in zip(attrs.fields(CreatedTime), attrs.astuple(self), strict=True)
