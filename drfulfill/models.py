@@ -5,15 +5,18 @@ camelCase wire fields (``created_time`` <- ``createdTime``). Encoding and decodi
 ``drfulfill._convert``.
 
 *Response models* (``Fulfillment``, ``FulfillmentReturn`` and their parts) are built by the
-decoder and never fail on what Digital River sends: every field is optional, unknown wire
-fields are kept in ``extra`` (keyed by wire name), unknown enum values stay plain strings,
-and a value that cannot be read as its declared type (say an unparseable ``createdTime``)
+decoder. The fields Digital River always sends have no default and are not Optional
+(``Fulfillment.id``, ``created_time``, ``order_id``, ``items``; ``FulfillmentReturn.id``,
+``created_time``): a body without one is a ``DecodeError``. Everything else is tolerated:
+other fields are optional, unknown wire fields are kept in ``extra`` (keyed by wire name),
+unknown enum values stay plain strings, and a value that cannot be read as its declared type
 leaves the field None and is kept, raw, in ``extra`` under its wire name.
 
 *Request models* (``FulfillmentRequest``, ``FulfillmentRequestItem``, ...) validate at
-construction and raise ``ValidationError`` whose message names the field, e.g.
-``items[0].quantity must be >= 0, got -1``. Items may be given as model instances or as
-dicts with the same snake_case keys.
+construction (rules in ``drfulfill._validation``) and raise ``ValidationError`` whose
+message names the field, e.g. ``items[0].quantity must be >= 0, got -1``. Items may be
+given as model instances or as dicts with the same snake_case keys; ``from_mapping(cls,
+data)`` builds any model from such a dict.
 
 Equality compares every field. Hashing skips the dict-valued fields (``extra``,
 ``metadata``, ``order_details``: declared ``hash=False``), so every model except ``Page``
@@ -22,20 +25,32 @@ is hashable; collections are tuples.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
-from functools import cache
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._constants import METADATA_MAX_KEY_LENGTH, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
-from ._convert import EXTRA_FIELD, format_datetime
-from .errors import ValidationError
+from ._convert import format_datetime
+from ._validation import (
+    copy_if_mapping,
+    describe,
+    from_mapping,
+    invalid,
+    non_empty_str,
+    optional_count,
+    optional_currency,
+    optional_metadata,
+    optional_money,
+    optional_non_empty_str,
+    optional_str,
+    optional_uniform_metadata,
+    positive_count,
+    to_decimal_if_numeric,
+    tuple_of,
+)
 
 __all__ = [
     "Address",
@@ -57,10 +72,10 @@ __all__ = [
     "UnitAttributes",
     "UpdateFulfillmentItem",
     "UpdateFulfillmentRequest",
+    "from_mapping",
 ]
 
 T = TypeVar("T")
-M = TypeVar("M")
 
 
 # --- enums -------------------------------------------------------------------------------
@@ -90,215 +105,6 @@ class FulfillmentReturnItemState(str, Enum):
     REJECTED = "rejected"
 
 
-# --- validation helpers ------------------------------------------------------------------
-#
-# A ValidationError carries where it happened as (text before, field path, text after), so
-# that a container can re-raise an item's error with the item's position prefixed to the
-# path: "quantity must be >= 0" becomes "items[2].quantity must be >= 0".
-
-_LOCATION = "_drfulfill_location"
-
-
-def _located_error(before: str, path: str, after: str) -> ValidationError:
-    error = ValidationError(f"{before}{path}{after}")
-    setattr(error, _LOCATION, (before, path, after))
-    return error
-
-
-def _invalid(path: str, problem: str) -> ValidationError:
-    return _located_error("", path, f" {problem}")
-
-
-def _nested(error: ValidationError, prefix: str) -> ValidationError:
-    before, path, after = getattr(error, _LOCATION, ("", "", f": {error}"))
-    return _located_error(before, f"{prefix}.{path}" if path else prefix, after)
-
-
-def _describe(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
-def _non_empty_str(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise _invalid(attribute.name, f"must be a non-empty string, got {_describe(value)}")
-
-
-def _optional_non_empty_str(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None:
-        _non_empty_str(instance, attribute, value)
-
-
-def _optional_str(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not isinstance(value, str):
-        raise _invalid(attribute.name, f"must be a string, got {_describe(value)}")
-
-
-def _check_int(path: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _invalid(path, f"must be an int, got {_describe(value)}")
-    if value < minimum:
-        raise _invalid(path, f"must be >= {minimum}, got {value}")
-
-
-def _optional_count(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None:
-        _check_int(attribute.name, value, 0)
-
-
-def _positive_count(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    _check_int(attribute.name, value, 1)
-
-
-_CURRENCY_CODE = re.compile(r"[A-Za-z]{3}")
-
-
-def _optional_currency(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not (isinstance(value, str) and _CURRENCY_CODE.fullmatch(value)):
-        raise _invalid(attribute.name, f"must be a 3-letter ISO 4217 code, got {value!r}")
-
-
-def _to_decimal_if_numeric(value: Any) -> Any:
-    """Money given as int, float or str becomes a Decimal; anything else is left for the
-    validator to reject with the field's name."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return value
-    try:
-        return Decimal(str(value).strip())  # str(): 10.1 -> Decimal("10.1"), not binary noise
-    except InvalidOperation:
-        return value
-
-
-def _optional_money(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise _invalid(attribute.name, f"must be a number, got {_describe(value)}")
-    if value < 0:
-        raise _invalid(attribute.name, f"must be >= 0, got {value}")
-
-
-# Metadata (DR "Metadata" rules): at most 20 keys of at most 40 characters; values are
-# strings of at most 500 characters, numbers or booleans.
-_METADATA_KINDS: dict[type, str] = {str: "string", bool: "boolean", int: "number", float: "number"}
-
-
-def _copy_if_mapping(value: Any) -> Any:
-    """A private copy, so later changes to the caller's dict cannot reach a frozen model."""
-    return dict(value) if isinstance(value, Mapping) else value
-
-
-def _metadata_kind(key: str, value: Any) -> str:
-    kind = next((kind for cls, kind in _METADATA_KINDS.items() if isinstance(value, cls)), None)
-    path = f"metadata[{key!r}]"
-    if kind is None:
-        raise _invalid(path, f"must be a string, number or boolean, got {_describe(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _invalid(path, f"must be a finite number, got {value!r}")
-    if isinstance(value, str) and len(value) > METADATA_MAX_VALUE_LENGTH:
-        raise _invalid(
-            path,
-            f"is {len(value)} characters long; at most {METADATA_MAX_VALUE_LENGTH} are allowed",
-        )
-    return kind
-
-
-def _check_metadata(metadata: Any) -> set[str]:
-    """Validate DR's metadata limits; return the kinds of value present."""
-    if not isinstance(metadata, Mapping):
-        raise _invalid("metadata", f"must be a dict, got {_describe(metadata)}")
-    if len(metadata) > METADATA_MAX_KEYS:
-        raise _invalid(
-            "metadata", f"has {len(metadata)} keys; at most {METADATA_MAX_KEYS} are allowed"
-        )
-    kinds = set()
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not key:
-            raise _invalid("metadata", f"keys must be non-empty strings, got {key!r}")
-        if len(key) > METADATA_MAX_KEY_LENGTH:
-            raise _invalid(
-                f"metadata[{key!r}]",
-                f"key is {len(key)} characters long; at most {METADATA_MAX_KEY_LENGTH} are allowed",
-            )
-        kinds.add(_metadata_kind(key, value))
-    return kinds
-
-
-def _optional_metadata(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None:
-        _check_metadata(value)
-
-
-def _optional_uniform_metadata(_instance: Any, _attribute: attrs.Attribute, value: Any) -> None:
-    """Update bodies take StringMetadata, NumberMetadata or BooleanMetadata: one value kind."""
-    if value is None:
-        return
-    kinds = _check_metadata(value)
-    if len(kinds) > 1:
-        raise _invalid(
-            "metadata",
-            "values of an update must be all strings, all numbers or all booleans, "
-            f"got {' and '.join(sorted(kinds))}",
-        )
-
-
-@cache
-def _init_keys(cls: type) -> tuple[frozenset[str], tuple[str, ...]]:
-    """(accepted dict keys, required dict keys) for building ``cls`` from a dict."""
-    fields = [f for f in attrs.fields(cls) if f.init and f.name != EXTRA_FIELD]
-    accepted = frozenset(f.alias or f.name for f in fields)
-    required = tuple(f.alias or f.name for f in fields if f.default is attrs.NOTHING)
-    return accepted, required
-
-
-def _from_dict(cls: type[M], data: Mapping[Any, Any], path: str) -> M:
-    accepted, required = _init_keys(cls)
-    for key in data:
-        if key not in accepted:
-            raise _located_error(f"unknown field {key!r} in ", path, "")
-    for key in required:
-        if key not in data:
-            raise _invalid(f"{path}.{key}", "is required")
-    try:
-        return cls(**data)
-    except ValidationError as error:
-        raise _nested(error, path) from None
-
-
-def _sequence_of(
-    cls: type[M], field_name: str, *, optional: bool = False
-) -> Callable[[Any], tuple[M, ...] | None]:
-    """An attrs converter: an iterable of ``cls`` instances or dicts -> tuple.
-
-    A required field must not be empty; an optional one maps None or empty to None.
-    """
-
-    def convert(value: Any) -> tuple[M, ...] | None:
-        if value is None and optional:
-            return None
-        if (
-            value is None
-            or isinstance(value, (str, bytes, Mapping))
-            or not isinstance(value, Iterable)
-        ):
-            raise _invalid(field_name, f"must be a list of {cls.__name__}, got {_describe(value)}")
-        items = tuple(_as_model(cls, item, f"{field_name}[{i}]") for i, item in enumerate(value))
-        if items:
-            return items
-        if optional:
-            return None
-        raise _invalid(field_name, "must not be empty")
-
-    return convert
-
-
-def _as_model(cls: type[M], item: Any, path: str) -> M:
-    if isinstance(item, cls):
-        return item
-    if isinstance(item, Mapping):
-        return _from_dict(cls, item, path)
-    raise _invalid(path, f"must be a {cls.__name__} or a dict, got {_describe(item)}")
-
-
 # --- shared parts ------------------------------------------------------------------------
 
 
@@ -310,9 +116,9 @@ class UnitAttributes:
     ``extra``: wire fields this version does not know.
     """
 
-    serial_number: str | None = attrs.field(default=None, validator=_optional_str)
-    imei_number: str | None = attrs.field(default=None, validator=_optional_str)
-    sim_card_number: str | None = attrs.field(default=None, validator=_optional_str)
+    serial_number: str | None = attrs.field(default=None, validator=optional_str)
+    imei_number: str | None = attrs.field(default=None, validator=optional_str)
+    sim_card_number: str | None = attrs.field(default=None, validator=optional_str)
     extra: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
@@ -391,11 +197,11 @@ class Fulfillment:
     - ``extra``: wire fields this version does not know, keyed by wire name.
     """
 
-    id: str | None = None
-    created_time: datetime | None = None
-    order_id: str | None = None
+    id: str
+    created_time: datetime
+    order_id: str
+    items: tuple[FulfillmentItem, ...]
     shipment_id: str | None = None
-    items: tuple[FulfillmentItem, ...] = ()
     currency: str | None = None
     live_mode: bool | None = attrs.field(
         default=None, metadata={"wire": "liveMode", "aliases": ("livemode",)}
@@ -446,8 +252,8 @@ class FulfillmentReturn:
     - ``extra``: wire fields this version does not know, keyed by wire name.
     """
 
-    id: str | None = None
-    created_time: datetime | None = None
+    id: str
+    created_time: datetime
     fulfillment_order_id: str | None = None
     upstream_id: str | None = None
     items: tuple[FulfillmentReturnItem, ...] = ()
@@ -471,30 +277,37 @@ class FulfillmentRequestItem:
     ``item_id`` (the order's line item) is required. Give ``quantity`` (units to fulfil,
     which captures money) and/or ``cancel_quantity`` (units to cancel): ints >= 0, at least
     one of them > 0. Money (``distributor_cost``, the line total, and ``shipping_cost``) is
-    a Decimal >= 0 (int, float and str are converted) and requires the request's
-    ``currency``. Optional: ``shipment_item_id``, ``subfulfiller_id`` and per-item tracking.
+    a Decimal >= 0 below 10^15 with at most 18 decimal places (int, float and str are
+    converted; ``"1e5000"`` is refused at once) and requires the request's ``currency``.
+    Optional: ``shipment_item_id``, ``subfulfiller_id`` and per-item tracking.
     """
 
-    item_id: str = attrs.field(validator=_non_empty_str)
-    quantity: int | None = attrs.field(default=None, validator=_optional_count)
-    cancel_quantity: int | None = attrs.field(default=None, validator=_optional_count)
-    shipment_item_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
-    subfulfiller_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
+    item_id: str = attrs.field(validator=non_empty_str)
+    quantity: int | None = attrs.field(default=None, validator=optional_count)
+    cancel_quantity: int | None = attrs.field(default=None, validator=optional_count)
+    shipment_item_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
+    subfulfiller_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
     distributor_cost: Decimal | None = attrs.field(
-        default=None, converter=_to_decimal_if_numeric, validator=_optional_money
+        default=None, converter=to_decimal_if_numeric, validator=optional_money
     )
     shipping_cost: Decimal | None = attrs.field(
-        default=None, converter=_to_decimal_if_numeric, validator=_optional_money
+        default=None, converter=to_decimal_if_numeric, validator=optional_money
     )
 
     def __attrs_post_init__(self) -> None:
         if self.quantity is None and self.cancel_quantity is None:
-            raise _invalid("quantity", "or cancel_quantity is required")
+            raise invalid("quantity", "or cancel_quantity is required")
         if not (self.quantity or self.cancel_quantity):
-            raise _invalid("quantity", "or cancel_quantity must be > 0")
+            raise invalid("quantity", "or cancel_quantity must be > 0")
+
+
+def _request_items(value: Any) -> tuple[FulfillmentRequestItem, ...]:
+    items = tuple_of(FulfillmentRequestItem, "items", value, optional=False)
+    assert items is not None  # a required list is never None
+    return items
 
 
 @attrs.frozen
@@ -504,22 +317,21 @@ class FulfillmentRequest:
     ``order_id`` and a non-empty ``items`` (``FulfillmentRequestItem`` or dicts with the
     same keys) are required. ``currency`` (ISO 4217) is required when any item carries a
     cost. ``metadata``: at most 20 keys of <= 40 characters; values are str (<= 500
-    characters), int, float or bool. Optional: ``shipment_id``, ``partner_id`` and tracking.
+    characters), int (64-bit) or bool: a float is refused, as DR's create schema says.
+    Optional: ``shipment_id``, ``partner_id`` and tracking.
     """
 
-    order_id: str = attrs.field(validator=_non_empty_str)
-    items: tuple[FulfillmentRequestItem, ...] = attrs.field(
-        converter=_sequence_of(FulfillmentRequestItem, "items")
-    )
-    shipment_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
-    currency: str | None = attrs.field(default=None, validator=_optional_currency)
+    order_id: str = attrs.field(validator=non_empty_str)
+    items: tuple[FulfillmentRequestItem, ...] = attrs.field(converter=_request_items)
+    shipment_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
+    currency: str | None = attrs.field(default=None, validator=optional_currency)
     metadata: dict[str, Any] | None = attrs.field(
-        default=None, converter=_copy_if_mapping, validator=_optional_metadata, hash=False
+        default=None, converter=copy_if_mapping, validator=optional_metadata, hash=False
     )
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
-    partner_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
+    partner_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
 
     def __attrs_post_init__(self) -> None:
         if self.currency is not None:
@@ -527,17 +339,21 @@ class FulfillmentRequest:
         for index, item in enumerate(self.items):
             for cost in ("distributor_cost", "shipping_cost"):
                 if getattr(item, cost) is not None:
-                    raise _invalid("currency", f"is required when items[{index}].{cost} is set")
+                    raise invalid("currency", f"is required when items[{index}].{cost} is set")
 
 
 @attrs.frozen
 class UpdateFulfillmentItem:
     """New tracking for one line item of an existing fulfillment; ``item_id`` is required."""
 
-    item_id: str = attrs.field(validator=_non_empty_str)
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
+    item_id: str = attrs.field(validator=non_empty_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
+
+
+def _update_items(value: Any) -> tuple[UpdateFulfillmentItem, ...] | None:
+    return tuple_of(UpdateFulfillmentItem, "items", value, optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -545,21 +361,26 @@ class UpdateFulfillmentRequest:
     """Body of ``POST /fulfillments/{id}``: tracking and metadata only (never quantities).
 
     ``metadata`` follows the create limits and, as DR's update schema demands, its values
-    must be all strings, all numbers or all booleans. Update merges metadata.
+    must be all strings, all numbers (int or finite float) or all booleans. Update merges
+    metadata.
     """
 
-    tracking_company: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_number: str | None = attrs.field(default=None, validator=_optional_str)
-    tracking_url: str | None = attrs.field(default=None, validator=_optional_str)
+    tracking_company: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_number: str | None = attrs.field(default=None, validator=optional_str)
+    tracking_url: str | None = attrs.field(default=None, validator=optional_str)
     items: tuple[UpdateFulfillmentItem, ...] | None = attrs.field(
-        default=None, converter=_sequence_of(UpdateFulfillmentItem, "items", optional=True)
+        default=None, converter=_update_items
     )
     metadata: dict[str, Any] | None = attrs.field(
-        default=None, converter=_copy_if_mapping, validator=_optional_uniform_metadata, hash=False
+        default=None, converter=copy_if_mapping, validator=optional_uniform_metadata, hash=False
     )
 
 
 # --- fulfillment returns: requests -------------------------------------------------------
+
+
+def _unit_attributes(value: Any) -> tuple[UnitAttributes, ...] | None:
+    return tuple_of(UnitAttributes, "unit_attributes", value, optional=True)
 
 
 @attrs.frozen
@@ -571,11 +392,17 @@ class FulfillmentReturnItemRequest:
     returned phones (``UnitAttributes`` or dicts).
     """
 
-    fulfillment_order_item_id: str = attrs.field(validator=_non_empty_str)
-    quantity: int = attrs.field(validator=_positive_count)
+    fulfillment_order_item_id: str = attrs.field(validator=non_empty_str)
+    quantity: int = attrs.field(validator=positive_count)
     unit_attributes: tuple[UnitAttributes, ...] | None = attrs.field(
-        default=None, converter=_sequence_of(UnitAttributes, "unit_attributes", optional=True)
+        default=None, converter=_unit_attributes
     )
+
+
+def _return_items(value: Any) -> tuple[FulfillmentReturnItemRequest, ...]:
+    items = tuple_of(FulfillmentReturnItemRequest, "items", value, optional=False)
+    assert items is not None  # a required list is never None
+    return items
 
 
 @attrs.frozen
@@ -588,27 +415,23 @@ class FulfillmentReturnRequest:
     ``"requested_by_customer"``.
     """
 
-    fulfillment_order_id: str = attrs.field(validator=_non_empty_str)
-    items: tuple[FulfillmentReturnItemRequest, ...] = attrs.field(
-        converter=_sequence_of(FulfillmentReturnItemRequest, "items")
-    )
-    upstream_id: str | None = attrs.field(default=None, validator=_optional_non_empty_str)
-    reason: str | None = attrs.field(default=None, validator=_optional_str)
+    fulfillment_order_id: str = attrs.field(validator=non_empty_str)
+    items: tuple[FulfillmentReturnItemRequest, ...] = attrs.field(converter=_return_items)
+    upstream_id: str | None = attrs.field(default=None, validator=optional_non_empty_str)
+    reason: str | None = attrs.field(default=None, validator=optional_str)
 
 
 # --- list filters and results ------------------------------------------------------------
 
 
-def _aware_datetime(_instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+def _aware_datetime(_instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
     path = f"created_time.{attribute.name}"
     if not isinstance(value, datetime):
-        raise _invalid(path, f"must be a datetime, got {_describe(value)}")
+        raise invalid(path, f"must be a datetime, got {describe(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise _invalid(
-            path, f"must be timezone-aware (e.g. tzinfo=timezone.utc), got naive {value}"
-        )
+        raise invalid(path, f"must be timezone-aware (e.g. tzinfo=timezone.utc), got naive {value}")
 
 
 @attrs.frozen
@@ -627,7 +450,7 @@ class CreatedTime:
 
     def __attrs_post_init__(self) -> None:
         if all(bound is None for bound in attrs.astuple(self)):
-            raise _invalid("created_time", "needs at least one of eq, gt, gte, lt, lte")
+            raise invalid("created_time", "needs at least one of eq, gt, gte, lt, lte")
 
     def to_query(self, allow_eq: bool = False) -> list[tuple[str, str]]:
         """Query pairs such as ``("createdTime[gte]", "2024-01-01T00:00:00Z")``.
@@ -636,7 +459,7 @@ class CreatedTime:
         ``eq`` operator, so an ``eq`` bound then raises ValidationError.
         """
         if self.eq is not None and not allow_eq:
-            raise _invalid("created_time.eq", "is not supported by /fulfillments")
+            raise invalid("created_time.eq", "is not supported by /fulfillments")
         return [
             (f"createdTime[{field.name}]", format_datetime(bound))
             for field, bound in zip(attrs.fields(CreatedTime), attrs.astuple(self), strict=True)

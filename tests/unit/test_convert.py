@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from drfulfill import _convert
 from drfulfill._convert import (
     converter,
     format_datetime,
@@ -16,7 +17,7 @@ from drfulfill._convert import (
     to_camel,
     unstructure,
 )
-from drfulfill.errors import ValidationError
+from drfulfill.errors import DecodeError, ValidationError
 from drfulfill.models import (
     Fulfillment,
     FulfillmentItem,
@@ -174,23 +175,72 @@ def test_format_datetime_refuses_naive() -> None:
         format_datetime(datetime(2024, 1, 1))
 
 
-# --- structure: tolerant reader ----------------------------------------------------------
+# --- structure: fast path, tolerant reader, strict required fields -----------------------
+
+# The fields DR always sends: the smallest body each response model accepts.
+FUL = {"id": "ful_1", "createdTime": "2018-04-25T20:36:00Z", "orderId": "o_1", "items": []}
+RET = {"id": "ret_1", "createdTime": "2018-04-25T20:36:00Z"}
 
 
-def test_structure_rejects_a_non_mapping_with_type_error() -> None:
-    with pytest.raises(TypeError):
-        structure(["not", "an", "object"], Fulfillment)  # type: ignore[arg-type]
+def ful(**fields: object) -> Fulfillment:
+    """A Fulfillment with the required fields plus ``fields``."""
+    return Fulfillment(id="ful_1", created_time=APRIL_25, order_id="o_1", items=(), **fields)  # type: ignore[arg-type]
+
+
+def ret(**fields: object) -> FulfillmentReturn:
+    return FulfillmentReturn(id="ret_1", created_time=APRIL_25, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("data", [["not", "an", "object"], "id", 3, None])
+def test_structure_rejects_a_non_mapping_with_decode_error(data: object) -> None:
+    with pytest.raises(DecodeError, match="needs a JSON object"):
+        structure(data, Fulfillment)  # type: ignore[arg-type]
+
+
+def test_the_minimal_bodies_decode() -> None:
+    assert structure(FUL, Fulfillment) == ful()
+    assert structure(RET, FulfillmentReturn) == ret()
+
+
+@pytest.mark.parametrize(
+    ("cls", "body", "message"),
+    [
+        (Fulfillment, {"status": "queued"}, "no 'id'"),
+        (Fulfillment, {**FUL, "id": None}, "no 'id'"),
+        (Fulfillment, {**FUL, "id": ["x"]}, "unreadable 'id'"),
+        (Fulfillment, {**FUL, "createdTime": "last tuesday"}, "unreadable 'createdTime'"),
+        (Fulfillment, {**FUL, "createdTime": None}, "no 'createdTime'"),
+        (Fulfillment, {k: v for k, v in FUL.items() if k != "orderId"}, "no 'orderId'"),
+        (Fulfillment, {k: v for k, v in FUL.items() if k != "items"}, "no 'items'"),
+        (Fulfillment, {**FUL, "items": "oops"}, "unreadable 'items'"),
+        (FulfillmentReturn, {"state": "pending"}, "no 'id'"),
+        (FulfillmentReturn, {**RET, "createdTime": 5}, "unreadable 'createdTime'"),
+    ],
+)
+def test_a_body_without_what_dr_always_sends_is_a_decode_error(
+    cls: type, body: dict[str, object], message: str
+) -> None:
+    with pytest.raises(DecodeError, match=message) as caught:
+        structure(body, cls)
+    assert caught.value.text == repr(body)
+
+
+def test_items_null_is_a_decode_error_but_an_empty_list_is_not() -> None:
+    # null means absent, and items is one of the fields DR always sends
+    with pytest.raises(DecodeError):
+        structure({**FUL, "items": None}, Fulfillment)
+    assert structure({**FUL, "items": []}, Fulfillment).items == ()
 
 
 def test_unknown_fields_go_to_extra_by_wire_name() -> None:
-    fulfillment = structure({"id": "ful_1", "newField": {"a": 1}, "another": None}, Fulfillment)
+    fulfillment = structure({**FUL, "newField": {"a": 1}, "another": None}, Fulfillment)
     assert fulfillment.id == "ful_1"
     assert fulfillment.extra == {"newField": {"a": 1}, "another": None}
 
 
 def test_null_means_absent() -> None:
-    fulfillment = structure({"id": None, "items": None, "liveMode": None}, Fulfillment)
-    assert fulfillment == Fulfillment()
+    assert structure({**FUL, "shipmentId": None, "liveMode": None}, Fulfillment) == ful()
+    assert structure({"itemId": None, "quantity": None}, FulfillmentItem) == FulfillmentItem()
 
 
 def test_odd_but_plausible_types_are_read() -> None:
@@ -212,9 +262,34 @@ def test_odd_but_plausible_types_are_read() -> None:
     assert item.extra == {}
 
 
+def test_fast_path_values_are_exact() -> None:
+    item = structure(
+        {"itemId": "1", "quantity": 2, "distributorCost": 20.5, "shippingCost": 4}, FulfillmentItem
+    )
+    assert item == FulfillmentItem(
+        item_id="1", quantity=2, distributor_cost=Decimal("20.5"), shipping_cost=Decimal(4)
+    )
+    assert type(item.distributor_cost) is Decimal and type(item.shipping_cost) is Decimal
+    fulfillment = structure({**FUL, "createdTime": "2018-04-25T20:36:00.120Z"}, Fulfillment)
+    assert fulfillment.created_time == APRIL_25.replace(microsecond=120000)
+    assert fulfillment.created_time.tzinfo is UTC
+
+
+def test_a_bool_is_no_integer_and_no_string() -> None:
+    item = structure({"quantity": True, "itemId": False}, FulfillmentItem)
+    assert item.quantity is None and item.item_id is None
+    assert item.extra == {"quantity": True, "itemId": False}
+
+
+@pytest.mark.parametrize("wire", [1e-20, 1e300, "1e5000", "1e-999999999", 10**20, "NaN"])
+def test_money_out_of_bounds_stays_raw_in_extra(wire: object) -> None:
+    item = structure({"distributorCost": wire}, FulfillmentItem)
+    assert item.distributor_cost is None and item.extra == {"distributorCost": wire}
+
+
 @pytest.mark.parametrize(("wire", "expected"), [(True, True), ("false", False), ("TRUE", True)])
 def test_booleans_and_boolean_strings(wire: object, expected: bool) -> None:
-    assert structure({"liveMode": wire}, Fulfillment).live_mode is expected
+    assert structure({**FUL, "liveMode": wire}, Fulfillment).live_mode is expected
 
 
 def test_unreadable_known_field_stays_none_and_keeps_the_raw_value_in_extra() -> None:
@@ -230,75 +305,125 @@ def test_unreadable_known_field_stays_none_and_keeps_the_raw_value_in_extra() ->
     assert item.tracking_url is None
     assert item.extra == raw  # createdTime is not a FulfillmentItem field; the rest misfit
 
-    fulfillment = structure({"id": "ful_1", "createdTime": "last tuesday"}, Fulfillment)
-    assert fulfillment.created_time is None
-    assert fulfillment.extra == {"createdTime": "last tuesday"}
-
 
 def test_misfit_collections_and_nested_objects_go_to_extra() -> None:
-    ret = structure({"items": "oops", "location": ["not", "an", "object"]}, FulfillmentReturn)
-    assert ret.items == () and ret.location is None
-    assert ret.extra == {"items": "oops", "location": ["not", "an", "object"]}
+    decoded = structure(
+        {**RET, "items": "oops", "location": ["not", "an", "object"]}, FulfillmentReturn
+    )
+    assert decoded.items == () and decoded.location is None
+    assert decoded.extra == {"items": "oops", "location": ["not", "an", "object"]}
+
+
+def test_an_unusual_nested_item_keeps_its_siblings_on_the_fast_path() -> None:
+    body = {**FUL, "items": [{"itemId": "1", "quantity": 1}, {"itemId": "2", "new": 1}]}
+    decoded = structure(body, Fulfillment)
+    assert decoded.items == (
+        FulfillmentItem(item_id="1", quantity=1),
+        FulfillmentItem(item_id="2", extra={"new": 1}),
+    )
+    assert decoded.extra == {}
 
 
 def test_unknown_enum_values_are_kept_as_strings() -> None:
-    ret = structure({"state": "on_hold", "type": "warehouse"}, FulfillmentReturn)
-    assert ret.state == "on_hold" and type(ret.state) is str
-    assert ret.type is FulfillmentReturnType.WAREHOUSE
-    known = structure({"state": "pending"}, FulfillmentReturn)
+    decoded = structure({**RET, "state": "on_hold", "type": "warehouse"}, FulfillmentReturn)
+    assert decoded.state == "on_hold" and type(decoded.state) is str
+    assert decoded.type is FulfillmentReturnType.WAREHOUSE
+    known = structure({**RET, "state": "pending"}, FulfillmentReturn)
     assert known.state is FulfillmentReturnState.PENDING
     assert known.state == "pending"  # str enum
 
 
 def test_non_string_enum_value_goes_to_extra() -> None:
-    ret = structure({"state": 3}, FulfillmentReturn)
-    assert ret.state is None and ret.extra == {"state": 3}
+    decoded = structure({**RET, "state": 3}, FulfillmentReturn)
+    assert decoded.state is None and decoded.extra == {"state": 3}
 
 
 @pytest.mark.parametrize("wire", ["liveMode", "livemode"])
-@pytest.mark.parametrize("cls", [Fulfillment, FulfillmentReturn])
-def test_both_live_mode_spellings_land_in_live_mode(wire: str, cls: type) -> None:
-    decoded = structure({wire: True}, cls)
+@pytest.mark.parametrize(("cls", "base"), [(Fulfillment, FUL), (FulfillmentReturn, RET)])
+def test_both_live_mode_spellings_land_in_live_mode(wire: str, cls: type, base: dict) -> None:
+    decoded = structure({**base, wire: True}, cls)
     assert decoded.live_mode is True
     assert decoded.extra == {}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2018-04-25T20:36:00Z",
+        "2018-04-25T20:36:00.000Z",
+        "2018-04-25T22:36:00+02:00",
+        "2018-04-25 20:36:00",
+        "2018-04-25T20:36Z",
+        "2018-04-25T20:36:00.000000000Z",
+    ],
+)
+def test_every_iso_form_reads_the_same_instant(text: str) -> None:
+    assert structure({**FUL, "createdTime": text}, Fulfillment).created_time == APRIL_25
+
+
 JUNK = [None, 0, -1, 1.5, True, "", "x", [], [1, "a"], {}, {"a": [1]}, float("nan")]
+JUNK_KEYS = [
+    "id",
+    "createdTime",
+    "orderId",
+    "items",
+    "liveMode",
+    "livemode",
+    "metadata",
+    "orderDetails",
+    "quantity",
+    "cancelQuantity",
+    "distributorCost",
+    "state",
+    "type",
+    "location",
+    "unitAttributes",
+    "unitAttributesAccepted",
+    "quantityAccepted",
+    "somethingNew",
+]
 
 
 @pytest.mark.parametrize(
-    "cls", [Fulfillment, FulfillmentItem, FulfillmentReturn, FulfillmentReturnItem]
+    ("cls", "base"),
+    [
+        (Fulfillment, FUL),
+        (FulfillmentItem, {}),
+        (FulfillmentReturn, RET),
+        (FulfillmentReturnItem, {}),
+    ],
 )
-def test_decoding_never_raises_on_junk_values(cls: type) -> None:
-    keys = [
-        "id",
-        "createdTime",
-        "orderId",
-        "items",
-        "liveMode",
-        "livemode",
-        "metadata",
-        "orderDetails",
-        "quantity",
-        "cancelQuantity",
-        "distributorCost",
-        "state",
-        "type",
-        "location",
-        "unitAttributes",
-        "unitAttributesAccepted",
-        "quantityAccepted",
-        "somethingNew",
-    ]
-    for key in keys:
+def test_decoding_raises_only_decode_error_on_junk_values(cls: type, base: dict) -> None:
+    required = {"id", "createdTime", "orderId", "items"} & set(base)
+    for key in JUNK_KEYS:
         for value in JUNK:
-            structure({key: value}, cls)
-            structure({"items": [{key: value}], "location": {"address": {key: value}}}, cls)
+            try:
+                structure({**base, key: value}, cls)
+            except DecodeError:
+                assert key in required
+            nested = {"items": [{key: value}], "location": {"address": {key: value}}}
+            structure({**base, **nested}, cls)
 
 
 def test_converter_structure_uses_the_same_hooks() -> None:
-    data = {"id": "ful_1", "liveMode": False, "x": 1}
+    data = {**FUL, "liveMode": False, "x": 1}
     assert converter.structure(data, Fulfillment) == structure(data, Fulfillment)
+
+
+def test_the_sdk_uses_the_cattrs_converter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path is cattrs' generated function: without the converter, nothing builds."""
+
+    class Refuses:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"converter.{name} used")
+
+    monkeypatch.setattr(_convert, "converter", Refuses())
+    monkeypatch.setattr(_convert, "_structure_fns", {})
+    monkeypatch.setattr(_convert, "_unstructure_fns", {})
+    with pytest.raises(AssertionError, match="converter"):
+        structure(FUL, Fulfillment)
+    with pytest.raises(AssertionError, match="converter"):
+        unstructure(ful())
 
 
 # --- unstructure -------------------------------------------------------------------------
@@ -325,7 +450,8 @@ def test_unstructure_money_as_json_numbers(amount: Decimal, wire: float) -> None
 
 
 def test_unstructure_datetime_enum_and_nested() -> None:
-    ret = FulfillmentReturn(
+    decoded = FulfillmentReturn(
+        id="ret_1",
         created_time=datetime(2018, 4, 25, 22, 36, tzinfo=timezone(timedelta(hours=2))),
         state=FulfillmentReturnState.ACCEPTED,
         type="brand_new",
@@ -334,7 +460,8 @@ def test_unstructure_datetime_enum_and_nested() -> None:
         ),
         live_mode=False,
     )
-    assert unstructure(ret) == {
+    assert unstructure(decoded) == {
+        "id": "ret_1",
         "createdTime": "2018-04-25T20:36:00Z",
         "state": "accepted",
         "type": "brand_new",
@@ -344,20 +471,20 @@ def test_unstructure_datetime_enum_and_nested() -> None:
 
 
 def test_unstructure_reemits_extra_but_a_typed_field_wins() -> None:
-    fulfillment = Fulfillment(id="ful_1", extra={"newField": 1, "id": "stale"})
-    assert unstructure(fulfillment) == {"id": "ful_1", "newField": 1}
+    fulfillment = ful(extra={"newField": 1, "id": "stale"})
+    assert unstructure(fulfillment) == {**FUL, "items": [], "newField": 1}
 
 
 def test_unstructure_copies_mappings() -> None:
-    fulfillment = Fulfillment(metadata={"k": "v"})
+    fulfillment = ful(metadata={"k": "v"})
     encoded = unstructure(fulfillment)
     encoded["metadata"]["k"] = "changed"
     assert fulfillment.metadata == {"k": "v"}
 
 
 def test_unstructure_page_of_models() -> None:
-    page = Page(data=[Fulfillment(id="ful_1")], has_more=False)
-    assert unstructure(page) == {"data": [{"id": "ful_1"}], "hasMore": False}
+    page = Page(data=[ful()], has_more=False)
+    assert unstructure(page) == {"data": [FUL], "hasMore": False}
     assert converter.unstructure(page) == unstructure(page)
 
 

@@ -71,7 +71,8 @@ def test_fulfillment_created_gives_a_fulfillment_and_the_envelope() -> None:
 
 
 def test_the_create_spelling_is_a_fulfillment_too() -> None:
-    parsed = parse_event(event("fulfillment.create", {"id": "ful_2", "orderId": "1"}))
+    obj = {"id": "ful_2", "orderId": "1", "createdTime": "2024-05-01T12:00:00Z", "items": []}
+    parsed = parse_event(event("fulfillment.create", obj))
     assert isinstance(parsed.object, Fulfillment)
     assert parsed.object.order_id == "1"
 
