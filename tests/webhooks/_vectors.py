@@ -15,7 +15,15 @@ BODY = json.dumps(
     {
         "id": "2bde7b4a-3c1e-4e0d-9f4f-5d1c0b6e9a11",
         "type": "fulfillment.created",
-        "data": {"object": {"id": "ful_1", "orderId": "240001", "liveMode": False}},
+        "data": {
+            "object": {
+                "id": "ful_1",
+                "createdTime": "2023-03-28T18:23:50Z",
+                "orderId": "240001",
+                "items": [{"itemId": "1", "quantity": 1}],
+                "liveMode": False,
+            }
+        },
         "liveMode": False,
         "createdTime": "2023-03-28T18:23:52.939306Z",
         "webhookIds": ["wh_1"],

@@ -37,6 +37,7 @@ FULFILLMENT_EVENT: dict[str, Any] = {
 
 RETURN_OBJECT: dict[str, Any] = {
     "id": "ret_1",
+    "createdTime": "2024-05-01T12:00:00Z",
     "fulfillmentOrderId": "fo_1",
     "upstreamId": "240001",
     "state": "pending",
@@ -117,7 +118,7 @@ def test_other_and_unknown_types_keep_the_raw_mapping(type_: str) -> None:
 def test_drifted_fields_never_fail() -> None:
     body = event(
         "fulfillment.created",
-        {"id": 12345, "createdTime": "not a time", "items": "nope", "brandNew": True},
+        {"id": 12345, "createdTime": "2024-05-01T12:00:00Z", "orderId": "1", "items": [], "x": 1},
         createdTime="yesterday",
         liveMode="false",
     )
@@ -126,7 +127,13 @@ def test_drifted_fields_never_fail() -> None:
     assert parsed.live_mode is False
     assert isinstance(parsed.object, Fulfillment)
     assert parsed.object.id == "12345"
-    assert parsed.object.extra == {"createdTime": "not a time", "items": "nope", "brandNew": True}
+    assert parsed.object.extra == {"x": 1}
+
+
+def test_a_fulfillment_without_the_fields_dr_always_sends_is_a_decode_error() -> None:
+    body = event("fulfillment.created", {"id": "ful_1", "createdTime": "not a time"})
+    with pytest.raises(DecodeError):
+        parse_event(body)
 
 
 @pytest.mark.parametrize(
