@@ -341,4 +341,4 @@ async def discard(fetch: asyncio.Future[Any]) -> None:
     fetch.cancel()
     await asyncio.wait([fetch])
     if not fetch.cancelled():
-        fetch.exception()
+        fetch.exception()  # explicit: cancel() of a done task silencing it is undocumented
