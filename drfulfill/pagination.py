@@ -19,6 +19,7 @@ from .models import Page
 T = TypeVar("T")
 Query = Sequence[tuple[str, str]]
 FetchPage = Callable[[Query], Awaitable[Mapping[str, Any]]]
+RawPage = tuple[Sequence[Mapping[str, Any]], bool]  # a page's objects before decoding, hasMore
 
 # hasMore readings accepted besides JSON booleans (proxies and hand-written fakes send these).
 _TRUE_TEXT = frozenset({"true", "1"})
@@ -95,11 +96,11 @@ def id_of(raw: Mapping[str, Any]) -> str:
 class CursorWalk(Generic[T]):
     """One cursor walk through a list, as decisions without I/O.
 
-    Call ``next_query()``, fetch it, give the body to ``read()``; repeat until
-    ``next_query()`` returns None. ``seen`` holds the id of every object yielded so far;
-    walks of one listing share it, so a server that sends an object again (a cursor cycle,
-    or shards whose windows the server ignored) gets a PaginationError before the repeat
-    is yielded. It costs one id string per object yielded.
+    Call ``next_query()``, fetch it, give the body to ``read()`` and its result to
+    ``page()``; repeat until ``next_query()`` returns None. ``seen`` holds the id of every
+    object yielded so far; walks of one listing share it, so a server that sends an object
+    again (a cursor cycle, or shards whose windows the server ignored) gets a
+    PaginationError before the repeat is yielded. It costs one id string per object yielded.
     """
 
     def __init__(
@@ -137,12 +138,14 @@ class CursorWalk(Generic[T]):
             query.append((self._cursor_param, self._cursor))
         return query
 
-    def read(self, body: Mapping[str, Any]) -> Page[T] | None:
-        """The page in ``body`` (the answer to ``next_query()``), or None if it is empty.
+    def read(self, body: Mapping[str, Any]) -> RawPage | None:
+        """Advance past ``body`` (the answer to ``next_query()``): its objects still to be
+        decoded with ``page()``, or None if it is empty.
 
-        Raises DecodeError for a malformed envelope and PaginationError, before anything of
-        the page is yielded, when it holds an object already yielded or leads to a cursor
-        already sent.
+        Only ids are read here, so the next page can be requested before this one is
+        decoded. Raises DecodeError for a malformed envelope and PaginationError, before
+        anything of the page is yielded, when it holds an object already yielded or leads
+        to a cursor already sent.
         """
         raw_items, has_more = read_envelope(body)
         if not raw_items:
@@ -172,9 +175,13 @@ class CursorWalk(Generic[T]):
                 )
             self._cursors_sent.add(next_cursor)
             self._cursor = next_cursor
-        items = [self._decode(raw) for raw in ordered]
         self._seen.update(ids)
-        return Page(data=items, has_more=has_more)
+        return ordered, has_more
+
+    def page(self, raw: RawPage) -> Page[T]:
+        """Decode what ``read()`` returned."""
+        objects, has_more = raw
+        return Page(data=[self._decode(item) for item in objects], has_more=has_more)
 
 
 class AsyncPager(Generic[T]):
@@ -269,11 +276,11 @@ class AsyncPager(Generic[T]):
         walk = self._walk()
         first = True
         while (query := walk.next_query()) is not None:
-            page = walk.read(await self._fetch_page(query))
-            if page is None:
+            raw = walk.read(await self._fetch_page(query))
+            if raw is None:
                 break
             first = False
-            yield page
+            yield walk.page(raw)
         if first and self._max_items != 0:
             yield Page(data=[], has_more=False)
 
@@ -286,14 +293,14 @@ class AsyncPager(Generic[T]):
             while ahead is not None:
                 body = await ahead
                 ahead = None
-                page = walk.read(body)
-                if page is None:
+                raw = walk.read(body)
+                if raw is None:
                     break
                 first = False
                 query = walk.next_query()
                 if query is not None:
-                    ahead = self._start_fetch(query)
-                yield page
+                    ahead = self._start_fetch(query)  # before decoding: overlap the two
+                yield walk.page(raw)
         finally:
             if ahead is not None:
                 await discard(ahead)
@@ -314,16 +321,18 @@ class AsyncPager(Generic[T]):
         try:
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                ready: list[tuple[CursorWalk[T], RawPage]] = []
                 for fetch in done:
-                    walk = pending[fetch]
-                    page = walk.read(fetch.result())
-                    del pending[fetch]
+                    walk = pending.pop(fetch)
+                    raw = walk.read(fetch.result())
                     query = walk.next_query()
-                    if query is not None:
+                    if query is not None:  # every shard's next request before any decoding
                         pending[self._start_fetch(query)] = walk
-                    if page is not None:
-                        yielded = True
-                        yield page
+                    if raw is not None:
+                        ready.append((walk, raw))
+                for walk, raw in ready:
+                    yielded = True
+                    yield walk.page(raw)
         finally:
             for fetch in pending:
                 await discard(fetch)

@@ -7,6 +7,7 @@ from contextlib import aclosing
 import pytest
 
 from drfulfill import ServerError
+from drfulfill.pagination import AsyncPager
 
 from .test_pagination import IDS, FakeList, collect, pager
 
@@ -195,3 +196,21 @@ def test_prefetch_must_be_a_bool():
 
     with pytest.raises(ValidationError):
         pager(FakeList(), prefetch="yes")
+
+
+async def test_the_next_request_is_made_before_the_current_page_is_decoded():
+    lister = FakeList()
+    asked = []
+    asked_when_decoding = []
+
+    def fetch(query):  # a plain function returning an awaitable: counts requests as made
+        asked.append(query)
+        return lister(query)
+
+    def decode(raw):
+        asked_when_decoding.append(len(asked))
+        return raw["id"]
+
+    p = AsyncPager(fetch, decode, [], limit=10, prefetch=True)
+    assert [item async for item in p] == IDS
+    assert asked_when_decoding[:10] == [2] * 10  # page 2 was asked for before page 1's decode
