@@ -119,13 +119,16 @@ def listing_app(count: int, latency: float, span: int) -> web.Application:
 
 
 def streaming_app(count: int) -> web.Application:
-    """``count`` fulfillments made on the fly from the cursor, so the server holds none."""
+    """``count`` fulfillments made on the fly from the cursor, so the server holds none;
+    newest first, three created per second (DR's order, with ties)."""
+    newest = int(T0.timestamp()) + count
 
     async def get_page(request: web.Request) -> web.Response:
         query = request.query
         first = int(query["startingAfter"][4:12]) + 1 if "startingAfter" in query else 0
         stop = min(count, first + int(query.get("limit", "10")))
-        body = {"hasMore": stop < count, "data": [fulfillment(n) for n in range(first, stop)]}
+        data = [fulfillment(n, _utc_text(newest - n // 3)) for n in range(first, stop)]
+        body = {"hasMore": stop < count, "data": data}
         return _json_response(json.dumps(body).encode())
 
     app = web.Application()

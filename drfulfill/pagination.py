@@ -1,8 +1,7 @@
 """The one pager behind every ``list()``: lazy, cursor-driven, in either direction.
 
-``CursorWalk`` holds the decisions (which query next, what a response means, when to stop,
-what to refuse) without I/O; ``AsyncPager`` drives one or more walks sequentially, one page
-ahead (``prefetch``) or over concurrent time shards.
+``AsyncPager`` drives one or more ``CursorWalk``s (the decisions, in ``_walk``): sequentially,
+one page ahead (``prefetch``), or over concurrent time shards.
 """
 
 from __future__ import annotations
@@ -13,21 +12,15 @@ from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
 from ._constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE
-from .errors import DecodeError, ValidationError
+from ._walk import CursorWalk, PaginationError, RawPage
+from .errors import ValidationError
 from .models import Page
+
+__all__ = ["AsyncPager", "CursorWalk", "FetchPage", "PaginationError", "Query"]
 
 T = TypeVar("T")
 Query = Sequence[tuple[str, str]]
 FetchPage = Callable[[Query], Awaitable[Mapping[str, Any]]]
-RawPage = tuple[Sequence[Mapping[str, Any]], bool]  # a page's objects before decoding, hasMore
-
-# hasMore readings accepted besides JSON booleans (proxies and hand-written fakes send these).
-_TRUE_TEXT = frozenset({"true", "1"})
-_FALSE_TEXT = frozenset({"false", "0"})
-
-
-class PaginationError(DecodeError):
-    """The server's pages do not advance: a cursor or an object came back twice."""
 
 
 def check_page_size(limit: int | None) -> int:
@@ -55,133 +48,6 @@ def check_cursor(name: str, value: str | None) -> str | None:
     if value is not None and (not isinstance(value, str) or not value):
         raise ValidationError(f"{name} must be a non-empty string, got {value!r}")
     return value
-
-
-def read_has_more(value: object) -> bool:
-    """DR's ``hasMore``, read tolerantly: a JSON boolean, the integers 0 and 1, or the
-    strings ``true``/``false``/``1``/``0`` (any case, surrounding spaces ignored).
-
-    Anything else, a missing ``hasMore`` included, raises DecodeError rather than guess
-    that the listing ended.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return value == 1
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE_TEXT or text in _FALSE_TEXT:
-            return text in _TRUE_TEXT
-    raise DecodeError(f"a list response's hasMore is not a boolean: {value!r}", text=repr(value))
-
-
-def read_envelope(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
-    """``(data, hasMore)`` of a list response; ``hasMore`` is only read when data is not empty."""
-    data = body.get("data")
-    if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
-        raise DecodeError("a list response's data is not a list of objects", text=str(body))
-    if not data:
-        return data, False
-    return data, read_has_more(body.get("hasMore"))
-
-
-def id_of(raw: Mapping[str, Any]) -> str:
-    """A listed object's id: the next cursor, and how repeats are recognised."""
-    object_id = raw.get("id")
-    if not isinstance(object_id, str) or not object_id:
-        raise DecodeError("a listed object has no id to page from", text=str(raw))
-    return object_id
-
-
-class CursorWalk(Generic[T]):
-    """One cursor walk through a list, as decisions without I/O.
-
-    Call ``next_query()``, fetch it, give the body to ``read()`` and its result to
-    ``page()``; repeat until ``next_query()`` returns None. ``seen`` holds the id of every
-    object yielded so far; walks of one listing share it, so a server that sends an object
-    again (a cursor cycle, or shards whose windows the server ignored) gets a
-    PaginationError before the repeat is yielded. It costs one id string per object yielded.
-    """
-
-    def __init__(
-        self,
-        decode: Callable[[Mapping[str, Any]], T],
-        filters: Query,
-        *,
-        limit: int,
-        max_items: int | None,
-        cursor: str | None,
-        backward: bool,
-        seen: set[str],
-    ) -> None:
-        self._decode = decode
-        self._filters = list(filters)
-        self._limit = limit
-        self._remaining = max_items
-        self._cursor = cursor
-        self._cursor_param = "endingBefore" if backward else "startingAfter"
-        self._backward = backward
-        self._cursors_sent = {cursor}
-        self._seen = seen
-        self._done = max_items == 0
-
-    def next_query(self) -> list[tuple[str, str]] | None:
-        """The query of the next page, or None when the walk is over.
-
-        The last page asks for no more than ``max_items`` still allows.
-        """
-        if self._done:
-            return None
-        limit = self._limit if self._remaining is None else min(self._limit, self._remaining)
-        query = [*self._filters, ("limit", str(limit))]
-        if self._cursor is not None:
-            query.append((self._cursor_param, self._cursor))
-        return query
-
-    def read(self, body: Mapping[str, Any]) -> RawPage | None:
-        """Advance past ``body`` (the answer to ``next_query()``): its objects still to be
-        decoded with ``page()``, or None if it is empty.
-
-        Only ids are read here, so the next page can be requested before this one is
-        decoded. Raises DecodeError for a malformed envelope and PaginationError, before
-        anything of the page is yielded, when it holds an object already yielded or leads
-        to a cursor already sent.
-        """
-        raw_items, has_more = read_envelope(body)
-        if not raw_items:
-            self._done = True
-            return None
-        ordered = raw_items[::-1] if self._backward else raw_items
-        if self._remaining is not None and len(ordered) > self._remaining:
-            ordered, has_more = ordered[: self._remaining], True
-        ids = [id_of(raw) for raw in ordered]
-        if len(set(ids)) != len(ids) or not self._seen.isdisjoint(ids):
-            raise PaginationError(
-                "the server sent an object it had already listed; stopping instead of "
-                "yielding it twice",
-                text="",
-            )
-        if self._remaining is not None:
-            self._remaining -= len(ids)
-        if not has_more or self._remaining == 0:
-            self._done = True
-        else:
-            # Moving away from the cursor: the last id in travel order is the next cursor.
-            next_cursor = ids[-1]
-            if next_cursor in self._cursors_sent:
-                raise PaginationError(
-                    f"the server repeated cursor {next_cursor!r}; stopping instead of looping",
-                    text="",
-                )
-            self._cursors_sent.add(next_cursor)
-            self._cursor = next_cursor
-        self._seen.update(ids)
-        return ordered, has_more
-
-    def page(self, raw: RawPage) -> Page[T]:
-        """Decode what ``read()`` returned."""
-        objects, has_more = raw
-        return Page(data=[self._decode(item) for item in objects], has_more=has_more)
 
 
 class AsyncPager(Generic[T]):
@@ -261,15 +127,16 @@ class AsyncPager(Generic[T]):
             return self._prefetched_pages()
         return self._sequential_pages()
 
-    def _walk(self, extra: Query = (), seen: set[str] | None = None) -> CursorWalk[T]:
+    def _walk(self, window: Query = (), unkeyed: set[str] | None = None) -> CursorWalk[T]:
         return CursorWalk(
             self._decode,
-            [*self._filters, *extra],
+            self._filters,
+            window=window,
             limit=self._limit,
             max_items=self._max_items,
             cursor=self._start_cursor,
             backward=self._backward,
-            seen=set() if seen is None else seen,
+            unkeyed=set() if unkeyed is None else unkeyed,
         )
 
     async def _sequential_pages(self) -> AsyncGenerator[Page[T], None]:
@@ -310,10 +177,10 @@ class AsyncPager(Generic[T]):
     async def _sharded_pages(
         self, windows: list[list[tuple[str, str]]]
     ) -> AsyncGenerator[Page[T], None]:
-        seen: set[str] = set()
+        unkeyed: set[str] = set()
         pending: dict[asyncio.Future[Mapping[str, Any]], CursorWalk[T]] = {}
         for window in windows:
-            walk = self._walk(window, seen)
+            walk = self._walk(window, unkeyed)
             query = walk.next_query()
             if query is not None:  # always, as shards have no max_items
                 pending[self._start_fetch(query)] = walk

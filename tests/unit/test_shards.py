@@ -61,8 +61,12 @@ class TimedList:
         page = rows[start : start + limit]
         return {
             "hasMore": start + limit < len(rows),
-            "data": [{"id": i, "createdTime": t} for t, i in page],
+            "data": [{"id": i, "createdTime": self.time_text(t)} for t, i in page],
         }
+
+    @staticmethod
+    def time_text(seconds):
+        return at(seconds).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     @staticmethod
     def _in(seconds, params):
