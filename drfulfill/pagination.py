@@ -7,7 +7,7 @@ one page ahead (``prefetch``), or over concurrent time shards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
@@ -170,7 +170,7 @@ class AsyncPager(Generic[T]):
                 yield walk.page(raw)
         finally:
             if ahead is not None:
-                await discard(ahead)
+                await discard([ahead])
         if first and self._max_items != 0:
             yield Page(data=[], has_more=False)
 
@@ -201,8 +201,7 @@ class AsyncPager(Generic[T]):
                     yielded = True
                     yield walk.page(raw)
         finally:
-            for fetch in pending:
-                await discard(fetch)
+            await discard(pending)
         if not yielded:
             yield Page(data=[], has_more=False)
 
@@ -210,11 +209,16 @@ class AsyncPager(Generic[T]):
         return asyncio.ensure_future(self._fetch_page(query))
 
 
-async def discard(fetch: asyncio.Future[Any]) -> None:
-    """Cancel a fetch nobody will read and wait for it to end. Its outcome is retrieved, so
-    asyncio reports no pending task or unretrieved exception, and it is not re-raised: the
-    caller is already leaving with its own outcome."""
-    fetch.cancel()
-    await asyncio.wait([fetch])
-    if not fetch.cancelled():
-        fetch.exception()  # explicit: cancel() of a done task silencing it is undocumented
+async def discard(fetches: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel fetches nobody will read and wait for them to end. Their outcomes are
+    retrieved, so asyncio reports no pending task or unretrieved exception, and are not
+    re-raised: the caller is already leaving with its own outcome."""
+    waiting = list(fetches)
+    if not waiting:
+        return
+    for fetch in waiting:
+        fetch.cancel()
+    await asyncio.wait(waiting)
+    for fetch in waiting:
+        if not fetch.cancelled():
+            fetch.exception()  # explicit: cancel() of a done task silencing it is undocumented
