@@ -198,12 +198,13 @@ class CursorWalk(Generic[T]):
         if key is None:
             self._unkeyed.add(object_id)
             return object_id
-        if not all(check(key, bound) for check, bound in self._bounds):
-            raise PaginationError(
-                f"the server listed {object_id!r}, created outside the requested createdTime "
-                "window; stopping instead of risking a repeat",
-                text="",
-            )
+        for check, bound in self._bounds:  # a plain loop: this runs for every object
+            if not check(key, bound):
+                raise PaginationError(
+                    f"the server listed {object_id!r}, created outside the requested "
+                    "createdTime window; stopping instead of risking a repeat",
+                    text="",
+                )
         frontier = self._frontier
         if frontier is None or (key > frontier if self._backward else key < frontier):
             self._frontier, self._at_frontier = key, {object_id}
