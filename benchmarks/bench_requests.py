@@ -197,6 +197,15 @@ async def run(url: str, calls: int, pages: int, rounds: int, peer: ModuleType | 
             f"{base[label] / statistics.median(times[(label, name)]):.2f}x" for label in labels
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nextra wall time per call (or page) over raw aiohttp + json, microseconds")
+    print("| client | " + " | ".join(labels) + " |")
+    print("|---|" + "--:|" * len(labels))
+    for name in names[1:]:
+        cells = [
+            f"{(statistics.median(times[(label, name)]) - base[label]) / count * 1e6:+.0f}"
+            for label, _, count, _ in workloads
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     print("\nmedian calls (or pages) per second")
     print("| client | " + " | ".join(labels) + " |")
     print("|---|" + "--:|" * len(labels))

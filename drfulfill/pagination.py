@@ -166,7 +166,8 @@ class AsyncPager(Generic[T]):
                 first = False
                 query = walk.next_query()
                 if query is not None:
-                    ahead = self._start_fetch(query)  # before decoding: overlap the two
+                    ahead = self._start_fetch(query)
+                    await let_run()  # the request goes out before this page is decoded
                 yield walk.page(raw)
         finally:
             if ahead is not None:
@@ -197,6 +198,7 @@ class AsyncPager(Generic[T]):
                         pending[self._start_fetch(query)] = walk
                     if raw is not None:
                         ready.append((walk, raw))
+                await let_run()  # the requests go out before these pages are decoded
                 for walk, raw in ready:
                     yielded = True
                     yield walk.page(raw)
@@ -207,6 +209,13 @@ class AsyncPager(Generic[T]):
 
     def _start_fetch(self, query: Query) -> asyncio.Future[Mapping[str, Any]]:
         return asyncio.ensure_future(self._fetch_page(query))
+
+
+async def let_run() -> None:
+    """Let tasks just started run up to their first real wait (a fetch: its request sent).
+
+    A bare ``sleep(0)`` yields to the event loop once, without any wall-clock wait."""
+    await asyncio.sleep(0)
 
 
 async def discard(fetches: Iterable[asyncio.Future[Any]]) -> None:

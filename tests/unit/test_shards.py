@@ -235,3 +235,18 @@ async def test_an_empty_sharded_listing_gives_one_empty_page():
 
 async def collect(p):
     return [item async for item in p]
+
+
+async def test_every_shards_next_request_is_running_before_a_page_is_decoded():
+    fetch = TimedList(times_with_clusters(400, 100))
+    requests_when_decoding = []
+
+    def decode(raw):
+        requests_when_decoding.append(len(fetch.queries))
+        return raw["id"]
+
+    _, windows = time_windows(CreatedTime(gte=at(0), lt=at(100)), 4)
+    pager = AsyncPager(fetch, decode, [], windows=windows, limit=10)
+    await collect(pager)
+    # The first 4 pages arrive together: their 4 follow-up requests run before any decoding.
+    assert requests_when_decoding[0] == 8
