@@ -1,74 +1,148 @@
-"""What the SDK costs per call, against raw aiohttp doing the same requests, in one process.
+"""Per-request and per-page cost of drfulfill against raw aiohttp and a generated peer.
 
-A minimal aiohttp.web server on 127.0.0.1 answers canned DR-shaped bodies, so the figures
-measure client-side overhead (funnel, retry loop, limiter, decoding), not a server.
-Each scenario runs the SDK and the raw-aiohttp baseline alternately, several rounds, and
-prints the median of each and their ratio (SDK time / raw time; lower is better).
+A minimal aiohttp.web server in its own process (pinned to CPU 0; this process to CPU 1
+when there are two) answers canned DR-shaped bodies. Every client does the same work in
+the same run, in rotating order, several rounds; the table shows, per workload, each
+client's speed relative to raw aiohttp + ``json`` (median time of the rounds; higher is
+faster). Clients:
 
-    python benchmarks/bench_requests.py [--calls 3000] [--concurrency 32] [--rounds 5]
+- raw aiohttp + ``json`` / + ``orjson`` (untyped dicts; the orjson row needs orjson);
+- ``openapi-python-client`` (httpx + attrs), generated now from the spec extract (see _peer);
+- drfulfill, with whichever JSON codec it uses (``drfulfill._json`` when present: orjson if
+  installed unless ``DRFULFILL_JSON=stdlib``; otherwise the stdlib). Run the script twice,
+  with and without ``DRFULFILL_JSON=stdlib``, to compare both.
+
+    python -m benchmarks.bench_requests [--calls 1000] [--pages 100] [--rounds 3] [--no-peer]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
 
 import aiohttp
-from aiohttp import web
 
+import drfulfill
 from drfulfill import Client
 
-KEY = "sk_test_bench"
+from . import _peer
+from ._servers import KEY, serving
+
+ORDER = {"orderId": "231388420336", "items": [{"itemId": "158140150336", "quantity": 2}]}
+Call = Callable[[int], Awaitable[object]]
 
 
-def fulfillment(n: int) -> dict:
-    return {
-        "id": f"ful_{n:08d}-d0ff-4f11-974f-17b0f2830ea2",
-        "createdTime": "2022-07-01T17:55:58Z",
-        "orderId": "231388420336",
-        "liveMode": False,
-        "trackingCompany": "Fedex",
-        "trackingNumber": f"1Z{n}",
-        "metadata": {"drfulfillKey": f"k{n}"},
-        "items": [
-            {"itemId": "158140150336", "skuId": "b0fd7334", "quantity": 2, "cancelQuantity": 0},
-            {"itemId": "158140150337", "skuId": "b0fd7335", "quantity": 1, "cancelQuantity": 0},
-        ],
-    }
+def sdk_codec() -> str:
+    """The codec drfulfill decodes with, as far as can be told from outside."""
+    if importlib.util.find_spec("drfulfill._json") is None:
+        return "stdlib json"
+    if os.environ.get("DRFULFILL_JSON") == "stdlib" or importlib.util.find_spec("orjson") is None:
+        return "stdlib json"
+    return "orjson"
 
 
-ONE = json.dumps(fulfillment(1)).encode()
-PAGE = json.dumps({"hasMore": False, "data": [fulfillment(n) for n in range(100)]}).encode()
+class Raw:
+    """aiohttp with a JSON codec and nothing else: untyped dicts."""
+
+    def __init__(self, url: str, loads: Callable[[bytes], Any], dumps: Callable[[Any], bytes]):
+        self.url, self.loads, self.dumps = url, loads, dumps
+        self.headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+    async def __aenter__(self) -> Raw:
+        self.session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def retrieve(self, n: int) -> object:
+        async with self.session.get(f"{self.url}/fulfillments/ful_{n}", headers=self.headers) as r:
+            return self.loads(await r.read())
+
+    async def create(self, n: int) -> object:
+        body = self.dumps(ORDER)
+        async with self.session.post(
+            f"{self.url}/fulfillments", data=body, headers=self.headers
+        ) as r:
+            return self.loads(await r.read())
+
+    async def page(self, n: int) -> object:
+        async with self.session.get(
+            f"{self.url}/fulfillments", params={"limit": "100"}, headers=self.headers
+        ) as r:
+            return self.loads(await r.read())["data"]
 
 
-async def start_server() -> tuple[web.AppRunner, str]:
-    async def one(request: web.Request) -> web.Response:
-        return web.Response(body=ONE, content_type="application/json")
+class Sdk:
+    def __init__(self, url: str):
+        self.client = Client(KEY, base_url=url, rate_limit=None)
+        self.items = [{"item_id": "158140150336", "quantity": 2}]
 
-    async def page(request: web.Request) -> web.Response:
-        return web.Response(body=PAGE, content_type="application/json")
+    async def __aenter__(self) -> Sdk:
+        await self.client.__aenter__()
+        return self
 
-    async def create(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=ONE, status=201, content_type="application/json")
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(None, None, None)
 
-    app = web.Application()
-    app.router.add_get("/fulfillments/{id}", one)
-    app.router.add_get("/fulfillments", page)
-    app.router.add_post("/fulfillments", create)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    async def retrieve(self, n: int) -> object:
+        return await self.client.fulfillments.retrieve(f"ful_{n}")
+
+    async def create(self, n: int) -> object:
+        return await self.client.fulfillments.create(order_id="231388420336", items=self.items)
+
+    async def page(self, n: int) -> object:
+        return [f async for f in self.client.fulfillments.list(limit=100)]
 
 
-async def timed(calls: int, concurrency: int, call: Callable[[int], Awaitable[object]]) -> float:
+class Peer:
+    """The openapi-python-client package: its own async functions and attrs models."""
+
+    def __init__(self, url: str, package: ModuleType):
+        from drpeer.api.fulfillments import (  # type: ignore[import-not-found]
+            create_fulfillments,
+            list_fulfillments,
+            retrieve_fulfillments,
+        )
+        from drpeer.models import (  # type: ignore[import-not-found]
+            FulfillmentRequest,
+            FulfillmentRequestItem,
+        )
+
+        self.api = (retrieve_fulfillments, create_fulfillments, list_fulfillments)
+        self.request = lambda: FulfillmentRequest(
+            order_id="231388420336",
+            items=[FulfillmentRequestItem(item_id="158140150336", quantity=2)],
+        )
+        self.client = package.AuthenticatedClient(base_url=url, token=KEY)
+
+    async def __aenter__(self) -> Peer:
+        await self.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.__aexit__(None, None, None)
+
+    async def retrieve(self, n: int) -> object:
+        return await self.api[0].asyncio(f"ful_{n}", client=self.client)
+
+    async def create(self, n: int) -> object:
+        return await self.api[1].asyncio(client=self.client, body=self.request())
+
+    async def page(self, n: int) -> object:
+        return (await self.api[2].asyncio(client=self.client, limit=100)).data
+
+
+async def timed(count: int, concurrency: int, call: Call) -> float:
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(n: int) -> None:
@@ -76,72 +150,91 @@ async def timed(calls: int, concurrency: int, call: Callable[[int], Awaitable[ob
             await call(n)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(n) for n in range(calls)))
+    await asyncio.gather(*(one(n) for n in range(count)))
     return time.perf_counter() - started
 
 
-async def main(calls: int, concurrency: int, rounds: int) -> None:
-    runner, url = await start_server()
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-    body = json.dumps(
-        {"orderId": "231388420336", "items": [{"itemId": "158140150336", "quantity": 2}]}
-    ).encode()
+async def run(url: str, calls: int, pages: int, rounds: int, peer: ModuleType | None) -> None:
+    clients: dict[str, Any] = {
+        "raw aiohttp + json": Raw(url, json.loads, lambda o: json.dumps(o).encode())
+    }
+    if importlib.util.find_spec("orjson") is not None:
+        import orjson
+
+        clients["raw aiohttp + orjson"] = Raw(url, orjson.loads, orjson.dumps)
+    if peer is not None:
+        clients["openapi-python-client"] = Peer(url, peer)
+    clients[f"drfulfill {drfulfill.__version__} ({sdk_codec()})"] = Sdk(url)
+    workloads = [
+        ("retrieve c=16", "retrieve", calls, 16),
+        ("create c=16", "create", calls, 16),
+        ("100-item pages, sequential", "page", pages, 1),
+        ("100-item pages, c=8", "page", pages, 8),
+    ]
+    for client in clients.values():
+        await client.__aenter__()
     try:
-        async with (
-            aiohttp.ClientSession() as raw,
-            Client(KEY, base_url=url, rate_limit=None) as sdk,
-        ):
-
-            async def raw_retrieve(n: int) -> object:
-                async with raw.get(f"{url}/fulfillments/ful_{n}", headers=headers) as r:
-                    return json.loads(await r.read())
-
-            async def raw_create(n: int) -> object:
-                async with raw.post(f"{url}/fulfillments", data=body, headers=headers) as r:
-                    return json.loads(await r.read())
-
-            async def raw_list_page(n: int) -> object:
-                async with raw.get(f"{url}/fulfillments?limit=100", headers=headers) as r:
-                    return json.loads(await r.read())
-
-            async def sdk_list_page(n: int) -> object:
-                return [f async for f in sdk.fulfillments.list(limit=100)]
-
-            items = [{"item_id": "158140150336", "quantity": 2}]
-            scenarios = {
-                "retrieve (GET one)": (
-                    raw_retrieve,
-                    lambda n: sdk.fulfillments.retrieve(f"ful_{n}"),
-                    calls,
-                ),
-                "create (POST, safe-create key)": (
-                    raw_create,
-                    lambda n: sdk.fulfillments.create(order_id="231388420336", items=items),
-                    calls,
-                ),
-                "list page of 100 (decode)": (raw_list_page, sdk_list_page, calls // 10),
-            }
-            print(f"calls={calls} concurrency={concurrency} rounds={rounds} (median of rounds)")
-            print(f"{'scenario':34} {'raw calls/s':>12} {'sdk calls/s':>12} {'sdk/raw time':>13}")
-            for name, (raw_call, sdk_call, count) in scenarios.items():
-                await timed(min(count, 200), concurrency, raw_call)  # warm up both
-                await timed(min(count, 200), concurrency, sdk_call)
-                raw_times, sdk_times = [], []
-                for _ in range(rounds):
-                    raw_times.append(await timed(count, concurrency, raw_call))
-                    sdk_times.append(await timed(count, concurrency, sdk_call))
-                raw_t, sdk_t = statistics.median(raw_times), statistics.median(sdk_times)
-                print(
-                    f"{name:34} {count / raw_t:12.0f} {count / sdk_t:12.0f} {sdk_t / raw_t:13.2f}"
-                )
+        times: dict[tuple[str, str], list[float]] = {}
+        names = list(clients)
+        for label, method, count, concurrency in workloads:
+            for name in names:  # warm up connections and code paths
+                await timed(min(count, 50), concurrency, getattr(clients[name], method))
+            for round_no in range(rounds):
+                rotated = names[round_no % len(names) :] + names[: round_no % len(names)]
+                for name in rotated:
+                    elapsed = await timed(count, concurrency, getattr(clients[name], method))
+                    times.setdefault((label, name), []).append(elapsed)
     finally:
-        await runner.cleanup()
+        for client in clients.values():
+            await client.__aexit__(None, None, None)
+    labels = [w[0] for w in workloads]
+    print(f"\nspeed relative to raw aiohttp + json (median of {rounds} rounds; higher is faster)")
+    print("| client | " + " | ".join(labels) + " |")
+    print("|---|" + "--:|" * len(labels))
+    base = {label: statistics.median(times[(label, names[0])]) for label in labels}
+    for name in names:
+        cells = [
+            f"{base[label] / statistics.median(times[(label, name)]):.2f}x" for label in labels
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nextra wall time per call (or page) over raw aiohttp + json, microseconds")
+    print("| client | " + " | ".join(labels) + " |")
+    print("|---|" + "--:|" * len(labels))
+    for name in names[1:]:
+        cells = [
+            f"{(statistics.median(times[(label, name)]) - base[label]) / count * 1e6:+.0f}"
+            for label, _, count, _ in workloads
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nmedian calls (or pages) per second")
+    print("| client | " + " | ".join(labels) + " |")
+    print("|---|" + "--:|" * len(labels))
+    for name in names:
+        cells = [
+            f"{count / statistics.median(times[(label, name)]):.0f}"
+            for label, _, count, _ in workloads
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000, help="retrieves/creates per round")
+    parser.add_argument("--pages", type=int, default=100, help="100-item pages per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="skip openapi-python-client")
+    args = parser.parse_args()
+    peer = None
+    if not args.no_peer:
+        peer, note = _peer.generate()
+        print(f"openapi-python-client peer: {note}")
+    print(
+        f"calls={args.calls} pages={args.pages} rounds={args.rounds} "
+        f"python={platform.python_version()} aiohttp={aiohttp.__version__} cpus={os.cpu_count()}"
+    )
+    with serving("canned") as url:
+        asyncio.run(run(url, args.calls, args.pages, args.rounds, peer))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    asyncio.run(main(args.calls, args.concurrency, args.rounds))
+    main()

@@ -1,21 +1,26 @@
-"""The one pager behind every ``list()``: lazy, cursor-driven, in either direction."""
+"""The one pager behind every ``list()``: lazy, cursor-driven, in either direction.
+
+``AsyncPager`` drives one or more ``CursorWalk``s (the decisions, in ``_walk``): sequentially,
+one page ahead (``prefetch``), or over concurrent time shards.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
 from ._constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE
-from .errors import DecodeError, ValidationError
+from ._walk import CursorWalk, PaginationError, RawPage
+from .errors import ValidationError
 from .models import Page
+
+__all__ = ["AsyncPager", "CursorWalk", "FetchPage", "PaginationError", "Query"]
 
 T = TypeVar("T")
 Query = Sequence[tuple[str, str]]
 FetchPage = Callable[[Query], Awaitable[Mapping[str, Any]]]
-
-
-class PaginationError(DecodeError):
-    """The server's pages do not advance (a cursor came back twice)."""
 
 
 def check_page_size(limit: int | None) -> int:
@@ -52,8 +57,18 @@ class AsyncPager(Generic[T]):
     Forward (the default, or ``starting_after``): ``startingAfter`` = the last id of each page,
     until ``hasMore`` is false or a page is empty. Backward (``ending_before``):
     ``endingBefore`` = the first id of each page, and each page is yielded reversed, so items
-    move away from the cursor. Every filter is sent with every page; ``max_items`` caps the total.
-    Each page is read whole before it is yielded, so no response stays open across a ``yield``.
+    move away from the cursor. Every filter is sent with every page; ``max_items`` caps the
+    total, and no page is requested once it is reached. Each page is read whole before it is
+    yielded, so no response stays open across a ``yield``. An object is never yielded twice:
+    a server that sends one again raises PaginationError.
+
+    ``prefetch=True`` requests the next page while the current one is consumed (at most one
+    page ahead). ``windows`` (from ``list(shards=K)``) are extra query pairs, one set per
+    time shard: the shards are paged concurrently, each one page ahead, and their pages are
+    yielded as they arrive, so order across shards is not guaranteed.
+
+    Stopping early (``break`` inside ``contextlib.aclosing(...)``, or ``aclose()`` on the
+    iterator from ``pages()`` or ``aiter(pager)``) cancels any page still being fetched.
     """
 
     def __init__(
@@ -66,9 +81,19 @@ class AsyncPager(Generic[T]):
         max_items: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
+        prefetch: bool = False,
+        windows: Sequence[Query] | None = None,
     ) -> None:
         if starting_after is not None and ending_before is not None:
             raise ValidationError("give starting_after or ending_before, not both")
+        if not isinstance(prefetch, bool):
+            raise ValidationError(f"prefetch must be True or False, got {prefetch!r}")
+        if windows is not None:
+            if starting_after is not None or ending_before is not None:
+                raise ValidationError("shards cannot start from a cursor")
+            if max_items is not None:
+                # Shards arrive in no set order, so a cap would keep an arbitrary subset.
+                raise ValidationError("shards and max_items cannot be combined")
         self._fetch_page = fetch_page
         self._decode = decode
         self._filters = list(filters)
@@ -78,62 +103,131 @@ class AsyncPager(Generic[T]):
         self._start_cursor = (
             ending_before if self._backward else (check_cursor("starting_after", starting_after))
         )
+        self._prefetch = prefetch
+        self._windows = None if windows is None else [list(window) for window in windows]
 
-    def __aiter__(self) -> AsyncIterator[T]:
+    def __aiter__(self) -> AsyncGenerator[T, None]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[T]:
-        async for page in self.pages():
-            for item in page.data:
-                yield item
+    async def _items(self) -> AsyncGenerator[T, None]:
+        async with aclosing(self.pages()) as pages:
+            async for page in pages:
+                for item in page.data:
+                    yield item
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
-        """Yield each page in turn (``page.data``, ``page.has_more``)."""
-        cursor_param = "endingBefore" if self._backward else "startingAfter"
-        cursor = self._start_cursor
-        cursors_sent = {cursor}
-        remaining = self._max_items
+    def pages(self) -> AsyncGenerator[Page[T], None]:
+        """Yield each page in turn (``page.data``, ``page.has_more``).
+
+        An empty listing gives one empty page. In a sharded listing ``has_more`` is the
+        flag of the page's own shard, and empty shards give no page.
+        """
+        if self._windows is not None:
+            return self._sharded_pages(self._windows)
+        if self._prefetch:
+            return self._prefetched_pages()
+        return self._sequential_pages()
+
+    def _walk(self, window: Query = (), unkeyed: set[str] | None = None) -> CursorWalk[T]:
+        return CursorWalk(
+            self._decode,
+            self._filters,
+            window=window,
+            limit=self._limit,
+            max_items=self._max_items,
+            cursor=self._start_cursor,
+            backward=self._backward,
+            unkeyed=set() if unkeyed is None else unkeyed,
+        )
+
+    async def _sequential_pages(self) -> AsyncGenerator[Page[T], None]:
+        walk = self._walk()
         first = True
-        while remaining is None or remaining > 0:
-            query = [*self._filters, ("limit", str(self._limit))]
-            if cursor is not None:
-                query.append((cursor_param, cursor))
-            raw_items, has_more = _read_envelope(await self._fetch_page(query))
-            if not raw_items:
-                if first:
-                    yield Page(data=[], has_more=False)
-                return
+        while (query := walk.next_query()) is not None:
+            raw = walk.read(await self._fetch_page(query))
+            if raw is None:
+                break
             first = False
-            last_in_travel = raw_items[0] if self._backward else raw_items[-1]
-            ordered = reversed(raw_items) if self._backward else raw_items
-            items = [self._decode(raw) for raw in ordered]
-            if remaining is not None:
-                cut = len(items) > remaining
-                items = items[:remaining]
-                remaining -= len(items)
-                has_more = has_more or cut
-            yield Page(data=items, has_more=has_more)
-            if not has_more or remaining == 0:
-                return
-            next_cursor = _cursor_of(last_in_travel)
-            if next_cursor in cursors_sent:
-                raise PaginationError(
-                    f"the server repeated cursor {next_cursor!r}; stopping instead of looping",
-                    text="",
-                )
-            cursors_sent.add(next_cursor)
-            cursor = next_cursor
+            yield walk.page(raw)
+        if first and self._max_items != 0:
+            yield Page(data=[], has_more=False)
+
+    async def _prefetched_pages(self) -> AsyncGenerator[Page[T], None]:
+        walk = self._walk()
+        query = walk.next_query()
+        ahead = None if query is None else self._start_fetch(query)
+        first = True
+        try:
+            while ahead is not None:
+                body = await ahead
+                ahead = None
+                raw = walk.read(body)
+                if raw is None:
+                    break
+                first = False
+                query = walk.next_query()
+                if query is not None:
+                    ahead = self._start_fetch(query)
+                    await let_run()  # the request goes out before this page is decoded
+                yield walk.page(raw)
+        finally:
+            if ahead is not None:
+                await discard([ahead])
+        if first and self._max_items != 0:
+            yield Page(data=[], has_more=False)
+
+    async def _sharded_pages(
+        self, windows: list[list[tuple[str, str]]]
+    ) -> AsyncGenerator[Page[T], None]:
+        unkeyed: set[str] = set()
+        pending: dict[asyncio.Future[Mapping[str, Any]], CursorWalk[T]] = {}
+        for window in windows:
+            walk = self._walk(window, unkeyed)
+            query = walk.next_query()
+            if query is not None:  # always, as shards have no max_items
+                pending[self._start_fetch(query)] = walk
+        yielded = False
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                ready: list[tuple[CursorWalk[T], RawPage]] = []
+                for fetch in done:
+                    walk = pending.pop(fetch)
+                    raw = walk.read(fetch.result())
+                    query = walk.next_query()
+                    if query is not None:  # every shard's next request before any decoding
+                        pending[self._start_fetch(query)] = walk
+                    if raw is not None:
+                        ready.append((walk, raw))
+                await let_run()  # the requests go out before these pages are decoded
+                for walk, raw in ready:
+                    yielded = True
+                    yield walk.page(raw)
+        finally:
+            await discard(pending)
+        if not yielded:
+            yield Page(data=[], has_more=False)
+
+    def _start_fetch(self, query: Query) -> asyncio.Future[Mapping[str, Any]]:
+        return asyncio.ensure_future(self._fetch_page(query))
 
 
-def _read_envelope(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
-    data = body.get("data", [])
-    if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
-        raise DecodeError("a list response's data is not a list of objects", text=str(body))
-    return data, body.get("hasMore") is True
+async def let_run() -> None:
+    """Let tasks just started run up to their first real wait (a fetch: its request sent).
+
+    A bare ``sleep(0)`` yields to the event loop once, without any wall-clock wait."""
+    await asyncio.sleep(0)
 
 
-def _cursor_of(raw: Mapping[str, Any]) -> str:
-    cursor = raw.get("id")
-    if not isinstance(cursor, str) or not cursor:
-        raise DecodeError("a listed object has no id to page from", text=str(raw))
-    return cursor
+async def discard(fetches: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel fetches nobody will read and wait for them to end. Their outcomes are
+    retrieved, so asyncio reports no pending task or unretrieved exception, and are not
+    re-raised: the caller is already leaving with its own outcome."""
+    waiting = list(fetches)
+    if not waiting:
+        return
+    for fetch in waiting:
+        fetch.cancel()
+    await asyncio.wait(waiting)
+    for fetch in waiting:
+        if not fetch.cancelled():
+            fetch.exception()  # explicit: cancel() of a done task silencing it is undocumented

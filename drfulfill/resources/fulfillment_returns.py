@@ -8,6 +8,7 @@ from typing import Any
 from .._convert import structure, unstructure
 from .._retry import RequestKind
 from .._session import Transport, encode_path
+from .._shards import time_windows
 from ..models import (
     CreatedTime,
     FulfillmentReturn,
@@ -74,8 +75,17 @@ class FulfillmentReturns:
         max_items: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
+        prefetch: bool = False,
+        shards: int | None = None,
     ) -> AsyncPager[FulfillmentReturn]:
-        """Fulfillment returns, newest first, fetched page by page as you iterate."""
+        """Fulfillment returns, newest first, fetched page by page as you iterate.
+
+        ``prefetch=True`` requests the next page while you consume the current one.
+        ``shards=K`` with ``created_time=CreatedTime(gte=..., lt=...)`` (both bounds required)
+        pages K sub-windows of that time range concurrently and yields every object exactly
+        once, in no guaranteed order; see ``AsyncPager``.
+        """
+        created_time, windows = time_windows(created_time, shards)
         filters = filter_query(
             [
                 ("state", "state", state),
@@ -95,4 +105,6 @@ class FulfillmentReturns:
             max_items=max_items,
             starting_after=starting_after,
             ending_before=ending_before,
+            prefetch=prefetch,
+            windows=windows,
         )

@@ -17,6 +17,7 @@ from .._safecreate import (
     stamp_key,
 )
 from .._session import Transport, encode_path
+from .._shards import time_windows
 from ..bulk import KeyFunction, ProgressCallback, bulk_create
 from ..errors import ValidationError
 from ..models import (
@@ -164,8 +165,17 @@ class Fulfillments:
         max_items: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
+        prefetch: bool = False,
+        shards: int | None = None,
     ) -> AsyncPager[Fulfillment]:
-        """Fulfillments, newest first, fetched page by page as you iterate."""
+        """Fulfillments, newest first, fetched page by page as you iterate.
+
+        ``prefetch=True`` requests the next page while you consume the current one.
+        ``shards=K`` with ``created_time=CreatedTime(gte=..., lt=...)`` (both bounds required)
+        pages K sub-windows of that time range concurrently and yields every object exactly
+        once, in no guaranteed order; see ``AsyncPager``.
+        """
+        created_time, windows = time_windows(created_time, shards)
         filters = filter_query(
             [
                 ("orderId", "order_id", order_id),
@@ -183,9 +193,11 @@ class Fulfillments:
             max_items=max_items,
             starting_after=starting_after,
             ending_before=ending_before,
+            prefetch=prefetch,
+            windows=windows,
         )
 
-    def _pager(self, filters: list[tuple[str, str]], **paging: Any) -> AsyncPager[Fulfillment]:
+    def _pager(self, filters: Sequence[tuple[str, str]], **paging: Any) -> AsyncPager[Fulfillment]:
         transport = self._transport
         return AsyncPager(
             lambda query: transport.request("GET", _PATH, query=query),

@@ -168,3 +168,97 @@ def test_bad_arguments_are_rejected_before_any_request(kwargs):
 async def test_limit_bounds_are_accepted():
     assert len(await collect(pager(FakeList(), limit=1, max_items=3))) == 3
     assert await collect(pager(FakeList(), limit=100)) == IDS
+
+
+# --- hardening: tolerant hasMore, never an object twice -------------------------------
+
+
+def scripted(*bodies):
+    """A fetch answering each request with the next body; records the queries."""
+    queue = list(bodies)
+
+    async def fetch(query):
+        fetch.queries.append(dict(query))
+        return queue.pop(0)
+
+    fetch.queries = []
+    return fetch
+
+
+def body(ids, has_more):
+    return {"hasMore": has_more, "data": [{"id": i} for i in ids]}
+
+
+@pytest.mark.parametrize("flag", ["true", "True", " TRUE ", "1", 1])
+async def test_a_truthy_has_more_that_is_not_a_json_boolean_keeps_paging(flag):
+    fetch = scripted(body(["a", "b"], flag), body(["c"], False))
+    assert await collect(pager(fetch, limit=2)) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("flag", ["false", "False", "0", 0, False])
+async def test_a_falsy_has_more_ends_the_listing(flag):
+    fetch = scripted(body(["a", "b"], flag))
+    assert await collect(pager(fetch, limit=2)) == ["a", "b"]
+
+
+@pytest.mark.parametrize("flag", ["yes", "maybe", "", 2, -1, 1.0, None, [], {}])
+async def test_an_unreadable_has_more_raises_instead_of_ending_silently(flag):
+    fetch = scripted(body(["a", "b"], flag), body(["c"], False))
+    with pytest.raises(DecodeError, match="hasMore"):
+        await collect(pager(fetch, limit=2))
+
+
+async def test_a_missing_has_more_on_a_full_page_raises():
+    fetch = scripted({"data": [{"id": "a"}, {"id": "b"}]}, body(["c"], False))
+    with pytest.raises(DecodeError, match="hasMore"):
+        await collect(pager(fetch, limit=2))
+
+
+async def yielded_until_error(p):
+    got = []
+    with pytest.raises(PaginationError):
+        async for item in p:
+            got.append(item)
+    return got
+
+
+async def test_a_cursor_cycle_never_yields_an_object_twice():
+    # start -> ...A, A -> ...B, B -> ...A again (the first page once more).
+    fetch = scripted(
+        body(["1", "2", "A"], True), body(["3", "4", "B"], True), body(["1", "2", "A"], True)
+    )
+    got = await yielded_until_error(pager(fetch, limit=3))
+    assert got == ["1", "2", "A", "3", "4", "B"]
+
+
+async def test_an_overlapping_page_with_a_new_last_id_is_refused_before_the_repeat():
+    fetch = scripted(body(["1", "2", "A"], True), body(["2", "3", "B"], True))
+    assert await yielded_until_error(pager(fetch, limit=3)) == ["1", "2", "A"]
+
+
+async def test_a_page_holding_one_object_twice_is_refused():
+    fetch = scripted(body(["1", "1"], False))
+    assert await yielded_until_error(pager(fetch, limit=2)) == []
+
+
+async def test_a_page_with_an_id_less_object_anywhere_raises_decode_error():
+    fetch = scripted({"hasMore": False, "data": [{"name": "x"}, {"id": "b"}]})
+    with pytest.raises(DecodeError):
+        await collect(pager(fetch, limit=2))
+
+
+async def test_the_last_page_asks_only_for_what_max_items_allows():
+    fetch = FakeList()
+    assert await collect(pager(fetch, limit=10, max_items=13)) == IDS[:13]
+    assert [dict(q)["limit"] for q in fetch.queries] == ["10", "3"]
+
+
+async def test_pages_is_an_async_generator_with_aclose():
+    fetch = FakeList()
+    pages = pager(fetch, limit=10).pages()
+    first = await anext(pages)
+    assert first.data == IDS[:10]
+    await pages.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await anext(pages)
+    assert len(fetch.queries) == 1
