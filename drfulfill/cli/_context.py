@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 SANDBOX_KEY = "sk_test_sandbox"
 EMULATOR_KEY = "sk_test_emulator"
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 logger = logging.getLogger("drfulfill.cli")
 
