@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import contextlib
 import os
@@ -20,7 +19,6 @@ from .._convert import has_utc_offset, parse_datetime
 from ..errors import AuthenticationError, PermissionDeniedError, ValidationError
 from ..models import CreatedTime
 from ._context import (
-    EMULATOR_KEY,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -95,24 +93,6 @@ class ItemQuantity(click.ParamType):
         if not sep or not item or not quantity.isdigit() or int(quantity) < 1:
             self.fail(f"{value!r} is not ITEM_ID:QUANTITY with a quantity >= 1")
         return item, int(quantity)
-
-
-class RateLimit(click.ParamType):
-    """Requests per second, ``off``, or ``dr`` (DR's 25 test / 250 live)."""
-
-    name = "N|off|dr"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        text = str(value).strip().lower()
-        if text in ("off", "dr"):
-            return text
-        try:
-            rate = float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a number, 'off' or 'dr'")
-        if not rate > 0:
-            self.fail("the rate limit must be > 0 (or 'off')")
-        return rate
 
 
 # --- the group and its global options ----------------------------------------------------
@@ -849,70 +829,18 @@ def demo(ctx: click.Context, rows: int, faults: float) -> None:
 # --- emulator ------------------------------------------------------------------------------
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="0: any."
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
 )
-@click.option(
-    "--seed-orders",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Orders (2 items of 5 units) and fulfillment orders to create.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option(
-    "--fault-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Chance of a random fault per request.",
-)
-@click.option(
-    "--rate-limit",
-    type=RateLimit(),
-    default="dr",
-    show_default=True,
-    help="Requests/s per key, 'off', or 'dr' (DR's 25 test / 250 live).",
-)
-def emulator(
-    host: str,
-    port: int,
-    seed_orders: int,
-    seed: int,
-    latency_ms: float,
-    fault_rate: float,
-    rate_limit: str | float,
-) -> None:
-    """Serve the Digital River emulator until Ctrl-C."""
-    from ..testing import DEFAULT, Emulator, serve
+@click.pass_context
+def emulator(ctx: click.Context) -> None:
+    """Serve the Digital River emulator until Ctrl-C (--help: its options).
 
-    limit: Any = None if rate_limit == "off" else DEFAULT if rate_limit == "dr" else rate_limit
-    server = Emulator(
-        host=host,
-        port=port,
-        latency=latency_ms / 1000,
-        fault_rate=fault_rate,
-        seed=seed,
-        rate_limit=limit,
-    )
-    seeded = server.seed(orders=seed_orders, fulfillment_orders=seed_orders, seed=seed)
+    The same launcher as `python -m drfulfill.testing`: --host, --port (8787), --seed-orders,
+    --seed, --latency-ms, --fault-rate, --rate-limit N|off|dr. It holds the README's sample
+    orders and prints the export line for DR_BASE_URL and DR_API_KEY.
+    """
+    from ..testing._launcher import main
 
-    def announce(running: Any) -> None:
-        out = click.echo
-        out(f"Digital River emulator on {running.url}  (Ctrl-C to stop)")
-        out(f"export DR_BASE_URL={running.url} DR_API_KEY={EMULATOR_KEY}")
-        for order_id in seeded.orders[:3]:
-            items = ", ".join(
-                f"{item['id']} x{item['quantity']}" for item in running.orders[order_id]["items"]
-            )
-            out(f"order {order_id}: items {items}")
-        if len(seeded.orders) > 3:
-            fulfillment_orders = len(seeded.fulfillment_orders)
-            out(f"… {len(seeded.orders)} orders, {fulfillment_orders} fulfillment orders")
-        sys.stdout.flush()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(server, announce))
+    main(ctx.args, prog="drfulfill emulator")

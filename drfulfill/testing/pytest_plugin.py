@@ -15,9 +15,13 @@ drfulfill and pytest-asyncio installed the fixtures are available in any test su
 - ``dr_client``: a ``drfulfill.Client`` for that emulator (key ``sk_test_emulator``,
   client-side rate limiter off), closed after the test.
 
-The fixtures are async: use pytest-asyncio (``asyncio_mode = "auto"``, or mark the tests
-``@pytest.mark.asyncio``). Without pytest-asyncio this module still imports, but the fixtures
-need some other plugin that runs async fixtures.
+The fixtures are async: install ``drfulfill[pytest]`` (pytest and pytest-asyncio) and use
+``asyncio_mode = "auto"`` or mark the tests ``@pytest.mark.asyncio``. Without pytest-asyncio
+this module still imports, but the fixtures need some other plugin that runs async fixtures.
+
+pytest imports this module in every run of every project that has drfulfill installed, so
+it imports nothing of drfulfill's until a fixture is used (``drfulfill`` and
+``drfulfill.testing`` load their names lazily): no aiohttp, cattrs, tenacity or emulator.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ async def test_a_stop_raised_by_bulk_create_itself_is_handled_too(
     class Raising:
         idempotency_field = "drfulfillKey"
 
-        class fulfillments:  # noqa: N801 - stands in for the resource attribute
+        class fulfillments:  # stands in for the resource attribute
             @staticmethod
             def bulk_create(requests, **_options):  # type: ignore[no-untyped-def]
                 async def results():  # type: ignore[no-untyped-def]
@@ -329,9 +329,7 @@ async def test_skip_invalid_never_reports_one_fulfillment_invalid_and_created(
     order_with(emu, "B", "b1")
     text = HEADER + "A,a1,1,T1\nA,a2,1,T1\nB,b1,1,\nA,a3,1,T1\n"
     results = tmp_path / "r.jsonl"
-    result = await invoke(
-        "upload", write(tmp_path, text), "--skip-invalid", "--results", results
-    )
+    result = await invoke("upload", write(tmp_path, text), "--skip-invalid", "--results", results)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert sorted((row["status"], row["lines"]) for row in rows) == [
