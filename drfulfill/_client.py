@@ -58,6 +58,10 @@ class Client:
     :param session: your own ``aiohttp.ClientSession``; used as it is and never closed here.
     :param idempotency_field: metadata field of the safe-create protocol; None disables it.
     :param connection_limit: pool size of the session this client creates.
+    :ivar fulfillments: the Fulfillments API (``Fulfillments``): ``create``, ``retrieve``,
+        ``update``, ``list``, ``find_by_key``, ``bulk_create``.
+    :ivar fulfillment_returns: the Fulfillment Returns API (``FulfillmentReturns``):
+        ``create``, ``retrieve``, ``list``.
     """
 
     def __init__(
