@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import attrs
 
@@ -212,7 +212,8 @@ async def send(
         results = client.fulfillments.bulk_create(
             requests(), concurrency=concurrency, key=key_of, journal=journal
         )
-        async with contextlib.aclosing(results):
+        # An async generator: closing it cancels the rows in flight if this loop is left early.
+        async with contextlib.aclosing(cast("AsyncGenerator[BulkResult, None]", results)):
             async for result in results:
                 group = in_flight.pop(result.index)
                 if not result.ok and stops_the_run(result.error):

@@ -26,8 +26,8 @@ it imports nothing of drfulfill's until a fixture is used (``drfulfill`` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -35,10 +35,17 @@ if TYPE_CHECKING:
     from drfulfill import Client
     from drfulfill.testing import Emulator
 
-try:
-    from pytest_asyncio import fixture as async_fixture
-except ImportError:  # pragma: no cover - depends on the user's environment
-    async_fixture = pytest.fixture
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+if TYPE_CHECKING:
+
+    def async_fixture(function: _F) -> _F: ...  # what both decorators below do to a fixture
+
+else:
+    try:
+        from pytest_asyncio import fixture as async_fixture
+    except ImportError:  # pragma: no cover - depends on the user's environment
+        async_fixture = pytest.fixture
 
 EMULATOR_TEST_KEY = "sk_test_emulator"
 
