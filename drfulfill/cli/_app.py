@@ -376,7 +376,7 @@ def demo(ctx: click.Context, rows: int, faults: float) -> None:
     exactly-once creates at work.
     """
     from ._demo import DemoError, print_summary, run_demo
-    from ._progress import RichProgress
+    from ._progress import progress_for
 
     console = stderr_console()
     console.print(
@@ -385,7 +385,7 @@ def demo(ctx: click.Context, rows: int, faults: float) -> None:
         + "…"
     )
     try:
-        summary = run(settings_of(ctx), run_demo(rows, faults, progress=RichProgress(console)))
+        summary = run(settings_of(ctx), run_demo(rows, faults, progress=progress_for(console)))
     except DemoError as error:
         raise CommandError(f"demo check failed: {error}") from None
     from rich.console import Console

@@ -183,10 +183,11 @@ def run(settings: Settings, body: Awaitable[T]) -> T:
 
 
 def stderr_console() -> Any:
-    """A rich console on stderr (for messages, progress and summaries)."""
+    """A rich console on stderr (for messages, progress and summaries). It never wraps a
+    line: an error line stays one greppable line whatever the terminal's width."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def settings_of(ctx: click.Context) -> Settings:

@@ -174,3 +174,10 @@ class RichProgress(Progress):
 
     def stop(self) -> None:
         self._bar.stop()
+
+
+def progress_for(console: Console, *, interval: float = 5.0) -> Progress:
+    """A bar when ``console`` is a terminal; else a progress line every ``interval`` s."""
+    if console.is_terminal:
+        return RichProgress(console)
+    return LogProgress(console.file, interval=interval)

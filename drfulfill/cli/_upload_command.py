@@ -25,6 +25,7 @@ from ._context import (
     settings_of,
     stderr_console,
 )
+from ._progress import progress_for
 from ._records import FORMATS, FileFormatError, detect_format
 from ._upload import Outputs
 
@@ -200,7 +201,7 @@ def upload(
         journal_path,
         Outputs(results, failed),
         concurrency=concurrency,
-        progress=_progress(console, progress_interval),
+        progress=progress_for(console, interval=progress_interval),
     )
 
 
@@ -289,14 +290,6 @@ def stopped_message(stop: Any) -> str:
     )
 
 
-def _progress(console: Any, interval: float) -> Any:
-    from ._progress import LogProgress, RichProgress
-
-    if console.is_terminal:
-        return RichProgress(console)
-    return LogProgress(sys.stderr, interval=interval)
-
-
 def _journal_path(
     file: Path, journal: Path | None, no_journal: bool, settings: Settings
 ) -> str | None:
@@ -368,8 +361,8 @@ def _add_sandbox_orders(connection: Connection, file: Path, fmt: str, options: A
 
 
 def _line(console: Any, text: str) -> None:
-    """One line that is never wrapped (greppable, whatever the width)."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    """One line as it is: no markup, no highlighting (the console never wraps)."""
+    console.print(text, markup=False, highlight=False)
 
 
 def _report_validation(console: Any, file: Path, validation: Any, skip_invalid: bool) -> None:
@@ -407,12 +400,11 @@ def _report_upload(console: Any, report: Any, journal: str | None, outputs: Outp
     console.print(
         f"{report.created:,} created, {report.resumed:,} already done (journal), "
         f"[{'red' if report.failed else 'green'}]{failed}[/] "
-        f"in {report.elapsed:.1f} s ({rate:,.0f} created/s).",
-        soft_wrap=True,
+        f"in {report.elapsed:.1f} s ({rate:,.0f} created/s)."
     )
     for label, path in (("Results", outputs.results), ("Failed rows", outputs.failed)):
         if path is not None:
-            console.print(f"{label}: {path}", soft_wrap=True)
+            console.print(f"{label}: {path}")
     if report.permanent:
         again = (
             f"fix them (e.g. in {outputs.failed}) and upload that"
@@ -421,13 +413,11 @@ def _report_upload(console: Any, report: Any, journal: str | None, outputs: Outp
         )
         console.print(
             f"{report.permanent:,} permanent failure(s): Digital River refused the request "
-            f"(4xx); sending it again fails again: {again}.",
-            soft_wrap=True,
+            f"(4xx); sending it again fails again: {again}."
         )
     if report.retryable:
         again = "run the same command again" if journal is not None else "upload them again"
         console.print(
             f"{report.retryable:,} retryable failure(s) (5xx, timeouts, 429): {again}; "
-            "done ones are skipped.",
-            soft_wrap=True,
+            "done ones are skipped."
         )

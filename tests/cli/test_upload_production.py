@@ -7,7 +7,9 @@ import io
 import json
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -169,30 +171,36 @@ async def test_an_unreachable_api_stops_the_run(tmp_path: Path) -> None:
     assert not (tmp_path / "ship.csv.journal.db").exists()
 
 
-async def test_a_stop_raised_by_bulk_create_itself_is_handled_too(
-    emu: Emulator, tmp_path: Path
-) -> None:
-    # The lead's bulk layer will raise these out of the iteration: the CLI handles both ways.
-    shipments = big_file(emu, tmp_path, rows=3)
-    validation = _upload.validate(shipments, "csv")
+class RaisingFulfillments:
+    """``bulk_create`` as the lead's bulk layer will behave: it raises an error that is not
+    about a row out of the iteration instead of yielding a failed result per row."""
 
-    class Raising:
-        idempotency_field = "drfulfillKey"
+    async def _results(self, requests: Any) -> AsyncIterator[Any]:
+        next(iter(requests))  # one row pulled, as a real run would
+        raise APIConnectionError("could not connect: refused", sent=False)
+        yield  # pragma: no cover - makes this an async generator
 
-        class fulfillments:  # stands in for the resource attribute
-            @staticmethod
-            def bulk_create(requests, **_options):  # type: ignore[no-untyped-def]
-                async def results():  # type: ignore[no-untyped-def]
-                    next(iter(requests))
-                    raise APIConnectionError("could not connect: refused", sent=False)
-                    yield  # pragma: no cover
+    def bulk_create(self, requests: Any, **_options: Any) -> AsyncIterator[Any]:
+        return self._results(requests)
 
-                return results()
 
+class RaisingClient:
+    idempotency_field = "drfulfillKey"
+    fulfillments = RaisingFulfillments()
+
+
+async def test_a_stop_raised_by_bulk_create_itself_is_handled_too(tmp_path: Path) -> None:
+    shipments = write(tmp_path, HEADER + "A,a1,1,\nB,b1,1,\n")
+    report = _upload.UploadReport()
     with pytest.raises(_upload.UploadStopped) as stop:
-        await _upload.send(Raising(), _upload.valid_groups(shipments, "csv"), total=3)  # type: ignore[arg-type]
+        await _upload.send(
+            RaisingClient(),  # type: ignore[arg-type]
+            _upload.valid_groups(shipments, "csv"),
+            total=2,
+            report=report,
+        )
     assert isinstance(stop.value.error, APIConnectionError)
-    assert validation.fulfillments == 3
+    assert stop.value.report is report and report.failed == report.created == 0
 
 
 def test_what_stops_a_run() -> None:
