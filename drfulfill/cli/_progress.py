@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -86,13 +87,16 @@ class Progress:
     def advance(self, outcome: Outcome) -> None:
         pass
 
+    async def heartbeat(self) -> None:
+        """Run while the send runs (cancelled at its end); the base class needs none."""
+
     def stop(self) -> None:
         pass
 
 
 class LogProgress(Progress):
     """For a stderr that is not a terminal (cron, CI, Kubernetes): ``meter.line()`` every
-    ``interval`` seconds, and once at the end."""
+    ``interval`` seconds, also while no row finishes (an API that stalls), and at the end."""
 
     def __init__(
         self,
@@ -100,9 +104,11 @@ class LogProgress(Progress):
         *,
         interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._stream = stream
         self._interval = interval
+        self._sleep = sleep
         self.meter = Meter(clock=clock)
         self._last = 0.0
 
@@ -117,6 +123,16 @@ class LogProgress(Progress):
 
     def advance(self, outcome: Outcome) -> None:
         self.meter.add(outcome)
+        self._maybe_write()
+
+    async def heartbeat(self) -> None:
+        if self._interval <= 0:
+            return  # a line per finished row already
+        while True:
+            await self._sleep(self._interval)
+            self._maybe_write()
+
+    def _maybe_write(self) -> None:
         now = self.meter.clock()
         if now - self._last >= self._interval:
             self._last = now

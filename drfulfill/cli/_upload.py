@@ -7,6 +7,7 @@ row; the second builds the requests lazily while ``bulk_create`` sends them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -208,6 +209,7 @@ async def send(
     report.fulfillments = total
     started = time.perf_counter()
     progress.start(total, description)
+    heartbeat = asyncio.create_task(progress.heartbeat())
     try:
         results = client.fulfillments.bulk_create(
             requests(), concurrency=concurrency, key=key_of, journal=journal
@@ -228,6 +230,9 @@ async def send(
     except (AuthenticationError, PermissionDeniedError, APIConnectionError) as error:
         stopped.append(error)
     finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         progress.stop()
         report.elapsed = time.perf_counter() - started
     if stopped:

@@ -3,6 +3,7 @@ that must stop, logs, foot-guns, exit codes, real-world files, ``--failed``."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import shutil
@@ -265,6 +266,23 @@ def test_progress_lines_every_interval_and_rate_counts_new_creates_only() -> Non
     assert lines[-1] == (
         "progress: 910/1,000 done (10 created, 900 resumed), 0 failed, 1/s, ETA 0:01:30"
     )
+
+
+async def test_progress_lines_go_on_while_no_row_finishes() -> None:
+    # An API that stalls (retries, a slow gateway): the log must still show the run is alive.
+    clock, stream = FakeClock(), io.StringIO()
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+        if clock.now > 100 + 3 * 5:
+            raise asyncio.CancelledError
+
+    progress = LogProgress(stream, interval=5, clock=clock, sleep=sleep)
+    progress.start(10)
+    with pytest.raises(asyncio.CancelledError):
+        await progress.heartbeat()
+    lines = [line for line in stream.getvalue().splitlines() if line.startswith("progress:")]
+    assert lines == ["progress: 0/10 done (0 created, 0 resumed), 0 failed, -/s, ETA -:--:--"] * 3
 
 
 def test_meter_before_any_send() -> None:
