@@ -231,7 +231,8 @@ def _send_upload(
             try:
                 claim_journal(journal_path, connection.client.fulfillments)
             except ValidationError as error:
-                raise CommandError(journal_refused(str(error)), EXIT_USAGE) from None
+                message = journal_refused(str(error), exists=not journal_is_new)
+                raise CommandError(message, EXIT_USAGE) from None
         if connection.emulator is not None:
             _add_sandbox_orders(connection, file, fmt, options)
         return await upload(
@@ -266,13 +267,18 @@ def _send_upload(
         ctx.exit(EXIT_FAILED)
 
 
-def journal_refused(reason: str) -> str:
+def journal_refused(reason: str, *, exists: bool) -> str:
     """The exit-2 message for a journal that cannot be used for this run."""
-    return (
+    message = (
         f"{reason}. Pass --journal PATH to keep another journal for this run, or --no-journal "
-        "to keep none. Deleting the file is safe: a journal only lets a re-run skip what it "
-        "recorded as done, and the fulfillments themselves are at Digital River."
+        "to keep none."
     )
+    if exists:
+        message += (
+            " Deleting the file is safe: a journal only lets a re-run skip what it recorded "
+            "as done, and the fulfillments themselves are at Digital River."
+        )
+    return message
 
 
 def stopped_message(stop: Any) -> str:
