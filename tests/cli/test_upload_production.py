@@ -131,7 +131,8 @@ async def test_a_refused_key_stops_at_once_and_leaves_no_bound_journal(
     assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
         line for line in result.stderr.splitlines() if "stopped" in line
     ]
-    assert creates(emu) <= 4 + 1  # the rows in flight when the first answer came, no more
+    # At most the rows in flight when the first answer came and the slots refilled meanwhile.
+    assert creates(emu) <= 2 * 4
     assert not (tmp_path / "ship.csv.journal.db").exists()
 
     # The corrected run (here: the same API, faults gone) is not blocked by that run.
