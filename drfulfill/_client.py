@@ -71,6 +71,10 @@ class Client:
         ``drfulfill.redis.RedisCoordinator``: exactly-once claims on safe-create keys.
     :param max_response_bytes: most of a response body read (default 8 MiB); a longer 2xx
         body is a ``DecodeError``, a longer error body is cut to this.
+    :ivar fulfillments: the Fulfillments API (``Fulfillments``): ``create``, ``retrieve``,
+        ``update``, ``list``, ``find_by_key``, ``bulk_create``.
+    :ivar fulfillment_returns: the Fulfillment Returns API (``FulfillmentReturns``):
+        ``create``, ``retrieve``, ``list``.
     """
 
     def __init__(
@@ -144,6 +148,11 @@ class Client:
         self.fulfillments = Fulfillments(self._transport, creator)
         #: ``client.fulfillment_returns``: create, retrieve, list.
         self.fulfillment_returns = FulfillmentReturns(self._transport)
+
+    @property
+    def target(self) -> str:
+        """Which API this client talks to: base URL and the key's mode, never the key."""
+        return self._transport.target
 
     @property
     def stats(self) -> ClientStats:

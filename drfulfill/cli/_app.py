@@ -3,50 +3,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sys
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
-from .._constants import (
-    DEFAULT_BULK_CONCURRENCY,
-    DEFAULT_IDEMPOTENCY_FIELD,
-    DEFAULT_SETTLE,
-    VERSION,
-)
+from .._constants import DEFAULT_SETTLE, VERSION
 from .._convert import has_utc_offset, parse_datetime
 from ..models import CreatedTime
 from ._context import (
-    EMULATOR_KEY,
-    EXIT_FAILED,
-    EXIT_USAGE,
     CommandError,
     Connection,
+    ParamType,
     Settings,
-    connect,
     run,
+    run_with_client,
+    settings_of,
+    stderr_console,
 )
 from ._output import FULFILLMENT_COLUMNS, OUTPUT_FORMATS, RETURN_COLUMNS, emit_all, emit_one
-from ._rows import FORMATS, FileFormatError, detect_format
+from ._upload_command import upload
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _stderr() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 # --- parameter types ---------------------------------------------------------------------
 
 
-class AwareDateTime(click.ParamType):
+class AwareDateTime(ParamType):
     """An ISO 8601 date-time with ``Z`` or an offset; a naive one is refused."""
 
     name = "DATETIME"
@@ -69,7 +54,7 @@ class AwareDateTime(click.ParamType):
         return parsed
 
 
-class KeyValue(click.ParamType):
+class KeyValue(ParamType):
     """``NAME=VALUE`` (metadata)."""
 
     name = "KEY=VALUE"
@@ -83,7 +68,7 @@ class KeyValue(click.ParamType):
         return name, text
 
 
-class ItemQuantity(click.ParamType):
+class ItemQuantity(ParamType):
     """``ITEM_ID:QUANTITY`` (a return line)."""
 
     name = "ITEM:QTY"
@@ -95,24 +80,6 @@ class ItemQuantity(click.ParamType):
         if not sep or not item or not quantity.isdigit() or int(quantity) < 1:
             self.fail(f"{value!r} is not ITEM_ID:QUANTITY with a quantity >= 1")
         return item, int(quantity)
-
-
-class RateLimit(click.ParamType):
-    """Requests per second, ``off``, or ``dr`` (DR's 25 test / 250 live)."""
-
-    name = "N|off|dr"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        text = str(value).strip().lower()
-        if text in ("off", "dr"):
-            return text
-        try:
-            rate = float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a number, 'off' or 'dr'")
-        if not rate > 0:
-            self.fail("the rate limit must be > 0 (or 'off')")
-        return rate
 
 
 # --- the group and its global options ----------------------------------------------------
@@ -165,7 +132,8 @@ def cli(
     drfulfill returns get RETURN_ID --format table
     drfulfill emulator                      serve the emulator for your own code
 
-    Exit codes: 0 ok, 1 the API refused something (or some rows failed), 2 bad usage or input.
+    Exit codes: 0 ok, 1 the API refused something (or some rows failed, or an upload stopped),
+    2 bad usage or input, 130 interrupted (Ctrl-C).
     """
     ctx.obj = Settings(
         api_key=api_key or None,
@@ -174,21 +142,6 @@ def cli(
         verbose=verbose,
         settle=settle,
     )
-
-
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.find_object(Settings)  # type: ignore[assignment]
-    return settings or Settings()
-
-
-def _run_with_client(ctx: click.Context, body: Callable[[Connection], Any]) -> Any:
-    settings = _settings(ctx)
-
-    async def main() -> Any:
-        async with connect(settings) as connection:
-            return await body(connection)
-
-    return run(settings, main())
 
 
 # --- shared options --------------------------------------------------------------------------
@@ -207,7 +160,7 @@ def _output_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _list_options(*, allow_eq: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-        options = [
+        options: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
             click.option("--ids", multiple=True, metavar="ID", help="Only these ids (repeat)."),
             *(
                 click.option(
@@ -273,7 +226,7 @@ def fulfillments() -> None:
 @click.option("--tracking-number", metavar="NUMBER")
 @_list_options(allow_eq=False)
 @click.pass_context
-def fulfillments_list(ctx: click.Context, output: str, **options: Any) -> None:
+def fulfillments_list(ctx: click.Context, /, output: str, **options: Any) -> None:
     """Fulfillments, newest first, every page streamed (--max-items caps the total)."""
     arguments = _list_arguments(options)
 
@@ -281,7 +234,7 @@ def fulfillments_list(ctx: click.Context, output: str, **options: Any) -> None:
         pager = connection.client.fulfillments.list(**arguments)
         await emit_all(pager, output, FULFILLMENT_COLUMNS, "Fulfillments")
 
-    _run_with_client(ctx, body)
+    run_with_client(ctx, body)
 
 
 @fulfillments.command("get")
@@ -296,7 +249,7 @@ def fulfillments_get(ctx: click.Context, fulfillment_id: str, output: str) -> No
             await connection.client.fulfillments.retrieve(fulfillment_id), output, "Fulfillment"
         )
 
-    _run_with_client(ctx, body)
+    run_with_client(ctx, body)
 
 
 @fulfillments.command("update")
@@ -333,7 +286,7 @@ def fulfillments_update(
         )
         emit_one(updated, output, "Fulfillment")
 
-    _run_with_client(ctx, body)
+    run_with_client(ctx, body)
 
 
 # --- returns ---------------------------------------------------------------------------------
@@ -351,7 +304,7 @@ def returns() -> None:
 @click.option("--upstream-ids", multiple=True, metavar="ID", help="Upstream ids (repeat).")
 @_list_options(allow_eq=True)
 @click.pass_context
-def returns_list(ctx: click.Context, output: str, **options: Any) -> None:
+def returns_list(ctx: click.Context, /, output: str, **options: Any) -> None:
     """Fulfillment returns, newest first, every page streamed (--max-items caps the total)."""
     arguments = _list_arguments(options)
 
@@ -359,7 +312,7 @@ def returns_list(ctx: click.Context, output: str, **options: Any) -> None:
         pager = connection.client.fulfillment_returns.list(**arguments)
         await emit_all(pager, output, RETURN_COLUMNS, "Fulfillment returns")
 
-    _run_with_client(ctx, body)
+    run_with_client(ctx, body)
 
 
 @returns.command("get")
@@ -376,7 +329,7 @@ def returns_get(ctx: click.Context, return_id: str, output: str) -> None:
             "Fulfillment return",
         )
 
-    _run_with_client(ctx, body)
+    run_with_client(ctx, body)
 
 
 @returns.command("create")
@@ -416,206 +369,7 @@ def returns_create(
         )
         emit_one(created, output, "Fulfillment return")
 
-    _run_with_client(ctx, body)
-
-
-# --- upload ----------------------------------------------------------------------------------
-
-UPLOAD_HELP = """Create fulfillments from a CSV or JSON Lines file of shipment lines.
-
-\b
-Columns (CSV header / JSON keys; only order_id and item_id are required):
-  order_id, item_id, quantity, cancel_quantity, tracking_company,
-  tracking_number, tracking_url, shipment_id, shipment_item_id,
-  subfulfiller_id, distributor_cost, shipping_cost, currency, key
-
-Rows of one order that share a grouping value - their `key`, else their tracking_number,
-else their shipment_id - become ONE fulfillment with several items; a row with none of them
-is a fulfillment of its own. Rows of one group must be adjacent (sort by order, then key).
-
-The whole file is checked before anything is sent: bad rows are reported by line number
-(the CSV header is line 1) and nothing is sent, unless --skip-invalid. A journal next to
-the file (FILE.journal.db) records what is done, so running the same command again resumes
-without creating anything twice.
-
-Exit codes: 0 every fulfillment created, 1 some failed, 2 bad usage or invalid file.
-"""
-
-
-@cli.command(help=UPLOAD_HELP)
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--format",
-    "file_format",
-    type=click.Choice(FORMATS),
-    help="File format. Default: from the extension (.csv, .jsonl, .ndjson).",
-)
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Journal path.")
-@click.option("--no-journal", is_flag=True, help="Do not keep a journal (no resuming).")
-@click.option(
-    "--results",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write one line per fulfillment (key, lines, status, id or error); .csv or .jsonl.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=DEFAULT_BULK_CONCURRENCY,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option("--skip-invalid", is_flag=True, help="Send the valid fulfillments, skip the rest.")
-@click.option(
-    "--dry-run", is_flag=True, help="Validate and print the requests (JSON Lines); send nothing."
-)
-@click.pass_context
-def upload(
-    ctx: click.Context,
-    file: Path,
-    file_format: str | None,
-    journal: Path | None,
-    no_journal: bool,
-    results: Path | None,
-    concurrency: int,
-    skip_invalid: bool,
-    dry_run: bool,
-) -> None:
-    from ..bulk import claim_journal
-    from ._upload import (
-        RichProgress,
-        dry_run_line,
-        upload,
-        valid_groups,
-        validate,
-    )
-
-    settings = _settings(ctx)
-    console = _stderr()
-    if journal is not None and no_journal:
-        raise click.UsageError("--journal and --no-journal exclude each other")
-    try:
-        fmt = detect_format(file, file_format)
-        with console.status(f"Validating {file.name}…"):
-            validation = validate(file, fmt)
-    except FileFormatError as error:
-        raise CommandError(f"{file}: {error}", EXIT_USAGE) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CommandError(f"cannot read {file}: {error}", EXIT_USAGE) from None
-    _report_validation(console, file, validation, skip_invalid)
-    if not validation.ok and not skip_invalid:
-        ctx.exit(EXIT_USAGE)
-    if dry_run:
-        for group in valid_groups(file, fmt):
-            sys.stdout.write(dry_run_line(group, DEFAULT_IDEMPOTENCY_FIELD) + "\n")
-        console.print(
-            f"Dry run: {validation.fulfillments:,} fulfillment(s) would be created; nothing sent."
-        )
-        return
-    journal_path = _journal_path(file, journal, no_journal, settings)
-    if results is not None:
-        _check_writable(results)
-
-    async def body(connection: Connection) -> Any:
-        if journal_path is not None:
-            # Before the results file is truncated and the sandbox seeded: a journal of
-            # another API is a usage error (exit 2), like a journal that cannot be opened.
-            claim_journal(journal_path, connection.client.fulfillments.safe_create.target)
-        if connection.emulator is not None:
-            _add_sandbox_orders(connection, file, fmt)
-        return await upload(
-            connection.client,
-            file,
-            fmt,
-            total=validation.fulfillments,
-            concurrency=concurrency,
-            journal=journal_path,
-            results_path=results,
-            skip_invalid=skip_invalid,
-            progress=RichProgress(console),
-        )
-
-    try:
-        report = _run_with_client(ctx, body)
-    except KeyboardInterrupt:
-        resume = "run the same command again to resume" if journal_path else "no journal kept"
-        console.print(f"Interrupted; {resume}.")
-        ctx.exit(130)
-    _report_upload(console, report, journal_path, results)
-    if not report.ok:
-        ctx.exit(EXIT_FAILED)
-
-
-def _journal_path(
-    file: Path, journal: Path | None, no_journal: bool, settings: Settings
-) -> str | None:
-    if no_journal:
-        return None
-    if journal is not None:
-        return str(journal)
-    if settings.sandbox:
-        return None  # a sandbox run must never mark rows done for a real run
-    return str(file.with_name(file.name + ".journal.db"))
-
-
-def _check_writable(path: Path) -> None:
-    """Refuse an unwritable --results file before anything is sent."""
-    try:
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as error:
-        raise CommandError(f"cannot write {path}: {error.strerror or error}", EXIT_USAGE) from None
-
-
-def _add_sandbox_orders(connection: Connection, file: Path, fmt: str) -> None:
-    """--sandbox: create the orders the file ships, so the upload can go through."""
-    from ._upload import sandbox_orders
-
-    assert connection.emulator is not None
-    for order_id, items in sandbox_orders(file, fmt).items():
-        if order_id not in connection.emulator.orders:
-            connection.emulator.add_order(
-                order_id, [{"item_id": item, "quantity": units} for item, units in items.items()]
-            )
-
-
-def _report_validation(console: Any, file: Path, validation: Any, skip_invalid: bool) -> None:
-    if validation.ok:
-        console.print(
-            f"{file.name}: {validation.rows:,} row(s) valid → "
-            f"{validation.fulfillments:,} fulfillment(s)."
-        )
-        return
-    shown = validation.errors[:50]
-    for line, reason in shown:
-        console.print(f"{file.name}:{line}: {reason}", markup=False, highlight=False)
-    if len(validation.errors) > len(shown):
-        console.print("… more problems not shown (fix these first, or use --dry-run to recheck).")
-    verdict = (
-        f"skipping them; sending {validation.fulfillments:,} fulfillment(s)"
-        if skip_invalid
-        else "nothing was sent (fix them, or pass --skip-invalid)"
-    )
-    console.print(
-        f"[red]{validation.invalid_rows:,} of {validation.rows:,} row(s) invalid[/red]; {verdict}."
-    )
-
-
-def _report_upload(console: Any, report: Any, journal: str | None, results: Path | None) -> None:
-    for failure in report.failures:
-        lines = ",".join(map(str, failure.lines))
-        console.print(f"line(s) {lines} ({failure.key}): {failure.error}", markup=False)
-    if report.failed > len(report.failures):
-        console.print(f"… and {report.failed - len(report.failures):,} more failure(s).")
-    rate = (report.created + report.resumed) / report.elapsed if report.elapsed else 0.0
-    console.print(
-        f"{report.created:,} created, {report.resumed:,} already done (journal), "
-        f"[{'red' if report.failed else 'green'}]{report.failed:,} failed[/] "
-        f"in {report.elapsed:.1f} s ({rate:,.0f}/s)."
-    )
-    if results is not None:
-        console.print(f"Results: {results}")
-    if report.failed and journal is not None:
-        console.print("Run the same command again to retry the failed ones; done ones are skipped.")
+    run_with_client(ctx, body)
 
 
 # --- demo --------------------------------------------------------------------------------------
@@ -641,16 +395,16 @@ def demo(ctx: click.Context, rows: int, faults: float) -> None:
     exactly-once creates at work.
     """
     from ._demo import DemoError, print_summary, run_demo
-    from ._upload import RichProgress
+    from ._progress import progress_for
 
-    console = _stderr()
+    console = stderr_console()
     console.print(
         f"Starting an in-process Digital River emulator; uploading {rows:,} CSV rows"
         + (f" with {faults:.0%} injected faults" if faults else "")
         + "…"
     )
     try:
-        summary = run(_settings(ctx), run_demo(rows, faults, progress=RichProgress(console)))
+        summary = run(settings_of(ctx), run_demo(rows, faults, progress=progress_for(console)))
     except DemoError as error:
         raise CommandError(f"demo check failed: {error}") from None
     from rich.console import Console
@@ -661,70 +415,21 @@ def demo(ctx: click.Context, rows: int, faults: float) -> None:
 # --- emulator ------------------------------------------------------------------------------
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option(
-    "--port", type=click.IntRange(0, 65535), default=8787, show_default=True, help="0: any."
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
 )
-@click.option(
-    "--seed-orders",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Orders (2 items of 5 units) and fulfillment orders to create.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for ids and faults.")
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
-@click.option(
-    "--fault-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    help="Chance of a random fault per request.",
-)
-@click.option(
-    "--rate-limit",
-    type=RateLimit(),
-    default="dr",
-    show_default=True,
-    help="Requests/s per key, 'off', or 'dr' (DR's 25 test / 250 live).",
-)
-def emulator(
-    host: str,
-    port: int,
-    seed_orders: int,
-    seed: int,
-    latency_ms: float,
-    fault_rate: float,
-    rate_limit: str | float,
-) -> None:
-    """Serve the Digital River emulator until Ctrl-C."""
-    from ..testing import DEFAULT, Emulator, serve
+@click.pass_context
+def emulator(ctx: click.Context) -> None:
+    """Serve the Digital River emulator until Ctrl-C (--help: its options).
 
-    limit: Any = None if rate_limit == "off" else DEFAULT if rate_limit == "dr" else rate_limit
-    server = Emulator(
-        host=host,
-        port=port,
-        latency=latency_ms / 1000,
-        fault_rate=fault_rate,
-        seed=seed,
-        rate_limit=limit,
-    )
-    seeded = server.seed(orders=seed_orders, fulfillment_orders=seed_orders, seed=seed)
+    The same launcher as `python -m drfulfill.testing`: --host, --port (8787), --seed-orders,
+    --seed, --latency-ms, --fault-rate, --rate-limit N|off|dr. It holds the README's sample
+    orders and prints the export line for DR_BASE_URL and DR_API_KEY.
+    """
+    from ..testing._launcher import main
 
-    def announce(running: Any) -> None:
-        out = click.echo
-        out(f"Digital River emulator on {running.url}  (Ctrl-C to stop)")
-        out(f"export DR_BASE_URL={running.url} DR_API_KEY={EMULATOR_KEY}")
-        for order_id in seeded.orders[:3]:
-            items = ", ".join(
-                f"{item['id']} x{item['quantity']}" for item in running.orders[order_id]["items"]
-            )
-            out(f"order {order_id}: items {items}")
-        if len(seeded.orders) > 3:
-            fulfillment_orders = len(seeded.fulfillment_orders)
-            out(f"… {len(seeded.orders)} orders, {fulfillment_orders} fulfillment orders")
-        sys.stdout.flush()
+    main(ctx.args, prog="drfulfill emulator")
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(server, announce))
+
+cli.add_command(upload)

@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import click
@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+if TYPE_CHECKING:
+    ParamType = click.ParamType[Any]  # generic for type checkers (and click >= 8.2 only)
+else:
+    ParamType = click.ParamType
+
 SANDBOX_KEY = "sk_test_sandbox"
 EMULATOR_KEY = "sk_test_emulator"
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 logger = logging.getLogger("drfulfill.cli")
 
@@ -54,7 +59,7 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar
 
 
 @dataclass
@@ -184,3 +189,28 @@ def run(settings: Settings, body: Awaitable[T]) -> T:
             raise CommandError(
                 settings.redact(f"{type(error).__name__}: {error}"), EXIT_FAILED
             ) from None
+
+
+def stderr_console() -> Any:
+    """A rich console on stderr (for messages, progress and summaries). It never wraps a
+    line: an error line stays one greppable line whatever the terminal's width."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The global options of the running command."""
+    settings: Settings | None = ctx.find_object(Settings)
+    return settings or Settings()
+
+
+def run_with_client(ctx: click.Context, body: Callable[[Connection], Awaitable[T]]) -> T:
+    """Run ``body`` with a connection made from the global options."""
+    settings = settings_of(ctx)
+
+    async def main() -> T:
+        async with connect(settings) as connection:
+            return await body(connection)
+
+    return run(settings, main())

@@ -20,7 +20,8 @@ from .._constants import DEFAULT_IDEMPOTENCY_FIELD
 from ..errors import APIConnectionError, ServerError
 from ..models import FulfillmentReturn
 from ._context import EMULATOR_KEY
-from ._upload import Progress, upload, validate
+from ._progress import Progress
+from ._upload import upload, validate
 
 if TYPE_CHECKING:
     from rich.console import Console

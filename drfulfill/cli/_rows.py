@@ -29,20 +29,22 @@ a group (an empty cell agrees with anything), and an item may appear once per gr
 
 **Adjacency.** The rows of one group must be adjacent in the file (sort it by order, then
 by the grouping value; exports usually are). This keeps both passes streaming: memory is
-one group plus an 8-byte digest per *grouped* fulfillment already seen (to report a group
-that reappears further down), about 60 MB for a million groups. Rows without a grouping
-value cost nothing.
+one group plus an 8-byte digest per fulfillment already seen (to report a group that
+reappears further down, or an ungrouped row that ships exactly what an earlier one does),
+about 60 MB for a million fulfillments.
 
-**Safe-create keys.** Each fulfillment gets a deterministic key, ``ORDER:k:KEY``,
-``ORDER:t:TRACKING``, ``ORDER:s:SHIPMENT`` or, for an ungrouped row, ``ORDER:line:N`` (a
-SHA-256 digest when that is long). A re-run of the same file therefore cannot create a
-fulfillment twice. Line-keyed rows are identified by their line number: do not insert or
-remove lines above them between a run and its resumption (give them a ``key`` if you must).
+**Safe-create keys** come from what a fulfillment ships, never from where it is in the
+file: ``ORDER:KIND:VALUE:DIGEST`` for a grouped one (``k`` key, ``t`` tracking number,
+``s`` shipment id) and ``ORDER:DIGEST`` for an ungrouped row, where the digest covers the
+order, the grouping value and every ``(item, quantity, cancel quantity)``. The same
+shipment gets the same key in a renamed, copied or re-sorted file, so a re-run cannot
+create it twice; a new day's file with another item on the same line gets another key.
+Two ungrouped rows that ship the same are refused (they would be one fulfillment): give
+them different ``key`` values.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -54,24 +56,15 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..models import FulfillmentRequest, FulfillmentRequestItem
-
-COLUMNS = (
-    "order_id",
-    "item_id",
-    "quantity",
-    "cancel_quantity",
-    "tracking_company",
-    "tracking_number",
-    "tracking_url",
-    "shipment_id",
-    "shipment_item_id",
-    "subfulfiller_id",
-    "distributor_cost",
-    "shipping_cost",
-    "currency",
-    "key",
+from ._records import (
+    COLUMNS,
+    DEFAULT_OPTIONS,
+    REQUIRED_COLUMNS,
+    ReadOptions,
+    Record,
+    read_records,
 )
-REQUIRED_COLUMNS = ("order_id", "item_id")
+
 COUNT_COLUMNS = ("quantity", "cancel_quantity")
 MONEY_COLUMNS = ("distributor_cost", "shipping_cost")
 #: Fields of the fulfillment, not of the item: rows of one group must agree on them.
@@ -85,101 +78,9 @@ ITEM_FIELDS = (
     "distributor_cost",
     "shipping_cost",
 )
-FORMATS = ("csv", "jsonl")
-_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _MAX_KEY_LENGTH = 200  # longer keys are replaced by a digest
 _WHOLE_NUMBER = re.compile(r"[+]?\d+")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")  # as the request model checks it
-
-
-class FileFormatError(Exception):
-    """The file cannot be read as a shipments file at all (not a row problem)."""
-
-
-def detect_format(path: str | Path, given: str | None = None) -> str:
-    """``csv`` or ``jsonl``, from ``given`` or else the file's extension."""
-    if given is not None:
-        return given
-    suffix = Path(path).suffix.lower()
-    if suffix not in _EXTENSIONS:
-        raise FileFormatError(
-            f"cannot tell the format of {Path(path).name!r} from its extension; "
-            "use .csv, .jsonl or .ndjson, or pass --format csv|jsonl"
-        )
-    return _EXTENSIONS[suffix]
-
-
-# --- records: (line number, raw values or a reason the line is unreadable) ----------------
-
-
-Record = tuple[int, "dict[str, Any] | str"]
-
-
-def read_records(path: str | Path, fmt: str) -> Iterator[Record]:
-    """Each record of the file with the number of its first line (a CSV header is line 1)."""
-    reader = _read_csv if fmt == "csv" else _read_jsonl
-    yield from reader(Path(path))
-
-
-def _read_csv(path: Path) -> Iterator[Record]:
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.reader(file)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise FileFormatError(f"{path.name} is empty; line 1 must be a header") from None
-        columns = _check_header([name.strip() for name in header])
-        previous_end = reader.line_num
-        for values in reader:
-            line, previous_end = previous_end + 1, reader.line_num
-            if not any(value.strip() for value in values):
-                continue  # a blank line
-            if len(values) > len(columns):
-                yield line, f"has {len(values)} fields but the header has {len(columns)}"
-                continue
-            yield line, dict(zip(columns, values, strict=False))
-
-
-def _check_header(columns: list[str]) -> list[str]:
-    unknown = [name for name in columns if name not in COLUMNS]
-    if unknown:
-        raise FileFormatError(
-            f"line 1: unknown column(s) {', '.join(map(repr, unknown))}; "
-            f"the columns are {', '.join(COLUMNS)}"
-        )
-    duplicated = sorted({name for name in columns if columns.count(name) > 1})
-    if duplicated:
-        raise FileFormatError(f"line 1: duplicated column(s) {', '.join(duplicated)}")
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    if missing:
-        raise FileFormatError(f"line 1: missing required column(s) {', '.join(missing)}")
-    return columns
-
-
-def _read_jsonl(path: Path) -> Iterator[Record]:
-    with path.open(encoding="utf-8-sig") as file:
-        for line, text in enumerate(file, start=1):
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text, parse_float=Decimal)
-            except ValueError as error:
-                yield line, f"is not valid JSON ({error})"
-                continue
-            if not isinstance(value, dict):
-                yield line, f"must be a JSON object, got {type(value).__name__}"
-                continue
-            unknown = [name for name in value if name not in COLUMNS]
-            if unknown:
-                yield (
-                    line,
-                    (
-                        f"unknown field(s) {', '.join(map(repr, unknown))}; "
-                        f"the fields are {', '.join(COLUMNS)}"
-                    ),
-                )
-                continue
-            yield line, value
 
 
 # --- one row -------------------------------------------------------------------------------
@@ -314,12 +215,27 @@ def _plain(value: Any) -> str | None:
     return str(value).strip() or None
 
 
-def safe_create_key(identity: tuple[str, str, str]) -> str:
-    """The deterministic safe-create key of a group (a digest when long)."""
-    key = ":".join(identity)
-    if len(key) <= _MAX_KEY_LENGTH:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+def safe_create_key(identity: tuple[str, str, str], request: FulfillmentRequest) -> str:
+    """The safe-create key of a valid group: what it ships, never where it is in the file.
+
+    A readable label (order and grouping value) and a digest of the order, the grouping
+    value and the sorted ``(item, quantity, cancel quantity)`` lines; the whole key is a
+    SHA-256 digest when it would be long.
+    """
+    order_id, kind, value = identity
+    grouping = [] if kind == "line" else [kind, value]
+    items = sorted(
+        (item.item_id, item.quantity or 0, item.cancel_quantity or 0) for item in request.items
+    )
+    content = json.dumps([order_id, grouping, items], separators=(",", ":"))
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    key = ":".join([order_id, *grouping, digest[:16]])
+    return key if len(key) <= _MAX_KEY_LENGTH else "sha256:" + digest
+
+
+def _label(identity: tuple[str, str, str]) -> str:
+    """Names a group that is not sent (an invalid one) in reports and ``--results``."""
+    return ":".join(identity)
 
 
 def _describe(identity: tuple[str, str, str]) -> str:
@@ -333,12 +249,20 @@ def _describe(identity: tuple[str, str, str]) -> str:
 
 @dataclass(slots=True)
 class Group:
-    """One fulfillment to create: its lines, its request (None when invalid) and problems."""
+    """One fulfillment to create: its lines, its request (None when invalid) and problems.
+
+    ``family`` is a digest shared by every group that would be the same fulfillment (the
+    same grouping value, or for ungrouped rows the same content): ``--skip-invalid`` skips
+    a valid group whose family also has an invalid group. ``raw`` holds the records as they
+    are in the file (for ``--failed``).
+    """
 
     key: str
     lines: list[int]
+    family: int = 0
     request: FulfillmentRequest | None = None
     errors: list[tuple[int, str]] = field(default_factory=list)
+    raw: list[Any] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     values: dict[str, tuple[str, int]] = field(default_factory=dict)  # field -> (value, line)
 
@@ -347,44 +271,55 @@ class Group:
         return self.request is not None
 
 
-def _digest(identity: tuple[str, str, str]) -> int:
-    return int.from_bytes(
-        hashlib.blake2b("\0".join(identity).encode(), digest_size=8).digest(), "big"
-    )
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
-def iter_groups(path: str | Path, fmt: str) -> Iterator[Group]:
+class _Tracker:
+    """The digests of fulfillments already finished, to report one that appears twice."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def first_time(self, family: int) -> bool:
+        if family in self.seen:
+            return False
+        self.seen.add(family)
+        return True
+
+
+def iter_groups(
+    path: str | Path, fmt: str, options: ReadOptions = DEFAULT_OPTIONS
+) -> Iterator[Group]:
     """The file's fulfillments in file order, each validated; one group in memory at a time.
 
     An unreadable line or a row without an order id is a group of its own, with errors.
     Raises FileFormatError when the file cannot be read as a shipments file at all.
     """
-    seen: set[int] = set()  # digests of grouped fulfillments already finished
+    tracker = _Tracker()
     current: Group | None = None
     current_identity: tuple[str, str, str] | None = None
     # Lines that belong to no group (unreadable, no order id), yielded after the open group
     # so that groups come out in the order of their first line.
     orphans: list[Group] = []
-    for line, values in read_records(path, fmt):
+    for record in read_records(path, fmt, options):
+        line, values = record.line, record.values
         if isinstance(values, str):
-            orphans.append(Group(key=f"line:{line}", lines=[line], errors=[(line, values)]))
+            orphans.append(_orphan(record, [values]))
             continue
         identity = group_identity(line, values)
         if identity is None:
-            _row, errors = parse_row(line, values)
-            orphans.append(
-                Group(key=f"line:{line}", lines=[line], errors=[(line, e) for e in errors])
-            )
+            orphans.append(_orphan(record, parse_row(line, values)[1]))
             continue
         if identity != current_identity:
-            if current is not None:
-                yield _finish(current)
+            if current is not None and current_identity is not None:
+                yield _finish(current, current_identity, tracker)
             yield from orphans
             orphans.clear()
-            current, current_identity = Group(key=safe_create_key(identity), lines=[]), identity
+            current, current_identity = Group(key=_label(identity), lines=[]), identity
             if identity[1] != "line":
-                digest = _digest(identity)
-                if digest in seen:
+                current.family = _digest("\0".join(identity))
+                if not tracker.first_time(current.family):
                     current.errors.append(
                         (
                             line,
@@ -392,12 +327,23 @@ def iter_groups(path: str | Path, fmt: str) -> Iterator[Group]:
                             "already appeared further up (sort the file by order and key)",
                         )
                     )
-                seen.add(digest)
         assert current is not None
+        current.raw.append(record.raw)
         _add_row(current, line, values)
-    if current is not None:
-        yield _finish(current)
+    if current is not None and current_identity is not None:
+        yield _finish(current, current_identity, tracker)
     yield from orphans
+
+
+def _orphan(record: Record, errors: list[str]) -> Group:
+    line = record.line
+    return Group(
+        key=f"line:{line}",
+        lines=[line],
+        family=_digest(f"line:{line}"),
+        errors=[(line, error) for error in errors],
+        raw=[record.raw],
+    )
 
 
 def _add_row(group: Group, line: int, values: Mapping[str, Any]) -> None:
@@ -427,15 +373,33 @@ def _add_row(group: Group, line: int, values: Mapping[str, Any]) -> None:
     group.rows.append(row)
 
 
-def _finish(group: Group) -> Group:
+def _finish(group: Group, identity: tuple[str, str, str], tracker: _Tracker) -> Group:
     if not group.errors:
         fields = {name: value for name, (value, _line) in group.values.items()}
         try:
-            group.request = FulfillmentRequest(
+            request = FulfillmentRequest(
                 order_id=group.rows[0].order_id, items=[row.item for row in group.rows], **fields
             )
         except ValidationError as error:
             group.errors.append((group.lines[0], str(error)))
+        else:
+            key = safe_create_key(identity, request)
+            if identity[1] == "line":
+                group.family = _digest(key)
+                if not tracker.first_time(group.family):
+                    group.errors.append(
+                        (
+                            group.lines[0],
+                            f"ships the same as an earlier row of order {identity[0]} (same "
+                            "item and quantities, no key, tracking_number or shipment_id): it "
+                            "would be the same fulfillment; give the rows different `key` "
+                            "values to ship both",
+                        )
+                    )
+            if not group.errors:
+                group.key, group.request = key, request
+    elif identity[1] == "line":
+        group.family = _digest(_label(identity))
     group.rows = []  # the request has what is needed; keep memory to one group
     group.values = {}
     return group

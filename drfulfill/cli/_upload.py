@@ -7,25 +7,27 @@ row; the second builds the requests lazily while ``bulk_create`` sends them.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import csv
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._constants import DEFAULT_IDEMPOTENCY_FIELD
 from .._convert import unstructure
+from ..errors import APIConnectionError, AuthenticationError, PermissionDeniedError
 from ..models import BulkResult, FulfillmentRequest
+from ._progress import Progress
+from ._records import DEFAULT_OPTIONS, ReadOptions, layout
+from ._results import FailedWriter, Outcome, ResultsWriter, is_permanent
 from ._rows import Group, iter_groups
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from .. import Client
 
 MAX_ERRORS_KEPT = 1000  # invalid lines remembered for the report; the rest are only counted
@@ -40,24 +42,31 @@ class Validation:
     invalid_rows: int = 0
     invalid_fulfillments: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), first ones
+    #: ``Group.family`` of every invalid group: ``--skip-invalid`` skips valid groups of
+    #: these families too, so no fulfillment is reported both invalid and created.
+    invalid_families: set[int] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
         return self.invalid_rows == 0
 
 
-def validate(path: str | Path, fmt: str) -> Validation:
+def validate(path: str | Path, fmt: str, options: ReadOptions = DEFAULT_OPTIONS) -> Validation:
     """First pass: validate every row; memory: one group plus the adjacency digests."""
     report = Validation()
-    for group in iter_groups(path, fmt):
+    for group in iter_groups(path, fmt, options):
         report.rows += len(group.lines)
         if group.ok:
             report.fulfillments += 1
             continue
         report.invalid_fulfillments += 1
         report.invalid_rows += len(group.lines)
+        report.invalid_families.add(group.family)
         room = MAX_ERRORS_KEPT - len(report.errors)
         report.errors.extend(group.errors[: max(room, 0)])
+    if report.invalid_families:
+        # Valid groups that share a family with an invalid one are not sent either.
+        report.fulfillments = sum(1 for _ in valid_groups(path, fmt, options, report))
     report.errors.sort()
     return report
 
@@ -68,55 +77,36 @@ def stamped(group: Group, idempotency_field: str) -> FulfillmentRequest:
     return attrs.evolve(group.request, metadata={idempotency_field: group.key})
 
 
-def valid_groups(path: str | Path, fmt: str) -> Iterator[Group]:
-    """Second pass: the groups to send, lazily (invalid ones skipped)."""
-    return (group for group in iter_groups(path, fmt) if group.ok)
+def valid_groups(
+    path: str | Path,
+    fmt: str,
+    options: ReadOptions = DEFAULT_OPTIONS,
+    validation: Validation | None = None,
+) -> Iterator[Group]:
+    """Second pass: the groups to send, lazily (invalid ones, and valid ones of a family
+    with an invalid group, skipped)."""
+    skipped = validation.invalid_families if validation is not None else set()
+    return (
+        group
+        for group in iter_groups(path, fmt, options)
+        if group.ok and group.family not in skipped
+    )
 
 
-# --- results ---------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """One line of ``--results``: one fulfillment."""
-
-    key: str
-    lines: list[int]
-    status: str  # created | resumed | failed | invalid
-    fulfillment_id: str | None = None
-    error: str | None = None
-
-
-class ResultsWriter:
-    """``--results out.jsonl`` or ``out.csv``: one line per fulfillment, as they finish."""
-
-    FIELDS = ("key", "lines", "status", "fulfillment_id", "error")
-
-    def __init__(self, file: IO[str], fmt: str) -> None:
-        self._file = file
-        self._csv = csv.writer(file) if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(self.FIELDS)
-
-    @staticmethod
-    def format_for(path: str | Path) -> str:
-        return "csv" if Path(path).suffix.lower() == ".csv" else "jsonl"
-
-    def write(self, outcome: Outcome) -> None:
-        if self._csv is not None:
-            lines = " ".join(map(str, outcome.lines))
-            self._csv.writerow(
-                [
-                    outcome.key,
-                    lines,
-                    outcome.status,
-                    outcome.fulfillment_id or "",
-                    outcome.error or "",
-                ]
-            )
+def invalid_outcomes(
+    path: str | Path, fmt: str, options: ReadOptions, validation: Validation
+) -> Iterator[Outcome]:
+    """``--results``/``--failed`` lines for the fulfillments ``--skip-invalid`` left out."""
+    for group in iter_groups(path, fmt, options):
+        if not group.ok:
+            reasons = "; ".join(f"line {line}: {reason}" for line, reason in group.errors)
+        elif group.family in validation.invalid_families:
+            reasons = "another part of this fulfillment is invalid"
         else:
-            record = {name: getattr(outcome, name) for name in self.FIELDS}
-            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            continue
+        yield Outcome(
+            group.key, group.lines, "invalid", error=reasons, permanent=True, raw=group.raw
+        )
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -124,12 +114,14 @@ class ResultsWriter:
 
 @dataclass
 class UploadReport:
-    """What a send did. ``created + resumed + failed`` is the number of fulfillments sent."""
+    """What a send did. ``created + resumed + failed`` is the number of fulfillments that
+    finished (all of them, unless the upload stopped)."""
 
     fulfillments: int = 0
     created: int = 0
     resumed: int = 0
     failed: int = 0
+    permanent: int = 0  # failures that a re-run would meet again (4xx)
     elapsed: float = 0.0
     failures: list[Outcome] = field(default_factory=list)  # the first ones, for the report
 
@@ -137,75 +129,43 @@ class UploadReport:
     def ok(self) -> bool:
         return self.failed == 0
 
-
-class Progress:
-    """Progress display of a send; the base class shows nothing."""
-
-    def start(self, total: int, description: str = "Uploading") -> None:
-        pass
-
-    def advance(self, outcome: Outcome) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
+    @property
+    def retryable(self) -> int:
+        return self.failed - self.permanent
 
 
-class RichProgress(Progress):
-    """A rich progress bar on stderr: done/total, rate, ETA, failures."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as Bar
-
-        self._bar = Bar(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[failed]}"),
-            console=console,
-            transient=False,
-        )
-        self._task: Any = None
-        self._failed = 0
-
-    def start(self, total: int, description: str = "Uploading") -> None:
-        self._bar.start()
-        self._failed = 0
-        self._task = self._bar.add_task(description, total=total, rate="", failed="")
-
-    def advance(self, outcome: Outcome) -> None:
-        if outcome.status == "failed":
-            self._failed += 1
-        speed = self._bar.tasks[-1].speed
-        self._bar.update(
-            self._task,
-            advance=1,
-            rate=f"{speed:,.0f}/s" if speed else "",
-            failed=f"[red]{self._failed} failed" if self._failed else "",
-        )
-
-    def stop(self) -> None:
-        self._bar.stop()
+def stops_the_run(error: BaseException | None) -> bool:
+    """An error that is about the API key, its permissions or the network, not the row:
+    every other row would meet it too (401, 403, and a connection that could not even be
+    made: refused, DNS, TLS)."""
+    if isinstance(error, (AuthenticationError, PermissionDeniedError)):
+        return True
+    return isinstance(error, APIConnectionError) and not error.sent
 
 
-def outcome_of(result: BulkResult, key: str, lines: list[int]) -> Outcome:
+class UploadStopped(Exception):
+    """The upload stopped at an error that is not about a row (see ``stops_the_run``).
+    Rows in flight were let finish; ``report`` counts them."""
+
+    def __init__(self, error: BaseException, report: UploadReport) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.report = report
+
+
+def outcome_of(result: BulkResult, group: Group) -> Outcome:
     if result.ok:
         fulfillment_id = result.fulfillment.id if result.fulfillment is not None else None
-        return Outcome(key, lines, "resumed" if result.resumed else "created", fulfillment_id)
-    return Outcome(key, lines, "failed", error=str(result.error))
+        status = "resumed" if result.resumed else "created"
+        return Outcome(group.key, group.lines, status, fulfillment_id, raw=group.raw)
+    return Outcome(
+        group.key,
+        group.lines,
+        "failed",
+        error=str(result.error),
+        permanent=is_permanent(result.error),
+        raw=group.raw,
+    )
 
 
 async def send(
@@ -215,23 +175,29 @@ async def send(
     total: int,
     concurrency: int | None = None,
     journal: str | None = None,
-    results: ResultsWriter | None = None,
     progress: Progress | None = None,
     description: str = "Uploading",
     on_outcome: Callable[[Outcome], None] | None = None,
     max_failures_kept: int = 20,
+    report: UploadReport | None = None,
 ) -> UploadReport:
     """Create one fulfillment per group with ``bulk_create``; memory stays O(concurrency).
 
-    Each request carries its group's deterministic key, so with a ``journal`` a re-run
-    skips what is done, and without one the safe-create protocol still guards retries.
+    Each request carries its group's key, derived from its content, so with a ``journal``
+    a re-run skips what is done, and without one the safe-create protocol still guards
+    retries. At the first error that is not about a row (``stops_the_run``), no further row
+    is sent; the rows in flight finish, then ``UploadStopped`` is raised (also when
+    ``bulk_create`` raises such an error itself).
     """
     idempotency_field = client.idempotency_field or DEFAULT_IDEMPOTENCY_FIELD
-    in_flight: dict[int, tuple[str, list[int]]] = {}  # input index -> (key, lines)
+    in_flight: dict[int, Group] = {}  # input index -> group
+    stopped: list[BaseException] = []  # the error that stopped the run, once there is one
 
     def requests() -> Iterator[FulfillmentRequest]:
         for index, group in enumerate(groups):
-            in_flight[index] = (group.key, group.lines)
+            if stopped:
+                return
+            in_flight[index] = group
             yield stamped(group, idempotency_field)
 
     def key_of(request: FulfillmentRequest) -> str:
@@ -239,35 +205,59 @@ async def send(
         return str(request.metadata[idempotency_field])
 
     progress = progress or Progress()
-    report = UploadReport(fulfillments=total)
+    report = report if report is not None else UploadReport()
+    report.fulfillments = total
     started = time.perf_counter()
     progress.start(total, description)
+    heartbeat = asyncio.create_task(progress.heartbeat())
     try:
-        results_iter = client.fulfillments.bulk_create(
+        results = client.fulfillments.bulk_create(
             requests(), concurrency=concurrency, key=key_of, journal=journal
         )
-        # aclosing: an exception here must close the run (and its journal) now, not at GC.
-        async with contextlib.aclosing(results_iter):
-            async for result in results_iter:
-                key, lines = in_flight.pop(result.index)
-                outcome = outcome_of(result, key, lines)
-                if outcome.status == "created":
-                    report.created += 1
-                elif outcome.status == "resumed":
-                    report.resumed += 1
-                else:
-                    report.failed += 1
-                    if len(report.failures) < max_failures_kept:
-                        report.failures.append(outcome)
-                if results is not None:
-                    results.write(outcome)
+        # An async generator: closing it cancels the rows in flight if this loop is left early.
+        async with contextlib.aclosing(results):
+            async for result in results:
+                group = in_flight.pop(result.index)
+                if not result.ok and stops_the_run(result.error):
+                    # Not this row's fault: the row is not counted and stays to be done.
+                    stopped.append(result.error)  # type: ignore[arg-type]
+                    continue
+                outcome = outcome_of(result, group)
+                _count(report, outcome, max_failures_kept)
                 progress.advance(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
+    except (AuthenticationError, PermissionDeniedError, APIConnectionError) as error:
+        stopped.append(error)
     finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
         progress.stop()
         report.elapsed = time.perf_counter() - started
+    if stopped:
+        raise UploadStopped(stopped[0], report)
     return report
+
+
+def _count(report: UploadReport, outcome: Outcome, max_failures_kept: int) -> None:
+    if outcome.status == "created":
+        report.created += 1
+    elif outcome.status == "resumed":
+        report.resumed += 1
+    else:
+        report.failed += 1
+        report.permanent += outcome.permanent
+        if len(report.failures) < max_failures_kept:
+            report.failures.append(outcome)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The files an upload writes as fulfillments finish (``--results``, ``--failed``)."""
+
+    results: Path | None = None
+    failed: Path | None = None
 
 
 async def upload(
@@ -276,43 +266,52 @@ async def upload(
     fmt: str,
     *,
     total: int,
+    options: ReadOptions = DEFAULT_OPTIONS,
+    validation: Validation | None = None,
     concurrency: int | None = None,
     journal: str | None = None,
-    results_path: str | Path | None = None,
-    skip_invalid: bool = False,
+    outputs: Outputs = Outputs(),
     progress: Progress | None = None,
     description: str = "Uploading",
     on_outcome: Callable[[Outcome], None] | None = None,
+    report: UploadReport | None = None,
 ) -> UploadReport:
     """The send pass of ``drfulfill upload`` (and of the demo): the file's valid groups
-    through ``bulk_create``, with ``--results`` written as fulfillments finish."""
+    through ``bulk_create``, with ``--results`` and ``--failed`` written as fulfillments
+    finish. With a ``validation`` that found invalid groups, those are written first (the
+    command only gets here with them under ``--skip-invalid``)."""
+    writers: list[Callable[[Outcome], None]] = []
     with contextlib.ExitStack() as stack:
-        results = None
-        if results_path is not None:
-            file = stack.enter_context(open(results_path, "w", newline="", encoding="utf-8"))  # noqa: ASYNC230 - a local file
-            results = ResultsWriter(file, ResultsWriter.format_for(results_path))
-            if skip_invalid:
-                for outcome in invalid_outcomes(path, fmt):
-                    results.write(outcome)
+        if outputs.results is not None:
+            file = stack.enter_context(open(outputs.results, "w", newline="", encoding="utf-8"))  # noqa: ASYNC230 - a local file
+            writers.append(ResultsWriter(file, ResultsWriter.format_for(outputs.results)).write)
+        if outputs.failed is not None:
+            failed_file = stack.enter_context(
+                open(outputs.failed, "w", newline="", encoding=options.encoding)  # noqa: ASYNC230 - a local file
+            )
+            writers.append(FailedWriter(failed_file, layout(path, fmt, options)).write)
+        if validation is not None and not validation.ok:
+            for outcome in invalid_outcomes(path, fmt, options, validation):
+                for write in writers:
+                    write(outcome)
+
+        def finished(outcome: Outcome) -> None:
+            for write in writers:
+                write(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
         return await send(
             client,
-            valid_groups(path, fmt),
+            valid_groups(path, fmt, options, validation),
             total=total,
             concurrency=concurrency,
             journal=journal,
-            results=results,
             progress=progress,
             description=description,
-            on_outcome=on_outcome,
+            on_outcome=finished,
+            report=report,
         )
-
-
-def invalid_outcomes(path: str | Path, fmt: str) -> Iterator[Outcome]:
-    """``--results`` lines for the fulfillments ``--skip-invalid`` left out."""
-    for group in iter_groups(path, fmt):
-        if not group.ok:
-            reasons = "; ".join(f"line {line}: {reason}" for line, reason in group.errors)
-            yield Outcome(group.key, group.lines, "invalid", error=reasons)
 
 
 def dry_run_line(group: Group, idempotency_field: str) -> str:
@@ -321,10 +320,12 @@ def dry_run_line(group: Group, idempotency_field: str) -> str:
     return json.dumps({"key": group.key, "lines": group.lines, "request": body})
 
 
-def sandbox_orders(path: str | Path, fmt: str) -> dict[str, dict[str, int]]:
+def sandbox_orders(
+    path: str | Path, fmt: str, options: ReadOptions = DEFAULT_OPTIONS
+) -> dict[str, dict[str, int]]:
     """``{order_id: {item_id: units}}`` that the file's valid rows need (for ``--sandbox``)."""
     orders: dict[str, dict[str, int]] = {}
-    for group in valid_groups(path, fmt):
+    for group in valid_groups(path, fmt, options):
         assert group.request is not None
         items = orders.setdefault(group.request.order_id, {})
         for item in group.request.items:

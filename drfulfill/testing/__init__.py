@@ -5,13 +5,14 @@
 For pytest, the ``drfulfill`` plugin provides the ``dr_emulator`` and ``dr_client`` fixtures.
 """
 
-from ._commits import LateCommit
-from ._emulator import DEFAULT, Emulator, serve
-from ._gateway import Fault
-from ._log import LoggedRequest
-from ._records import Records
-from ._state import Seeded
-from ._webhooks import WebhookDelivery, WebhookEndpoint
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+# ruff: noqa: F405 - __all__ names what ``_public`` imports (a star import, for type checkers)
+
+if TYPE_CHECKING:
+    from ._public import *  # noqa: F403
 
 __all__ = [
     "DEFAULT",
@@ -25,3 +26,20 @@ __all__ = [
     "WebhookEndpoint",
     "serve",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers see the star import above, not this
+
+    def __getattr__(name: str) -> Any:
+        # PEP 562: the public names are imported on first use (see ``_public``).
+        if name in __all__:
+            from . import _public
+
+            value = getattr(_public, name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

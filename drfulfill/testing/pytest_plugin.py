@@ -15,15 +15,19 @@ drfulfill and pytest-asyncio installed the fixtures are available in any test su
 - ``dr_client``: a ``drfulfill.Client`` for that emulator (key ``sk_test_emulator``,
   client-side rate limiter off), closed after the test.
 
-The fixtures are async: use pytest-asyncio (``asyncio_mode = "auto"``, or mark the tests
-``@pytest.mark.asyncio``). Without pytest-asyncio this module still imports, but the fixtures
-need some other plugin that runs async fixtures.
+The fixtures are async: install ``drfulfill[pytest]`` (pytest and pytest-asyncio) and use
+``asyncio_mode = "auto"`` or mark the tests ``@pytest.mark.asyncio``. Without pytest-asyncio
+this module still imports, but the fixtures need some other plugin that runs async fixtures.
+
+pytest imports this module in every run of every project that has drfulfill installed, so
+it imports nothing of drfulfill's until a fixture is used (``drfulfill`` and
+``drfulfill.testing`` load their names lazily): no aiohttp, cattrs, tenacity or emulator.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -31,10 +35,17 @@ if TYPE_CHECKING:
     from drfulfill import Client
     from drfulfill.testing import Emulator
 
-try:
-    from pytest_asyncio import fixture as async_fixture
-except ImportError:  # pragma: no cover - depends on the user's environment
-    async_fixture = pytest.fixture
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+if TYPE_CHECKING:
+
+    def async_fixture(function: _F) -> _F: ...  # what both decorators below do to a fixture
+
+else:
+    try:
+        from pytest_asyncio import fixture as async_fixture
+    except ImportError:  # pragma: no cover - depends on the user's environment
+        async_fixture = pytest.fixture
 
 EMULATOR_TEST_KEY = "sk_test_emulator"
 

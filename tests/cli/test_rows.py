@@ -6,13 +6,30 @@ from pathlib import Path
 
 import pytest
 
-from drfulfill.cli._rows import FileFormatError, detect_format, iter_groups, safe_create_key
+from drfulfill.cli._records import FileFormatError, ReadOptions, detect_format, sniff_delimiter
+from drfulfill.cli._rows import iter_groups, safe_create_key
+from drfulfill.models import FulfillmentRequest
 
 
-def groups_of(tmp_path: Path, text: str, name: str = "f.csv") -> list[tuple[str, list[int], list]]:
+def label(key: str) -> str:
+    """A valid group's key without its content digest (an invalid group's key has none)."""
+    head, _, digest = key.rpartition(":")
+    return head if len(digest) == 16 and head else key
+
+
+def groups_of(
+    tmp_path: Path, text: str, name: str = "f.csv", options: ReadOptions | None = None
+) -> list[tuple[str, list[int], list]]:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    return [(g.key, g.lines, g.errors) for g in iter_groups(path, detect_format(path))]
+    groups = iter_groups(path, detect_format(path), options or ReadOptions())
+    return [(label(g.key), g.lines, g.errors) for g in groups]
+
+
+def keys_of(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "k.csv"
+    path.write_text(text, encoding="utf-8")
+    return [g.key for g in iter_groups(path, "csv")]
 
 
 def test_the_grouping_value_is_key_then_tracking_then_shipment(tmp_path: Path) -> None:
@@ -31,8 +48,8 @@ def test_the_grouping_value_is_key_then_tracking_then_shipment(tmp_path: Path) -
         ("A:t:T", [4], []),
         ("A:s:S", [5], []),
         ("B:k:K", [6], []),
-        ("B:line:7", [7], []),
-        ("B:line:8", [8], []),
+        ("B", [7], []),
+        ("B", [8], []),
     ]
 
 
@@ -55,7 +72,7 @@ def test_group_level_checks(tmp_path: Path) -> None:
 def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
     text = 'order_id,item_id,quantity\n\nA,"multi\nline",1\n\nB,1,-2\nC,1,1,extra\n'
     assert groups_of(tmp_path, text) == [
-        ("A:line:3", [3], []),
+        ("A", [3], []),
         ("B:line:6", [6], [(6, "quantity must be >= 0, got '-2'")]),
         ("line:7", [7], [(7, "has 4 fields but the header has 3")]),
     ]
@@ -63,13 +80,69 @@ def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
 
 def test_a_bom_and_spaces_are_tolerated(tmp_path: Path) -> None:
     text = "\ufefforder_id , item_id,quantity\n A , 1 , 2 \n"
-    assert groups_of(tmp_path, text) == [("A:line:2", [2], [])]
+    assert groups_of(tmp_path, text) == [("A", [2], [])]
 
 
 def test_long_keys_become_digests() -> None:
-    key = safe_create_key(("A", "k", "x" * 300))
+    request = FulfillmentRequest(order_id="A", items=[{"item_id": "1", "quantity": 1}])
+    key = safe_create_key(("A", "k", "x" * 300), request)
     assert key.startswith("sha256:") and len(key) == 7 + 64
-    assert safe_create_key(("A", "t", "T1")) == "A:t:T1"
+    assert label(safe_create_key(("A", "t", "T1"), request)) == "A:t:T1"
+
+
+HEADER = "order_id,item_id,quantity,cancel_quantity,tracking_number\n"
+
+
+def test_a_key_comes_from_content_not_from_the_line(tmp_path: Path) -> None:
+    day_one = keys_of(tmp_path, HEADER + "A,a1,1,,\nB,b1,1,,T\nB,b2,2,,T\n")
+    # The same shipments further down, the group's rows in another order: the same keys.
+    moved = keys_of(tmp_path, HEADER + "Z,z1,1,,\nB,b2,2,,T\nB,b1,1,,T\nA,a1,1,,\n")
+    assert moved[1:] == [day_one[1], day_one[0]]
+    # Another day: another item (or quantity) on the same line of the same order.
+    day_two = keys_of(tmp_path, HEADER + "A,a2,1,,\nB,b1,1,,T\nB,b2,3,,T\n")
+    assert day_two[0] != day_one[0] and day_two[1] != day_one[1]
+    assert keys_of(tmp_path, HEADER + "A,a1,,1,\n")[0] != day_one[0]  # cancel, not ship
+
+
+def test_two_ungrouped_rows_that_ship_the_same_are_refused(tmp_path: Path) -> None:
+    groups = groups_of(tmp_path, HEADER + "A,a1,1,,\nA,a2,1,,\nA,a1,1,,\n")
+    assert [errors for _key, _lines, errors in groups][:2] == [[], []]
+    [(line, reason)] = groups[2][2]
+    assert line == 4 and "ships the same as an earlier row of order A" in reason
+
+
+def test_a_semicolon_file_is_sniffed_and_a_delimiter_can_be_given(tmp_path: Path) -> None:
+    text = "order_id;item_id;quantity\nA;1;2\n"
+    assert groups_of(tmp_path, text) == [("A", [2], [])]
+    tabbed = "order_id\titem_id\tquantity\nA\t1\t2\n"
+    assert groups_of(tmp_path, tabbed, options=ReadOptions(delimiter="\t")) == [("A", [2], [])]
+    assert sniff_delimiter("order_id,item_id;x") == ","  # a tie is a comma
+    with pytest.raises(FileFormatError, match="--delimiter"):
+        groups_of(tmp_path, "order_id:item_id:quantity\nA:1:2\n")
+
+
+def test_unknown_columns_are_refused_unless_ignored(tmp_path: Path) -> None:
+    text = "order_id,warehouse,item_id,quantity\nA,rotterdam,1,2\n"
+    with pytest.raises(FileFormatError, match="--ignore-unknown-columns"):
+        groups_of(tmp_path, text)
+    ignored = groups_of(tmp_path, text, options=ReadOptions(ignore_unknown_columns=True))
+    assert ignored == [("A", [2], [])]
+    jsonl = '{"order_id": "A", "item_id": "1", "quantity": 1, "note": "x"}\n'
+    [(_, _, errors)] = groups_of(tmp_path, jsonl, "f.jsonl")
+    assert "unknown field(s) 'note'" in errors[0][1]
+    assert groups_of(
+        tmp_path, jsonl, "f.jsonl", options=ReadOptions(ignore_unknown_columns=True)
+    ) == [("A", [1], [])]
+
+
+def test_encodings_and_decoding_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    path.write_bytes("order_id,item_id,quantity,tracking_number\nA,1,1,Kön\nB,1,1,Zoë\n"
+                     .encode("cp1252"))  # fmt: skip
+    with pytest.raises(FileFormatError, match=r"line 2: not valid utf-8 .*--encoding cp1252"):
+        list(iter_groups(path, "csv"))
+    groups = list(iter_groups(path, "csv", ReadOptions(encoding="cp1252")))
+    assert [label(g.key) for g in groups] == ["A:t:Kön", "B:t:Zoë"]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from drfulfill import Client
 from drfulfill.cli._upload import Outcome, upload, validate
 from drfulfill.testing import Emulator
 from tests.cli.conftest import API_KEY, Invoke, order_with, run_cli
+from tests.cli.test_rows import label
 
 HEADER = (
     "order_id,item_id,quantity,cancel_quantity,tracking_company,tracking_number,shipment_id,"
@@ -50,7 +51,7 @@ def write(tmp_path: Path, text: str, name: str = "shipments.csv") -> Path:
 
 def items_by_key(emu: Emulator) -> dict[str, list[tuple[str, int, int]]]:
     return {
-        f["metadata"]["drfulfillKey"]: sorted(
+        label(f["metadata"]["drfulfillKey"]): sorted(
             (item["itemId"], item["quantity"], item["cancelQuantity"]) for item in f["items"]
         )
         for f in emu.fulfillments
@@ -76,9 +77,9 @@ async def test_upload_groups_rows_into_fulfillments(
         "A:t:T2": [("a3", 1, 0)],
         "B:k:box-1": [("b1", 1, 0), ("b2", 0, 1), ("b3", 3, 1)],
         "C:s:S9": [("c1", 1, 0)],
-        "C:line:9": [("c2", 2, 0)],
+        "C": [("c2", 2, 0)],
     }
-    by_key = {f["metadata"]["drfulfillKey"]: f for f in emu.fulfillments}
+    by_key = {label(f["metadata"]["drfulfillKey"]): f for f in emu.fulfillments}
     assert by_key["A:t:T1"]["trackingCompany"] == "FedEx"
     assert by_key["A:t:T1"]["trackingNumber"] == "T1"
     assert by_key["B:k:box-1"]["currency"] == "USD"
@@ -86,12 +87,12 @@ async def test_upload_groups_rows_into_fulfillments(
     assert [item["distributorCost"] for item in by_key["B:k:box-1"]["items"][::2]] == [10.5, 4]
 
     rows = read_results(results)
-    assert {row["key"]: row["lines"] for row in rows} == {
+    assert {label(row["key"]): row["lines"] for row in rows} == {
         "A:t:T1": [2, 3],
         "A:t:T2": [4],
         "B:k:box-1": [5, 6, 7],
         "C:s:S9": [8],
-        "C:line:9": [9],
+        "C": [9],
     }
     assert {row["status"] for row in rows} == {"created"}
     assert {row["fulfillment_id"] for row in rows} == {f["id"] for f in emu.fulfillments}
@@ -116,7 +117,7 @@ async def test_jsonl_input_and_csv_results(emu: Emulator, invoke: Invoke, tmp_pa
     assert emu.fulfillments[0]["items"][1]["shippingCost"] == 1.25
     header, row = results.read_text().splitlines()
     assert header == "key,lines,status,fulfillment_id,error"
-    assert row.startswith("A:t:T1,1 2,created,ful_")
+    assert row.startswith("A:t:T1:") and ",1 2,created,ful_" in row
     assert not (tmp_path / "ship.ndjson.journal.db").exists()
 
 
@@ -173,11 +174,11 @@ async def test_skip_invalid_sends_the_valid_fulfillments(
 
     assert result.exit_code == 0, result.output
     # Line 3 invalidates its whole group (lines 2-3): a shipment is sent whole or not at all.
-    assert items_by_key(emu) == {"B:line:4": [("b1", 1, 0)]}
-    statuses = {row["key"]: (row["status"], row["lines"]) for row in read_results(results)}
+    assert items_by_key(emu) == {"B": [("b1", 1, 0)]}
+    statuses = {label(row["key"]): (row["status"], row["lines"]) for row in read_results(results)}
     assert statuses == {
         "A:t:T1": ("invalid", [2, 3]),
-        "B:line:4": ("created", [4]),
+        "B": ("created", [4]),
         "D:line:5": ("invalid", [5]),
     }
     assert "3 of 4 row(s) invalid" in result.stderr
@@ -195,9 +196,10 @@ async def test_server_side_failures_exit_1_and_a_rerun_resumes(
     first = await invoke("upload", shipments, "--results", results, "--concurrency", "2")
 
     assert first.exit_code == 1
-    assert "line(s) 4 (B:line:4)" in first.stderr and "invalid_parameter" in first.stderr
+    assert "line(s) 4 (B:" in first.stderr and "invalid_parameter" in first.stderr
+    assert "1 permanent failure(s)" in first.stderr
     failed = [row for row in read_results(results) if row["status"] == "failed"]
-    assert [(row["key"], row["lines"]) for row in failed] == [("B:line:4", [4])]
+    assert [(label(row["key"]), row["lines"]) for row in failed] == [("B", [4])]
     assert len(emu.fulfillments) == 2
 
     order_with(emu, "B", "b1")
@@ -254,10 +256,13 @@ async def test_dry_run_sends_nothing(emu: Emulator, invoke: Invoke, tmp_path: Pa
 
     assert result.exit_code == 0, result.output
     planned = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [(p["key"], p["lines"]) for p in planned][:2] == [("A:t:T1", [2, 3]), ("A:t:T2", [4])]
+    assert [(label(p["key"]), p["lines"]) for p in planned][:2] == [
+        ("A:t:T1", [2, 3]),
+        ("A:t:T2", [4]),
+    ]
     first = planned[0]["request"]
     assert first["orderId"] == "A"
-    assert first["metadata"] == {"drfulfillKey": "A:t:T1"}
+    assert first["metadata"] == {"drfulfillKey": planned[0]["key"]}
     assert [item["itemId"] for item in first["items"]] == ["a1", "a2"]
     assert "5 fulfillment(s) would be created; nothing sent" in result.stderr
     assert emu.requests == []

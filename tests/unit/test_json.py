@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from drfulfill import _json
@@ -122,6 +123,8 @@ def test_both_codecs_agree(value: object) -> None:
 @given(st.binary(max_size=40) | st.text(max_size=40).map(lambda t: t.encode("utf-8", "replace")))
 def test_both_codecs_accept_and_refuse_the_same_bytes(data: bytes) -> None:
     assert ORJSON is not None
+    # The one documented difference: integers beyond 64 bits are floats with orjson.
+    assume(re.search(rb"\d{19}", data) is None)
     outcomes = []
     for codec in (STDLIB, ORJSON):
         try:
