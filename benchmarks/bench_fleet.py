@@ -154,7 +154,11 @@ async def work(
             await coordinator.close()
 
 
-def worker(args: tuple[Any, ...], ready: Any, results: Any) -> None:
+# redis URL (None: local limiters), emulator URL, rate, concurrency, seconds
+WorkArgs = tuple[str | None, str, float, int, float]
+
+
+def worker(args: WorkArgs, ready: Any, results: Any) -> None:
     results.put(asyncio.run(work(*args, ready)))
 
 
@@ -163,7 +167,7 @@ def run_mode(redis_url: str | None, base_url: str, options: argparse.Namespace) 
     results = context.Queue()
     # The workers start together, once every one has imported and connected.
     ready = context.Barrier(options.workers)
-    args = (redis_url, base_url, options.rate, options.concurrency, options.seconds)
+    args: WorkArgs = (redis_url, base_url, options.rate, options.concurrency, options.seconds)
     processes = [
         context.Process(target=worker, args=(args, ready, results)) for _ in range(options.workers)
     ]
