@@ -87,7 +87,11 @@ class RedisClaim:
 
 
 class RedisClaimStore:
-    """The ``ClaimStore`` of one API key: see ``RedisCoordinator`` for the parameters."""
+    """The ``ClaimStore`` of one API key: see ``RedisCoordinator`` for the parameters.
+
+    An ``acquire`` cancelled while its script runs may leave a claim nobody holds: it
+    expires after its lease and the next holder is told it took over (so it looks up).
+    """
 
     def __init__(
         self,

@@ -35,7 +35,8 @@ class RedisCoordinator:
     """Shared rate limits, 429 pauses and exactly-once claims for a fleet, on Redis.
 
     ``Client(..., coordinator=RedisCoordinator("redis://host:6379/0"))`` in every process
-    that uses the key. One coordinator serves many clients and API keys.
+    that uses the key. One coordinator serves many clients and API keys, within one event
+    loop (redis-py's connections belong to the loop that opened them).
 
     :param redis: a ``redis://`` / ``rediss://`` URL (the coordinator then owns the
         connection pool: ``await close()`` it), or your ``redis.asyncio.Redis``, used as it

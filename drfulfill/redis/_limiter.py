@@ -200,7 +200,7 @@ class RedisLimiter:
     async def _give_back(self, slot_us: int) -> None:
         try:
             await self._return_slot(
-                keys=[self._keys[0], self._keys[2]],
+                keys=[self._keys[0], self._keys[2], self._keys[1]],
                 args=[slot_us, self._interval_us, self._tolerance_us],
             )
         except RedisError:

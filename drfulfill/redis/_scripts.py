@@ -50,14 +50,17 @@ redis.call('SET', KEYS[1], next_tat, 'PX', math.floor((next_tat - now) / 1000) +
 return {1, wait, slot, pause}
 """
 
-# KEYS: tat, holes.  ARGV: slot_us, interval_us, tolerance_us.  Returns 1 if given back.
+# A slot whose send time has come, or falls inside a pause set since it was reserved, is
+# not given back (it would let a request through early).
+# KEYS: tat, holes, pause.  ARGV: slot_us, interval_us, tolerance_us.  Returns 1 if given back.
 RETURN_SLOT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local slot = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local tolerance = tonumber(ARGV[3])
-if slot - tolerance <= now then
+local paused_until = tonumber(redis.call('GET', KEYS[3]) or '0')
+if slot - tolerance <= math.max(now, paused_until) then
     return 0
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')

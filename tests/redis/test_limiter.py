@@ -147,6 +147,22 @@ async def test_a_cancelled_waiter_in_the_middle_leaves_its_slot_to_the_next(coor
     assert sleeps.waits == [approx(0.5), approx(1.0), approx(0.5), approx(1.5)]
 
 
+async def test_a_slot_given_back_inside_a_pause_is_not_handed_out(coordinators):
+    sleeps = Sleeps()
+    limiter = recorded(coordinators[0], RATE, sleeps)
+    await limiter.acquire()
+    sleeps.block = True
+    waiter = asyncio.create_task(limiter.acquire())  # slot 0.5 s away
+    await sleeps.reach(1)
+    await coordinators[1].limiter(KEY, RATE).pause(2)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    sleeps.block = False
+    await limiter.acquire()
+    assert sleeps.waits == [approx(0.5), approx(2.0)]
+
+
 async def test_a_pause_is_seen_by_every_process(coordinators):
     first, second = (c.limiter(KEY, 100) for c in coordinators[:2])
     await first.pause(0.5)
@@ -156,6 +172,13 @@ async def test_a_pause_is_seen_by_every_process(coordinators):
     third = recorded(coordinators[2], 100, sleeps)
     await third.acquire()
     assert sleeps.waits[0] >= 0.45  # the pause, and the burst allowance is gone after it
+
+
+async def test_a_pause_longer_than_max_wait_is_refused(coordinators):
+    await coordinators[0].limiter(KEY, RATE).pause(2)
+    with pytest.raises(APITimeoutError) as caught:
+        await coordinators[1].limiter(KEY, RATE).acquire(max_wait=0.5)
+    assert caught.value.sent is False
 
 
 async def test_a_pause_set_while_a_waiter_sleeps_holds_it_back(coordinators):

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from drfulfill.errors import ValidationError
+from drfulfill.errors import APITimeoutError, ValidationError
 from drfulfill.redis import RedisCoordinator, key_prefix
 from drfulfill.redis._claims import poll_wait
-from drfulfill.redis._limiter import Fallback
+from drfulfill.redis._limiter import Fallback, LocalLimiter
 
 
 def test_the_prefix_is_a_hash_tag_of_the_key():
@@ -60,3 +60,13 @@ async def test_a_coordinator_never_shows_its_url():
     with pytest.raises(ValidationError):
         coordinator.limiter("sk_live_x", 0)
     await coordinator.close()
+
+
+async def test_the_local_fallback_refuses_a_pause_longer_than_max_wait():
+    limiter = LocalLimiter(10)
+    await limiter.acquire(max_wait=0)
+    await limiter.pause(5)
+    assert await limiter.paused_for() == pytest.approx(5, abs=0.1)
+    with pytest.raises(APITimeoutError) as caught:
+        await limiter.acquire(max_wait=1)
+    assert caught.value.sent is False
