@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from ..errors import APITimeoutError, CoordinationError
 from . import _scripts
+from ._shielded import shielded
 
 logger = logging.getLogger("drfulfill")
 
@@ -126,8 +127,10 @@ class RedisClaimStore:
         attempt = 0
         while True:
             try:
-                status, value = await self._acquire(
-                    keys=self.keys_for(key), args=[token, self._lease_ms, self._done_ms]
+                status, value = await shielded(
+                    self._acquire(
+                        keys=self.keys_for(key), args=[token, self._lease_ms, self._done_ms]
+                    )
                 )
             except RedisError as exc:
                 raise CoordinationError(
@@ -163,7 +166,9 @@ class RedisClaimStore:
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
-                still_held = await self._renew(keys=[claim_key], args=[token, self._lease_ms])
+                still_held = await shielded(
+                    self._renew(keys=[claim_key], args=[token, self._lease_ms])
+                )
             except RedisError as exc:
                 # The next renewal may still come within the lease.
                 logger.warning("could not renew the claim on %r (%s)", key, exc)
@@ -184,7 +189,9 @@ class RedisClaimStore:
         it took over, looks the key up before creating anything.
         """
         try:
-            await self._release(keys=self.keys_for(key), args=[token, done_id or "", self._done_ms])
+            await shielded(
+                self._release(keys=self.keys_for(key), args=[token, done_id or "", self._done_ms])
+            )
         except RedisError as exc:
             logger.warning(
                 "could not release the claim on %r (%s); it expires in %gs", key, exc, self.lease

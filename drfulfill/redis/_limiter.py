@@ -16,6 +16,7 @@ from .._coordination import Limiter
 from .._ratelimit import RateLimiter
 from ..errors import APITimeoutError
 from . import _scripts
+from ._shielded import shielded
 
 logger = logging.getLogger("drfulfill")
 
@@ -153,8 +154,11 @@ class RedisLimiter:
         if ms <= 0 or self._fallback.use_local(self._clock()):
             return
         try:
-            await self._pause(
-                keys=[self._keys[1], self._keys[0], self._keys[2]], args=[ms, self._tolerance_us]
+            await shielded(
+                self._pause(
+                    keys=[self._keys[1], self._keys[0], self._keys[2]],
+                    args=[ms, self._tolerance_us],
+                )
             )
         except RedisError as exc:
             self._failed(exc)
@@ -165,7 +169,7 @@ class RedisLimiter:
         if self._fallback.use_local(self._clock()):
             return await self._local.paused_for()
         try:
-            left_ms = await self._redis.pttl(self._keys[1])
+            left_ms = await shielded(self._redis.pttl(self._keys[1]))
         except RedisError as exc:
             self._failed(exc)
             return await self._local.paused_for()
@@ -176,8 +180,10 @@ class RedisLimiter:
         while True:
             left = self._left(deadline)
             max_wait_us = -1 if left is None else int(left * 1_000_000)
-            reserved, wait_us, slot_us, pause = await self._acquire_slot(
-                keys=list(self._keys), args=[self._interval_us, self._tolerance_us, max_wait_us]
+            reserved, wait_us, slot_us, pause = await shielded(
+                self._acquire_slot(
+                    keys=list(self._keys), args=[self._interval_us, self._tolerance_us, max_wait_us]
+                )
             )
             if reserved != _RESERVED:
                 raise APITimeoutError(
@@ -193,15 +199,17 @@ class RedisLimiter:
                 await self._give_back(int(slot_us))
                 raise
             # A pause another process set while we slept holds this slot back too.
-            current = await self._redis.get(self._keys[1])
+            current = await shielded(self._redis.get(self._keys[1]))
             if current is None or current == pause:
                 return
 
     async def _give_back(self, slot_us: int) -> None:
         try:
-            await self._return_slot(
-                keys=[self._keys[0], self._keys[2], self._keys[1]],
-                args=[slot_us, self._interval_us, self._tolerance_us],
+            await shielded(
+                self._return_slot(
+                    keys=[self._keys[0], self._keys[2], self._keys[1]],
+                    args=[slot_us, self._interval_us, self._tolerance_us],
+                )
             )
         except RedisError:
             pass  # the slot just goes unused: throughput, never the limit

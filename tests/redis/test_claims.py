@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 
 import pytest
 from redis.asyncio import Redis
 
 from drfulfill.errors import APITimeoutError, CoordinationError
 from drfulfill.redis import RedisCoordinator
+
+from ._fleet import COUNTS, handle_all
 
 KEY = "sk_live_fleet_claims"
 FAST = {"lease": 0.2, "poll": (0.005, 0.02)}
@@ -151,3 +154,45 @@ async def test_redis_down_is_a_coordination_error_never_a_pass(own_redis_server,
         await fresh.release(None)
     finally:
         await coordinator.close()
+
+
+async def test_four_processes_given_the_same_keys_create_each_once(redis_url, raw):
+    count = 200
+    coordinators = [RedisCoordinator(redis_url, **FAST) for _ in range(4)]
+    try:
+        orders = [random.Random(seed).sample(range(count), count) for seed in range(4)]
+        runs = await asyncio.gather(
+            *(
+                handle_all(c.claims(KEY), raw, [f"k{n}" for n in order])
+                for c, order in zip(coordinators, orders, strict=True)
+            )
+        )
+    finally:
+        for coordinator in coordinators:
+            await coordinator.close()
+    assert_created_once(count, runs, await raw.hgetall(COUNTS))
+
+
+def assert_created_once(count, runs, counts, *, lost_reports=False):
+    """Every key created exactly once, reported by one process and found by the others
+    (``lost_reports``: a killed process's reports are gone, its creates are counted)."""
+    assert len(counts) == count and set(counts.values()) == {b"1"}
+    created = [key for run in runs for key in run["created"]]
+    assert len(created) == len(set(created))
+    assert len(created) < count if lost_reports else len(created) == count
+    for run in runs:
+        assert len(run["created"]) + len(run["found"]) == count
+
+
+async def test_release_ends_the_renewal_even_when_it_is_cancelled_mid_command(redis_url):
+    # redis-py can swallow a cancellation that lands while a command is in flight; a
+    # renewal that swallowed it would renew (and release would wait) for ever.
+    async with RedisCoordinator(redis_url, lease=0.003) as coordinator:
+        store = coordinator.claims(KEY)
+        for n in range(300):
+            claim = await store.acquire(f"k{n}", max_wait=None)
+            await asyncio.sleep(random.random() * 0.002)  # land anywhere in a renewal
+            release = asyncio.create_task(claim.release(None))
+            done, _ = await asyncio.wait({release}, timeout=2)
+            assert done, f"release {n} hung"
+            assert not claim.held

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 
 import pytest
@@ -228,3 +229,15 @@ async def test_redis_down_falls_back_to_a_share_of_the_rate_and_recovers(own_red
         assert len(back) == 2 and "back" in back[1].getMessage()
     finally:
         await coordinator.close()
+
+
+async def test_a_cancelled_acquire_always_ends_cancelled(coordinators):
+    # redis-py can swallow a cancellation that lands while a command is in flight; the
+    # waiter would then go on and send although its caller gave up.
+    limiter = coordinators[0].limiter(KEY, 1_000_000)
+    for _ in range(300):
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(random.random() * 0.001)
+        if waiter.cancel():
+            await asyncio.wait({waiter})
+            assert waiter.cancelled()

@@ -9,8 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from redis.asyncio import Redis
+
 from drfulfill.redis import RedisCoordinator
 
+from ._fleet import COUNTS
+from .test_claims import assert_created_once
 from .test_limiter import max_in_window
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +68,45 @@ async def test_a_claim_of_a_killed_process_is_taken_over(redis_url):
         claim = await coordinator.claims(KEY).acquire("k1", max_wait=5)
         assert claim.taken_over and claim.done_id is None
         await claim.release("ful_1")
+
+
+def run_claim_workers(redis_url, count, *, kill_after=None):
+    """Four processes handle the same keys in different orders; with ``kill_after``, the
+    first is SIGKILLed once it has created that many and is started again."""
+    args = ("claims", redis_url, KEY, "0.3")
+    with contextlib.ExitStack() as stack:
+        workers = [stack.enter_context(spawn(*args, str(seed), str(count))) for seed in range(4)]
+        stack.callback(lambda: [worker.kill() for worker in workers])
+        if kill_after is not None:
+            victim = workers[0]
+            assert victim.stdout is not None
+            for _ in range(kill_after):
+                assert victim.stdout.readline().startswith("created ")
+            victim.kill()
+            victim.wait()
+            workers[0] = stack.enter_context(spawn(*args, "0", str(count)))
+        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+    runs = []
+    for output in outputs:
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("done ")
+        runs.append(json.loads(last[5:]))
+    return runs
+
+
+async def check_created_once(redis_url, count, runs, **options):
+    async with Redis.from_url(redis_url) as raw:
+        assert_created_once(count, runs, await raw.hgetall(COUNTS), **options)
+
+
+@pytest.mark.slow
+async def test_four_processes_create_1000_keys_once(redis_url):
+    runs = run_claim_workers(redis_url, 1000)
+    await check_created_once(redis_url, 1000, runs)
+
+
+@pytest.mark.slow
+async def test_a_process_killed_mid_run_and_restarted_creates_nothing_twice(redis_url):
+    runs = run_claim_workers(redis_url, 1000, kill_after=50)
+    # The killed run's output is lost; its creates are in the counts, once each.
+    await check_created_once(redis_url, 1000, runs, lost_reports=True)
