@@ -32,9 +32,11 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process; ``stop`` and ``start`` keep the port."""
+    """One redis-server process; ``stop`` (SIGKILL) and ``start`` keep the port, and with
+    ``persist`` the data too (an append-only file synced on every write)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persist: bool = False) -> None:
+        self.persist = persist
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._directory = directory
@@ -51,8 +53,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(("--appendonly", "yes", "--appendfsync", "always") if self.persist else ()),
                 "--dir",
                 str(self._directory),
             ],
@@ -79,13 +80,13 @@ class RedisServer:
             self._process = None
 
 
-def _server(tmp: Path) -> Iterator[RedisServer]:
+def _server(tmp: Path, *, persist: bool = False) -> Iterator[RedisServer]:
     if BINARY is None:
         message = "redis-server is not installed (apt-get install -y redis-server)"
         if os.environ.get("DRFULFILL_REQUIRE_REDIS") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    server = RedisServer(tmp)
+    server = RedisServer(tmp, persist=persist)
     server.start()
     try:
         yield server
@@ -103,6 +104,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of the test's own, which it may stop and start."""
     yield from _server(tmp_path)
+
+
+@pytest.fixture
+def persistent_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of the test's own that keeps its data when it is killed and started."""
+    yield from _server(tmp_path, persist=True)
 
 
 @pytest.fixture

@@ -196,3 +196,26 @@ async def test_release_ends_the_renewal_even_when_it_is_cancelled_mid_command(re
             done, _ = await asyncio.wait({release}, timeout=2)
             assert done, f"release {n} hung"
             assert not claim.held
+
+
+async def test_after_a_redis_crash_with_its_data_held_keys_are_taken_over(
+    persistent_redis_server,
+):
+    async with RedisCoordinator(persistent_redis_server.url, **FAST) as coordinator:
+        store = coordinator.claims(KEY)
+        await (await store.acquire("k-done", max_wait=None)).release("ful_1")
+        claim_key, started_key, _ = store.keys_for("k-held")
+        # A process mid-create, that dies with Redis: its claim and marker are on disk.
+        await coordinator.redis.set(claim_key, "dead-token", px=100)
+        await coordinator.redis.set(started_key, "dead-token")
+        persistent_redis_server.stop()  # SIGKILL
+        with pytest.raises(CoordinationError):
+            await store.acquire("k-new", max_wait=0)
+        persistent_redis_server.start()
+        assert (await store.acquire("k-done", max_wait=0)).done_id == "ful_1"
+        taken = await store.acquire("k-held", max_wait=2)  # once the lease has run out
+        assert taken.taken_over
+        await taken.release(None)
+        fresh = await store.acquire("k-new", max_wait=0)
+        assert not fresh.taken_over
+        await fresh.release(None)
