@@ -241,3 +241,26 @@ async def test_a_cancelled_acquire_always_ends_cancelled(coordinators):
         if waiter.cancel():
             await asyncio.wait({waiter})
             assert waiter.cancelled()
+
+
+async def test_after_a_pause_no_process_sends_until_it_ends(coordinators):
+    rate, pause = 200.0, 0.25
+    limiters = [c.limiter(KEY, rate) for c in coordinators]
+    sent: list[float] = []
+    paused_at: list[float] = []
+
+    async def worker(limiter: RedisLimiter) -> None:
+        while len(sent) < 120:
+            await limiter.acquire()
+            sent.append(time.monotonic())
+            if len(sent) == 60 and not paused_at:  # one process sees a 429
+                paused_at.append(time.monotonic())
+                await limiter.pause(pause)
+
+    await asyncio.gather(*(worker(limiter) for limiter in limiters for _ in range(8)))
+    start = paused_at[0]
+    # A send already past its pause check when the pause was set may still go (one round
+    # trip); nothing else goes until the pause ends.
+    inside = [t for t in sent if start + 0.02 < t < start + pause - 0.01]
+    assert inside == []
+    assert any(t >= start + pause for t in sent)
