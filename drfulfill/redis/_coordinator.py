@@ -1,0 +1,139 @@
+"""``RedisCoordinator``: the fleet's shared rate limits and claims, one Redis for many keys."""
+
+from __future__ import annotations
+
+import hashlib
+from types import TracebackType
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from ..errors import ValidationError
+from ._claims import RedisClaimStore
+from ._limiter import LocalLimiter, RedisLimiter
+
+DEFAULT_NAMESPACE = "drfulfill"
+DEFAULT_FALLBACK_SHARE = 0.25
+DEFAULT_LEASE = 10.0
+DEFAULT_DONE_TTL = 7 * 24 * 3600.0
+DEFAULT_PROBE_INTERVAL = 1.0
+DEFAULT_POLL = (0.01, 0.25)
+# For a client made from a URL: fail fast so the limiter falls back (and claims raise)
+# within about a second, and reconnect once after a dropped connection (a Redis restart).
+URL_SOCKET_TIMEOUT = 1.0
+
+
+def key_prefix(namespace: str, api_key: str) -> str:
+    """``{namespace}:{<16 hex of sha256(api_key)>}``: never the key itself. The braces are
+    a Redis Cluster hash tag, so every key of one API key lives in one slot."""
+    digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+    return f"{namespace}:{{{digest}}}"
+
+
+class RedisCoordinator:
+    """Shared rate limits, 429 pauses and exactly-once claims for a fleet, on Redis.
+
+    ``Client(..., coordinator=RedisCoordinator("redis://host:6379/0"))`` in every process
+    that uses the key. One coordinator serves many clients and API keys, within one event
+    loop (redis-py's connections belong to the loop that opened them).
+
+    :param redis: a ``redis://`` / ``rediss://`` URL (the coordinator then owns the
+        connection pool: ``await close()`` it), or your ``redis.asyncio.Redis``, used as it
+        is and never closed here.
+    :param namespace: first part of every Redis key.
+    :param fallback_share: while Redis fails, each process paces itself locally at this
+        share of the key's rate; set it to 1/N for N processes (default 1/4).
+    :param lease: seconds a claim lives without renewal (renewed every third of it): how
+        soon a crashed holder's claim is taken over.
+    :param done_ttl: seconds a "created as <id>" record is kept (default 7 days).
+    :param probe_interval: seconds between attempts to reach Redis again while it fails.
+    :param poll: (first, cap) seconds between polls of a waiter on a claimed key,
+        doubling from first to cap.
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        fallback_share: float = DEFAULT_FALLBACK_SHARE,
+        lease: float = DEFAULT_LEASE,
+        done_ttl: float = DEFAULT_DONE_TTL,
+        probe_interval: float = DEFAULT_PROBE_INTERVAL,
+        poll: tuple[float, float] = DEFAULT_POLL,
+    ) -> None:
+        if not 0 < fallback_share <= 1:
+            raise ValidationError(
+                f"fallback_share must be a fraction in (0, 1], got {fallback_share!r}"
+            )
+        for name, value in (("lease", lease), ("done_ttl", done_ttl)):
+            if not value > 0:
+                raise ValidationError(f"{name} must be > 0 seconds, got {value!r}")
+        if not 0 < poll[0] <= poll[1]:
+            raise ValidationError(f"poll must be (first, cap) with 0 < first <= cap, got {poll!r}")
+        if not namespace:
+            raise ValidationError("namespace must not be empty")
+        if isinstance(redis, str):
+            self.redis = Redis.from_url(
+                redis,
+                socket_timeout=URL_SOCKET_TIMEOUT,
+                socket_connect_timeout=URL_SOCKET_TIMEOUT,
+                retry=Retry(NoBackoff(), 1),
+            )
+            self._owns_redis = True
+        else:
+            self.redis = redis
+            self._owns_redis = False
+        self.namespace = namespace
+        self.fallback_share = fallback_share
+        self.lease = lease
+        self.done_ttl = done_ttl
+        self.probe_interval = probe_interval
+        self.poll = poll
+
+    def prefix(self, api_key: str) -> str:
+        """The prefix of every Redis key this coordinator keeps for ``api_key``."""
+        return key_prefix(self.namespace, api_key)
+
+    def limiter(self, api_key: str, rate: float) -> RedisLimiter:
+        """The fleet-wide limiter of ``api_key`` at ``rate`` requests per second."""
+        if not rate > 0:
+            raise ValidationError(f"rate must be > 0 requests per second, got {rate!r}")
+        return RedisLimiter(
+            self.redis,
+            self.prefix(api_key),
+            rate,
+            fallback=LocalLimiter(rate * self.fallback_share),
+            probe_interval=self.probe_interval,
+        )
+
+    def claims(self, api_key: str) -> RedisClaimStore:
+        """The fleet-wide safe-create claims of ``api_key``."""
+        return RedisClaimStore(
+            self.redis,
+            self.prefix(api_key),
+            lease=self.lease,
+            done_ttl=self.done_ttl,
+            poll_first=self.poll[0],
+            poll_cap=self.poll[1],
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool made from a URL (not a client you passed in)."""
+        if self._owns_redis:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> RedisCoordinator:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:  # never shows a password from the URL
+        return f"RedisCoordinator(namespace={self.namespace!r})"

@@ -1,0 +1,143 @@
+"""The Lua scripts the coordinator runs on the Redis server, each atomic there.
+
+Time comes from Redis ``TIME`` (microseconds), so the hosts' clocks never matter. Numbers
+passed to ``redis.call`` keep every integer below 2**53 exact (microseconds since 1970 are
+about 2**51), so no ``tostring`` is used. Scripts that call ``TIME`` and then write need
+Redis >= 5 (effects replication by default).
+"""
+
+# The rate limit is GCRA: ``tat`` is the theoretical arrival time of the next free slot.
+# A request takes slot ``s = max(tat, now)`` and may send at ``s - tolerance`` (the burst);
+# ``tat`` moves to ``s + interval``. A slot is reserved only when it is within the
+# caller's max_wait. A waiter that gives its slot back before its send time either rolls
+# ``tat`` back (it was the last reservation) or leaves a "hole" in a sorted set that the
+# next request takes instead of a new slot, sending at exactly the time the slot allowed:
+# the sends are always a subset of the GCRA schedule, so giving back never exceeds the rate.
+#
+# The reply also carries the current pause (its end time, '' for none): a pause set
+# before the reservation already moved the schedule; a different one seen after the
+# wait was set meanwhile and holds the slot back.
+#
+# KEYS: tat, pause, holes.  ARGV: interval_us, tolerance_us, max_wait_us (-1: no limit).
+# Returns {1, wait_us, slot_us, pause} when reserved, {0, wait_us, 0, pause} when the slot
+# is too far.
+ACQUIRE_SLOT = """
+local pause = redis.call('GET', KEYS[2]) or ''
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now + tolerance))
+local hole = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+if hole then
+    local slot = tonumber(hole)
+    local wait = slot - tolerance - now
+    if max_wait >= 0 and wait > max_wait then
+        return {0, wait, 0, pause}
+    end
+    redis.call('ZREM', KEYS[3], hole)
+    return {1, wait, slot, pause}
+end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(tat, now)
+local wait = math.max(0, slot - tolerance - now)
+if max_wait >= 0 and wait > max_wait then
+    return {0, wait, 0, pause}
+end
+local next_tat = slot + interval
+redis.call('SET', KEYS[1], next_tat, 'PX', math.floor((next_tat - now) / 1000) + 1)
+return {1, wait, slot, pause}
+"""
+
+# A slot whose send time has come, or falls inside a pause set since it was reserved, is
+# not given back (it would let a request through early).
+# KEYS: tat, holes, pause.  ARGV: slot_us, interval_us, tolerance_us.  Returns 1 if given back.
+RETURN_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local tolerance = tonumber(ARGV[3])
+local paused_until = tonumber(redis.call('GET', KEYS[3]) or '0')
+if slot - tolerance <= math.max(now, paused_until) then
+    return 0
+end
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat == slot + interval then
+    redis.call('SET', KEYS[1], slot, 'PX', math.floor((slot - now) / 1000) + 1)
+else
+    redis.call('ZADD', KEYS[2], slot, slot)
+    redis.call('PEXPIRE', KEYS[2], math.floor((tat - now) / 1000) + 1)
+end
+return 1
+"""
+
+# A pause keeps the longer of the current and the new one, and moves the schedule past
+# its end (dropping the burst allowance and any hole inside it), as the local limiter does.
+# KEYS: pause, tat, holes.  ARGV: pause_ms, tolerance_us.
+PAUSE = """
+local ms = tonumber(ARGV[1])
+if redis.call('PTTL', KEYS[1]) >= ms then
+    return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tolerance = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], now + ms * 1000, 'PX', ms)
+local after = now + ms * 1000 + tolerance
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tat < after then
+    redis.call('SET', KEYS[2], after, 'PX', ms + math.floor(tolerance / 1000) + 1)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. after)
+return 1
+"""
+
+# Claims. ``claim`` holds the holder's random token with the lease as TTL; ``started``
+# holds the same token until release, so a claim that expired without a release is seen
+# by the next holder ("taken over"); ``done`` holds the created fulfillment's id.
+#
+# KEYS: claim, started, done.  ARGV: token, lease_ms, marker_ms.
+# Returns {'done', id} | {'claimed', ''} | {'taken_over', ''} | {'held', lease_left_ms}.
+ACQUIRE_CLAIM = """
+local done = redis.call('GET', KEYS[3])
+if done then
+    return {'done', done}
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    local before = redis.call('GET', KEYS[2])
+    redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+    if before then
+        return {'taken_over', ''}
+    end
+    return {'claimed', ''}
+end
+return {'held', tostring(redis.call('PTTL', KEYS[1]))}
+"""
+
+# KEYS: claim.  ARGV: token, lease_ms.  Returns 1 while the token still holds the claim.
+RENEW_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# The holder is the token in ``claim``, or, once the lease lapsed and nobody took the
+# claim, the token still in ``started``. Anyone else's release changes nothing.
+# KEYS: claim, started, done.  ARGV: token, done_id ('' for none), done_ms.
+RELEASE_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false then
+    holder = redis.call('GET', KEYS[2])
+end
+if holder ~= ARGV[1] then
+    return 0
+end
+if ARGV[2] ~= '' then
+    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
