@@ -39,9 +39,9 @@ from redis.asyncio import Redis
 
 from drfulfill import Client
 from drfulfill._coordination import Limiter
+from drfulfill._ratelimit import RateLimiter
 from drfulfill.errors import NotFoundError
 from drfulfill.redis import RedisCoordinator
-from drfulfill.redis._limiter import LocalLimiter
 
 KEY = "sk_live_bench_fleet"
 CLIENT_TAKES_COORDINATOR = "coordinator" in inspect.signature(Client).parameters
@@ -147,7 +147,7 @@ async def work(
     try:
         if CLIENT_TAKES_COORDINATOR:
             return await run_client(coordinator, base_url, concurrency, seconds, ready)
-        limiter = LocalLimiter(rate) if coordinator is None else coordinator.limiter(KEY, rate)
+        limiter = RateLimiter(rate) if coordinator is None else coordinator.limiter(KEY, rate)
         return await run_raw(limiter, base_url, concurrency, seconds, ready)
     finally:
         if coordinator is not None:

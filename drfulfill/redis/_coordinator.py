@@ -9,9 +9,10 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from .._ratelimit import RateLimiter
 from ..errors import ValidationError
 from ._claims import RedisClaimStore
-from ._limiter import LocalLimiter, RedisLimiter
+from ._limiter import RedisLimiter
 
 DEFAULT_NAMESPACE = "drfulfill"
 DEFAULT_FALLBACK_SHARE = 0.25
@@ -104,7 +105,7 @@ class RedisCoordinator:
             self.redis,
             self.prefix(api_key),
             rate,
-            fallback=LocalLimiter(rate * self.fallback_share),
+            fallback=RateLimiter(rate * self.fallback_share),
             probe_interval=self.probe_interval,
         )
 

@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from .._coordination import Limiter
-from .._ratelimit import RateLimiter
 from ..errors import APITimeoutError
 from . import _scripts
 from ._shielded import shielded
@@ -55,34 +54,6 @@ class Fallback:
         recovered = self.degraded
         self.degraded = False
         return recovered
-
-
-class LocalLimiter:
-    """The Limiter protocol over the local ``RateLimiter`` of this branch (sync pause).
-
-    ``max_wait`` is checked against a pause only: the local limiter cannot return a slot.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self._limiter = RateLimiter(rate)
-
-    @property
-    def rate(self) -> float:
-        return self._limiter.rate
-
-    async def acquire(self, max_wait: float | None = None) -> None:
-        paused = self._limiter.paused_for()
-        if max_wait is not None and paused > max_wait:
-            raise APITimeoutError(
-                f"rate limit paused for {paused:.3f}s, longer than max_wait", sent=False
-            )
-        await self._limiter.acquire()
-
-    async def pause(self, seconds: float) -> None:
-        self._limiter.pause(seconds)
-
-    async def paused_for(self) -> float:
-        return self._limiter.paused_for()
 
 
 class RedisLimiter:

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from drfulfill._ratelimit import RateLimiter
 from drfulfill.errors import APITimeoutError
 from drfulfill.redis import RedisCoordinator, RedisLimiter
-from drfulfill.redis._limiter import LocalLimiter
 
 KEY = "sk_live_fleet_limiter"
 
@@ -56,7 +56,7 @@ def recorded(coordinator: RedisCoordinator, rate: float, sleeps: Sleeps) -> Redi
         coordinator.redis,
         coordinator.prefix(KEY),
         rate,
-        fallback=LocalLimiter(rate / 4),
+        fallback=RateLimiter(rate / 4),
         probe_interval=0,
         sleep=sleeps,
     )

@@ -6,10 +6,11 @@ import hashlib
 
 import pytest
 
+from drfulfill._ratelimit import RateLimiter
 from drfulfill.errors import APITimeoutError, ValidationError
 from drfulfill.redis import RedisCoordinator, key_prefix
 from drfulfill.redis._claims import poll_wait
-from drfulfill.redis._limiter import Fallback, LocalLimiter
+from drfulfill.redis._limiter import Fallback
 
 
 def test_the_prefix_is_a_hash_tag_of_the_key():
@@ -63,7 +64,7 @@ async def test_a_coordinator_never_shows_its_url():
 
 
 async def test_the_local_fallback_refuses_a_pause_longer_than_max_wait():
-    limiter = LocalLimiter(10)
+    limiter = RateLimiter(10)
     await limiter.acquire(max_wait=0)
     await limiter.pause(5)
     assert await limiter.paused_for() == pytest.approx(5, abs=0.1)
