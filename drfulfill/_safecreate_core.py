@@ -137,6 +137,7 @@ class State:
     applied: bool = False
     refusal: APIError | None = None
     sends: int = 0
+    resent: bool = False  # a send went out again after an earlier one was shown not applied
 
 
 def start(state: State, *, look_first: bool) -> Action:
@@ -169,11 +170,16 @@ def _after_send_failure(
             state, failures=state.failures + 1, doubt=error, doubt_since=event.sent_at
         )
         return state, LookUp()
-    if isinstance(error, ConflictError) or (
-        isinstance(error, BadRequestError) and state.doubt_since is not None
-    ):
+    in_doubt = state.doubt_since is not None or state.resent
+    if isinstance(error, ConflictError) or (isinstance(error, BadRequestError) and in_doubt):
         # A 409 may mean an earlier attempt (or another process with the same key) made it.
-        return attrs.evolve(state, refusal=error), LookUp()
+        # After a doubt, the refusal is itself the sign that an earlier send landed: it is
+        # looked up across a settle window of its own, since lists may lag that write.
+        if in_doubt:
+            state = attrs.evolve(state, refusal=error, doubt=error, doubt_since=event.sent_at)
+        else:
+            state = attrs.evolve(state, refusal=error)
+        return state, LookUp()
     if is_retryable(RequestKind.CREATE, error):  # 429, or a connect failure before sending
         state = attrs.evolve(state, failures=state.failures + 1)
         wait = backoff_delay(state.policy, state.failures, error, random)
@@ -206,7 +212,7 @@ def _after_lookup(state: State, event: LookedUp, now: float) -> tuple[State, Act
     wait = retry_after_of(state.doubt) or 0.0
     if _out_of_budget(state, now, wait) or _retry_after_too_long(state.policy, state.doubt):
         return state, Raise(_unresolved(state))
-    cleared = attrs.evolve(state, doubt=None, doubt_since=None)
+    cleared = attrs.evolve(state, doubt=None, doubt_since=None, resent=True)
     return cleared, Send(wait, resend=True)
 
 

@@ -1,0 +1,203 @@
+"""The safe-create protocol's decisions, without sockets or clocks (``_safecreate_core``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import attrs
+import pytest
+
+from drfulfill import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    DecodeError,
+    Fulfillment,
+    FulfillmentItem,
+    FulfillmentRequest,
+    KeyReuseError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from drfulfill._safecreate_core import (
+    Created,
+    LookedUp,
+    LookupFailed,
+    LookUp,
+    Raise,
+    Return,
+    Send,
+    SendFailed,
+    State,
+    content_mismatch,
+    decide,
+    poll_interval,
+    start,
+)
+
+REQUEST = FulfillmentRequest(order_id="o1", items=[{"item_id": "i1", "quantity": 2}])
+MADE = Fulfillment(
+    id="ful_1",
+    created_time=datetime(2024, 5, 1, tzinfo=timezone.utc),
+    order_id="o1",
+    items=(FulfillmentItem(item_id="i1", quantity=2),),
+    metadata={"drfulfillKey": "K"},
+)
+POLICY = RetryPolicy(max_retries=3, backoff_base=1.0, jitter=False, deadline=60.0)
+
+
+def half() -> float:
+    return 0.5
+
+
+def fresh(**changes: object) -> State:
+    state = State(request=REQUEST, key="K", policy=POLICY, settle=8.0, started=0.0)
+    return attrs.evolve(state, **changes)
+
+
+def test_a_random_key_is_sent_at_once_and_a_callers_key_looked_up_first() -> None:
+    assert start(fresh(), look_first=False) == Send()
+    assert start(fresh(), look_first=True) == LookUp()
+    assert start(fresh(doubt_since=0.0), look_first=False) == LookUp()  # a journal's doubt
+
+
+def test_a_created_fulfillment_is_returned() -> None:
+    _, action = decide(fresh(), Created(MADE), 0.1, half)
+    assert action == Return(MADE, found=False, reconciled=False)
+
+
+def test_a_callers_key_not_found_is_sent_and_found_is_returned_unsent() -> None:
+    assert decide(fresh(), LookedUp(None, 0.0), 0.0, half)[1] == Send()
+    assert decide(fresh(), LookedUp(MADE, 0.0), 0.0, half)[1] == Return(
+        MADE, found=True, reconciled=False
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ServerError(504), APITimeoutError("timed out", sent=True), APIConnectionError("reset")],
+)
+def test_an_ambiguous_failure_is_looked_up_at_once(error: Exception) -> None:
+    state, action = decide(fresh(sends=1), SendFailed(error, 1.0), 1.5, half)  # type: ignore[arg-type]
+    assert action == LookUp()
+    assert state.doubt is error and state.doubt_since == 1.0 and state.failures == 1
+
+
+def test_a_not_found_is_not_believed_before_the_settle_window_has_passed() -> None:
+    state = fresh(sends=1, failures=1, doubt=ServerError(504), doubt_since=1.0)
+    _, action = decide(state, LookedUp(None, 1.5), 1.6, half)
+    assert action == LookUp(wait=poll_interval(8.0))
+    # Close to the window's end: wait exactly until it.
+    _, action = decide(state, LookedUp(None, 8.0), 8.5, half)
+    assert action == LookUp(wait=0.5)
+
+
+def test_only_a_lookup_started_after_the_window_allows_the_resend() -> None:
+    state = fresh(sends=1, failures=1, doubt=ServerError(504), doubt_since=1.0)
+    new_state, action = decide(state, LookedUp(None, 9.0), 9.1, half)
+    assert action == Send(resend=True)
+    assert new_state.doubt is None and new_state.resent
+
+
+def test_a_late_landing_is_found_and_reported_reconciled() -> None:
+    state = fresh(sends=1, failures=1, doubt=ServerError(504), doubt_since=1.0)
+    assert decide(state, LookedUp(MADE, 4.0), 4.1, half)[1] == Return(
+        MADE, found=False, reconciled=True
+    )
+
+
+def test_a_resend_honours_the_failures_retry_after() -> None:
+    state = fresh(sends=1, failures=1, doubt=ServerError(503, retry_after=2), doubt_since=0)
+    assert decide(state, LookedUp(None, 8.0), 8.0, half)[1] == Send(wait=2, resend=True)
+
+
+def test_a_key_found_on_other_content_is_a_key_reuse_error() -> None:
+    other = attrs.evolve(MADE, items=(FulfillmentItem(item_id="i2", quantity=2),))
+    _, action = decide(fresh(), LookedUp(other, 0.0), 0.0, half)
+    assert isinstance(action, Raise) and isinstance(action.error, KeyReuseError)
+    assert action.error.fulfillment_id == "ful_1" and "different content" in str(action.error)
+
+
+def test_content_compares_order_items_and_quantities() -> None:
+    assert content_mismatch(REQUEST, MADE) is None
+    assert content_mismatch(REQUEST, attrs.evolve(MADE, order_id="o2")) is not None
+    fewer = attrs.evolve(MADE, items=(FulfillmentItem(item_id="i1", quantity=1),))
+    assert content_mismatch(REQUEST, fewer) is not None
+
+
+def test_a_plain_409_is_looked_up_once_then_raised() -> None:
+    conflict = ConflictError(409)
+    state, action = decide(fresh(sends=1), SendFailed(conflict, 0.0), 0.1, half)
+    assert action == LookUp()
+    assert decide(state, LookedUp(None, 0.2), 0.2, half)[1] == Raise(conflict)
+
+
+@pytest.mark.parametrize("refusal", [ConflictError(409), BadRequestError(400)])
+def test_a_refusal_after_a_resend_is_looked_up_across_its_own_window(refusal: Exception) -> None:
+    # The first send committed late; the resend is refused because of it (order_fulfilled,
+    # or over the ordered quantity) while the list still lags the late write.
+    state = fresh(sends=2, failures=1, resent=True)
+    state, action = decide(state, SendFailed(refusal, 10.0), 10.1, half)  # type: ignore[arg-type]
+    assert action == LookUp()
+    state, action = decide(state, LookedUp(None, 10.1), 10.2, half)
+    assert isinstance(action, LookUp) and action.wait > 0  # not raised while it may exist
+    assert decide(state, LookedUp(MADE, 12.0), 12.0, half)[1] == Return(
+        MADE, found=False, reconciled=True
+    )
+    assert decide(state, LookedUp(None, 18.5), 18.5, half)[1] == Raise(refusal)  # type: ignore[arg-type]
+
+
+def test_a_400_without_any_doubt_is_raised_at_once() -> None:
+    error = BadRequestError(400)
+    assert decide(fresh(sends=1), SendFailed(error, 0.0), 0.0, half)[1] == Raise(error)
+
+
+def test_an_unreadable_2xx_is_never_sent_again() -> None:
+    error = DecodeError("no id", text='{"status": "queued"}')
+    state, action = decide(fresh(sends=1), SendFailed(error, 0.0), 0.0, half)
+    assert action == LookUp() and state.applied
+    assert decide(state, LookedUp(None, 9.0), 9.0, half)[1] == Raise(error)
+
+
+def test_429_and_unsent_failures_are_resent_after_backoff() -> None:
+    limited = RateLimitError(429, retry_after=3)
+    assert decide(fresh(sends=1), SendFailed(limited, 0.0), 0.0, half)[1] == Send(wait=3)
+    unsent = APIConnectionError("refused", sent=False)
+    assert decide(fresh(sends=1), SendFailed(unsent, 0.0), 0.0, half)[1] == Send(wait=1.0)
+    too_long = RateLimitError(429, retry_after=1e9)
+    assert decide(fresh(sends=1), SendFailed(too_long, 0.0), 0.0, half)[1] == Raise(too_long)
+
+
+def test_failed_lookups_share_the_budget_and_then_raise_the_creates_error() -> None:
+    doubt = ServerError(504)
+    state = fresh(sends=1, failures=1, doubt=doubt, doubt_since=0.0)
+    lookup_error = ServerError(500)
+    state, action = decide(state, LookupFailed(lookup_error), 0.1, half)
+    assert action == LookUp(wait=2.0) and state.failures == 2
+    state = attrs.evolve(state, failures=POLICY.max_retries)
+    _, action = decide(state, LookupFailed(lookup_error), 0.1, half)
+    assert action == Raise(doubt, cause=lookup_error)
+
+
+def test_a_lookup_the_key_may_not_make_raises_the_creates_error_with_it_as_cause() -> None:
+    doubt = ServerError(504)
+    state = fresh(sends=1, failures=1, doubt=doubt, doubt_since=0.0)
+    denied = AuthenticationError(401)
+    assert decide(state, LookupFailed(denied), 0.1, half)[1] == Raise(doubt, cause=denied)
+    # Before any send, the lookup's own error is the answer.
+    assert decide(fresh(), LookupFailed(denied), 0.1, half)[1] == Raise(denied)
+
+
+def test_the_deadline_ends_waiting_out_the_window() -> None:
+    doubt = ServerError(504)
+    state = fresh(sends=1, failures=1, doubt=doubt, doubt_since=59.0)
+    assert decide(state, LookedUp(None, 59.5), 59.5, half)[1] == Raise(doubt)
+
+
+def test_without_budget_a_doubt_not_found_is_raised_not_resent() -> None:
+    doubt = ServerError(504)
+    state = fresh(sends=4, failures=4, doubt=doubt, doubt_since=0.0)
+    assert decide(state, LookedUp(None, 9.0), 9.0, half)[1] == Raise(doubt)
