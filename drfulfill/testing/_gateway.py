@@ -10,7 +10,7 @@ import binascii
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FAULT_ACTIONS = ("respond", "drop", "commit_then_drop", "respond_then_commit", "drop_then_commit")
 LATE_ACTIONS = frozenset({"respond_then_commit", "drop_then_commit"})
@@ -115,8 +115,9 @@ class Fault:
     latency: float = 0.0
     action: str = "respond"
     times: int | None = 1  # None: every matching request
-    commit_after: float | None = None  # late actions only; None: DEFAULT_COMMIT_AFTER
     hits: int = 0
+    # Late actions only; None: DEFAULT_COMMIT_AFTER. Keyword-only: positions stay as in 0.1.0.
+    commit_after: float | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if self.action not in FAULT_ACTIONS:
