@@ -299,7 +299,8 @@ class Emulator:
         latency: float = 0.0,
         action: str = "respond",
         times: int | None = 1,
-        commit_after: float | None = None,
+        commit_after: float | tuple[float, float] | None = None,
+        rate: float = 1.0,
     ) -> Fault:
         """Misbehave on the next ``times`` requests matching ``method`` (``"*"``: any) and
         ``path`` (exact, ``"*"``, or ``"/fulfillments/*"`` for any id).
@@ -316,7 +317,13 @@ class Emulator:
         ``"respond_then_commit"`` answers ``status`` (default 504) after ``latency``, so a
         ``latency`` longer than the client's timeout plays "the client timed out";
         ``"drop_then_commit"`` closes the connection after ``latency``. ``commit_pending()``
-        applies them without waiting.
+        applies them without waiting. ``commit_after=(low, high)`` draws each request's delay
+        from that range.
+
+        ``rate`` (any action): the chance that a matching request meets the fault, drawn from
+        ``random.Random(seed)``; ``times`` counts only the requests that met it. E.g. 10% of
+        creates committed 0.5-2 s late: ``add_fault("POST", "/fulfillments",
+        action="respond_then_commit", commit_after=(0.5, 2), rate=0.1, times=None)``.
 
         ``status``, ``code`` and ``retry_after`` belong to the answering actions
         (``"respond"``, ``"respond_then_commit"``), ``commit_after`` to the late ones: a
@@ -333,6 +340,7 @@ class Emulator:
                 action,
                 times,
                 commit_after=commit_after,
+                rate=rate,
             )
         )
 

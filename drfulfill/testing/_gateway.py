@@ -10,7 +10,7 @@ import binascii
 import math
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FAULT_ACTIONS = ("respond", "drop", "commit_then_drop", "respond_then_commit", "drop_then_commit")
 LATE_ACTIONS = frozenset({"respond_then_commit", "drop_then_commit"})
@@ -115,8 +115,11 @@ class Fault:
     latency: float = 0.0
     action: str = "respond"
     times: int | None = 1  # None: every matching request
-    commit_after: float | None = None  # late actions only; None: DEFAULT_COMMIT_AFTER
     hits: int = 0
+    # Keyword-only, so the positions stay as in 0.1.0. commit_after: late actions only, seconds
+    # or a (low, high) range drawn per request; None: DEFAULT_COMMIT_AFTER.
+    commit_after: float | tuple[float, float] | None = field(default=None, kw_only=True)
+    rate: float = field(default=1.0, kw_only=True)  # chance that a matching request meets it
 
     def __post_init__(self) -> None:
         if self.action not in FAULT_ACTIONS:
@@ -139,11 +142,16 @@ class Fault:
             raise ValueError("code and retry_after need a status")
         if self.late:
             delay = DEFAULT_COMMIT_AFTER if self.commit_after is None else self.commit_after
-            if not (math.isfinite(delay) and delay >= 0):
-                raise ValueError(f"commit_after must be a number of seconds >= 0, not {delay}")
+            low, high = delay if isinstance(delay, tuple) else (delay, delay)
+            if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+                raise ValueError(
+                    f"commit_after must be seconds >= 0 or a (low, high) range, not {delay}"
+                )
             self.commit_after = delay
         elif self.commit_after is not None:
             raise ValueError(f"commit_after goes with {sorted(LATE_ACTIONS)}, not {self.action!r}")
+        if not 0 < self.rate <= 1:
+            raise ValueError(f"rate must be in (0, 1], not {self.rate}")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1, or None for every request")
         self.method = self.method.upper()
@@ -188,6 +196,8 @@ class FaultSchedule:
         self._programmed: list[Fault] = []
         self._rate = rate
         self._random = random.Random(seed)
+        # Its own stream: a programmed rate or range leaves the random faults' sequence as is.
+        self._programmed_random = random.Random(seed)
         self._retry_after = retry_after
         self.injected = 0
 
@@ -209,11 +219,20 @@ class FaultSchedule:
     def _programmed_fault(self, method: str, path: str) -> Fault | None:
         for fault in self._programmed:
             if fault.matches(method, path):
+                if fault.rate < 1 and self._programmed_random.random() >= fault.rate:
+                    continue
                 fault.hits += 1
                 if fault.exhausted:
                     self._programmed.remove(fault)
                 return fault
         return None
+
+    def commit_delay(self, fault: Fault) -> float:
+        """Seconds until a late fault's request is applied: drawn when a range was given."""
+        delay = DEFAULT_COMMIT_AFTER if fault.commit_after is None else fault.commit_after
+        if isinstance(delay, tuple):
+            return self._programmed_random.uniform(*delay)
+        return delay
 
     def _random_fault(self, method: str, path: str) -> Fault:
         choices = [

@@ -187,8 +187,7 @@ class Server:
         # Scheduled before the latency: the commit happens even if the client gives up.
         apply = self._bound(request)
         if apply is not None:
-            assert fault.commit_after is not None  # Fault fills it in for late actions
-            self.commits.schedule(entry, apply, fault.commit_after)
+            self.commits.schedule(entry, apply, self.faults.commit_delay(fault))
         if fault.latency:
             await asyncio.sleep(fault.latency)
         if fault.action == "drop_then_commit":

@@ -12,7 +12,8 @@ import pytest
 from drfulfill.testing import Emulator, LateCommit
 from tests.emulator._helpers import Api, error_of
 
-ORDER_BODY = {"orderId": "100000010336", "items": [{"itemId": "1", "quantity": 1}]}
+ORDER_ID = "100000010336"
+ORDER_BODY = {"orderId": ORDER_ID, "items": [{"itemId": "1", "quantity": 1}]}
 
 
 @pytest.fixture
@@ -103,8 +104,13 @@ async def test_client_timeout_while_the_server_waits(emu: Emulator, api: Api, or
     emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0, latency=10)
     with pytest.raises(asyncio.TimeoutError):
         await api.post("/fulfillments", ORDER_BODY, timeout=aiohttp.ClientTimeout(total=0.02))
+    for _ in range(100):  # on a loaded machine the server may see it after the client gave up
+        if emu.late_commits:
+            break
+        await asyncio.sleep(0.01)
     await emu.commit_pending()
     assert len(emu.fulfillments) == 1
+    assert emu.requests[-1].status is None  # no answer was ever sent
 
 
 async def test_drop_then_commit_closes_now_and_applies_later(
@@ -159,9 +165,53 @@ async def test_close_applies_pending_commits() -> None:
     assert loop_tasks == []
 
 
+async def late_outcomes(seed: int) -> tuple[list[int], list[float]]:
+    async with Emulator(rate_limit=None, seed=seed) as emu, aiohttp.ClientSession() as session:
+        emu.add_order(ORDER_ID, items=[{"item_id": "1", "quantity": 500}])
+        emu.add_fault(
+            "POST",
+            "/fulfillments",
+            action="respond_then_commit",
+            commit_after=(50, 200),  # far enough that none is due while the test runs
+            rate=0.1,
+            times=None,
+        )
+        statuses = []
+        start = asyncio.get_running_loop().time()
+        for _ in range(300):
+            async with session.post(
+                emu.url + "/fulfillments",
+                json=ORDER_BODY,
+                headers={"Authorization": "Bearer sk_test_x"},
+            ) as response:
+                statuses.append(response.status)
+        end = asyncio.get_running_loop().time()
+        # Each commit is due 50-200 s after its request, which came between start and end.
+        assert all(start + 50 <= c.due <= end + 200 for c in emu.late_commits)
+        delays = [commit.due - start for commit in emu.late_commits]
+        assert emu.pending_commits == len(emu.late_commits) == statuses.count(504)
+        assert emu.faults_injected == statuses.count(504)
+        await emu.commit_pending()
+        assert len(emu.fulfillments) == 300  # every one applied, late or not
+        return statuses, delays
+
+
+async def test_a_rate_and_a_commit_after_range_make_seeded_random_late_commits() -> None:
+    statuses, delays = await late_outcomes(seed=3)
+    assert set(statuses) == {201, 504}
+    assert 15 <= statuses.count(504) <= 50  # about 10% of 300
+    assert max(delays) - min(delays) > 50  # drawn, not one fixed delay
+    again, _ = await late_outcomes(seed=3)
+    assert again == statuses  # the same seed, the same requests met the fault
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
+        {"action": "respond_then_commit", "commit_after": (2, 1)},
+        {"action": "respond_then_commit", "commit_after": (-1, 1)},
+        {"action": "respond", "status": 503, "rate": 0},
+        {"action": "respond", "status": 503, "rate": 1.5},
         {"action": "drop_then_commit", "status": 504},
         {"action": "drop_then_commit", "code": "x"},
         {"action": "respond_then_commit", "status": 200},

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import datetime, timezone
 
 import pytest
 
 from drfulfill.testing import Emulator, Records
+from drfulfill.testing._bodies import validate_metadata
+from drfulfill.testing._commits import LateCommits
 from drfulfill.testing._errors import ErrorReply
 from drfulfill.testing._gateway import RateLimiter, api_key_from, path_matches, redact_headers
+from drfulfill.testing._log import LoggedRequest
+from drfulfill.testing._server import InvalidBody, parse_json
 from drfulfill.testing._state import EmulatorState
 from tests.emulator._helpers import FakeClock
 
@@ -151,3 +156,77 @@ def test_rate_limiter_buckets_are_per_key() -> None:
     assert limiter.acquire("a") == 1  # still blocked
     now[0] = 1.0
     assert limiter.acquire("a") is None
+
+
+# --------------------------------------------------------------------------- late commits
+
+
+async def test_late_commits_run_on_the_loop_or_all_at_once_in_due_order() -> None:
+    def request(name: str) -> LoggedRequest:
+        return LoggedRequest("POST", "/fulfillments", [], name, {}, name)
+
+    applied: list[str] = []
+    commits = LateCommits()
+    late = commits.schedule(request("late"), lambda: (applied.append("late"), (201, "L"))[1], 60)
+    refused = commits.schedule(request("refused"), lambda: (409, {"type": "conflict"}), 30)
+    now = commits.schedule(request("now"), lambda: (applied.append("now"), (201, "N"))[1], 0)
+    assert commits.pending == 3 and late.pending and not late.applied
+    for _ in range(10):  # a few loop turns: the commit due at once runs by itself
+        if commits.pending == 2:
+            break
+        await asyncio.sleep(0)
+    assert (applied, commits.pending, now.status, now.body) == (["now"], 2, 201, "N")
+    assert commits.apply_all() == [refused, late]
+    assert (refused.status, refused.applied, late.applied, applied) == (
+        409,
+        False,
+        True,
+        ["now", "late"],
+    )
+    assert commits.pending == 0 and commits.all == [late, refused, now]
+    assert commits.apply_all() == []
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+def test_parse_json_is_strict_and_survives_deep_nesting() -> None:
+    assert parse_json(b"") is None
+    assert parse_json(b'{"a": [1, 2.5]}') == {"a": [1, 2.5]}
+    for raw, reason in [
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"a": ' * 100_000, "nested too deeply"),
+        (b"NaN", "not valid JSON"),
+        (b'{"a": Infinity}', "not valid JSON"),
+        (b"{oops", "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+    ]:
+        parsed = parse_json(raw)
+        assert isinstance(parsed, InvalidBody) and reason in parsed.reason, raw[:20]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "update", "bad"),
+    [
+        ({"s": "x", "i": 1, "b": True}, False, None),
+        ({"f": 100.8}, False, "f"),
+        ({"f": 100.8, "i": 2}, True, None),
+        ({"s": "x", "t": "y"}, True, None),
+        ({"b": True, "c": False}, True, None),
+        ({"b": True, "i": 1}, True, "i"),
+        ({"i": 1, "b": True}, True, "b"),
+        ({"s": "x", "i": 1}, True, "i"),
+        ({"n": float("inf")}, True, "n"),
+        ({"s": "v" * 501}, True, "s"),
+    ],
+)
+def test_metadata_value_kinds(metadata: dict[str, object], update: bool, bad: str | None) -> None:
+    if bad is None:
+        assert validate_metadata(metadata, update=update) == metadata
+    else:
+        with pytest.raises(ErrorReply) as caught:
+            validate_metadata(metadata, update=update)
+        assert (caught.value.code, caught.value.parameter) == (
+            "invalid_metadata_value",
+            f"metadata.{bad}",
+        )
