@@ -20,7 +20,7 @@ from drfulfill import (
     UpdateFulfillmentItem,
     ValidationError,
 )
-from drfulfill._session import encode_path, encode_query
+from drfulfill._wire import encode_path, encode_query
 
 from .conftest import BASE, KEY, sent, url_pattern
 
@@ -405,7 +405,7 @@ async def test_our_session_is_created_lazily_and_closed(mock):
 def test_a_connection_error_message_never_shows_request_headers():
     from multidict import CIMultiDict
 
-    from drfulfill._session import request_error
+    from drfulfill._wire import request_error
 
     info = aiohttp.RequestInfo(
         URL(BASE), "GET", CIMultiDict({"Authorization": f"Bearer {KEY}"}), URL(BASE)

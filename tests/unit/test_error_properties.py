@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drfulfill import APIError, DecodeError
-from drfulfill._session import decode_json_object
+from drfulfill._wire import decode_json_object
 from drfulfill.errors import error_from_response, redact
 
 KEYS = st.from_regex(r"\Ask_(test_)?[A-Za-z0-9]{8,24}\Z")

@@ -1,0 +1,105 @@
+"""What goes on the wire, as small pure pieces: paths, queries and bodies out, capped
+reads and decoding in, and the SDK error for a failed attempt. No session, no state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from .errors import APIConnectionError, APITimeoutError, DecodeError, ValidationError, redact
+
+Query = Sequence[tuple[str, str]]
+
+READ_CHUNK = 64 * 1024
+
+
+def encode_path(*segments: str) -> str:
+    """``/a/b`` from segments, each percent-encoded as exactly one path segment."""
+    return "".join("/" + quote(segment, safe="") for segment in segments)
+
+
+def encode_query(pairs: Query) -> str:
+    """A query string that keeps DR's ``createdTime[gte]=…Z`` notation readable."""
+    try:
+        return "&".join(f"{quote(key, safe='[]')}={quote(value, safe=':')}" for key, value in pairs)
+    except UnicodeEncodeError:  # a lone surrogate: it has no UTF-8 form to send
+        raise ValidationError(
+            "a query value is not encodable as UTF-8 (a lone surrogate?)"
+        ) from None
+
+
+def encode_body(body: Any) -> bytes:
+    """A request body as compact UTF-8 JSON, or ValidationError (nothing is sent)."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError) as error:
+        # UnicodeEncodeError (a lone surrogate) is a ValueError; so is NaN or infinity.
+        raise ValidationError(
+            f"the request body cannot be sent as JSON: {type(error).__name__}: {error}"
+        ) from None
+
+
+def check_header_value(name: str, value: str) -> None:
+    """Refuse what would split or cut a header (CR, LF, NUL, any control character) or
+    has no single encoding (non-ASCII). The value is not echoed: it may be a secret."""
+    if not value.isascii() or not value.isprintable():
+        raise ValidationError(f"{name} contains a control or non-ASCII character")
+
+
+def request_error(
+    error: aiohttp.ClientError | asyncio.TimeoutError, secrets: Sequence[str]
+) -> APIConnectionError:
+    """The SDK error for a failed attempt, and whether the request may have reached DR.
+
+    Only the cause's type name and its redacted ``str()`` are kept: the caller raises the
+    result outside the ``except`` block, so aiohttp's error (whose repr can show the
+    request's headers) is neither its ``__cause__`` nor its ``__context__``.
+    """
+    cause = redact(f"{type(error).__name__}: {error}", secrets)
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"timed out connecting ({cause})", sent=False)
+    # asyncio.TimeoutError, not the builtin: they are one class only from Python 3.11 on.
+    if isinstance(error, asyncio.TimeoutError):
+        return APITimeoutError("timed out waiting for the response", sent=True)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return APIConnectionError(f"could not connect ({cause})", sent=False)
+    return APIConnectionError(f"connection failed ({cause})", sent=True)
+
+
+async def read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytearray, bool]:
+    """Up to ``cap`` bytes of a body, and whether that was all of it.
+
+    Read in chunks into one buffer, so no more than ``cap`` bytes (plus one, to tell a
+    body of exactly ``cap`` from a longer one) are ever held, whatever the body's length.
+    """
+    buffer = bytearray()
+    while len(buffer) <= cap:
+        chunk = await stream.read(min(READ_CHUNK, cap + 1 - len(buffer)))
+        if not chunk:
+            return buffer, True
+        buffer += chunk
+    del buffer[cap:]
+    return buffer, False
+
+
+def decode_json_object(
+    payload: bytes | bytearray, request_id: str | None, secrets: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``)."""
+    try:
+        decoded = json.loads(payload)
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise DecodeError(
+            "expected a JSON object in the response",
+            text=payload.decode("utf-8", "replace"),
+            request_id=request_id,
+            secrets=secrets,
+        )
+    return decoded
