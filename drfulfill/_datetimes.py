@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .errors import ValidationError
+
 __all__ = ["format_datetime", "has_utc_offset", "parse_datetime", "parse_fast_utc"]
 
 
@@ -93,10 +95,11 @@ def format_datetime(value: datetime) -> str:
     """An aware datetime as DR's UTC form: ``2024-01-01T00:00:00Z``.
 
     Fractional seconds appear only when present: milliseconds when that is exact,
-    otherwise microseconds. A naive datetime raises ValueError (its instant is unknown).
+    otherwise microseconds. A naive datetime raises ValidationError (its instant is unknown),
+    so encoding a model never lets a plain ValueError out.
     """
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"datetime must be timezone-aware, got naive {value.isoformat()}")
+        raise ValidationError(f"datetime must be timezone-aware, got naive {value.isoformat()}")
     utc = value.astimezone(timezone.utc)
     text = utc.replace(tzinfo=None, microsecond=0).isoformat()
     if utc.microsecond:

@@ -170,9 +170,25 @@ def test_format_datetime_is_utc_with_z(value: datetime, text: str) -> None:
     assert parse_datetime(text) == value
 
 
-def test_format_datetime_refuses_naive() -> None:
-    with pytest.raises(ValueError, match="timezone-aware"):
+def test_format_datetime_refuses_naive_with_validation_error() -> None:
+    with pytest.raises(ValidationError, match="timezone-aware"):
         format_datetime(datetime(2024, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        FulfillmentItem(distributor_cost=Decimal("1e999999999")),
+        FulfillmentItem(shipping_cost=Decimal("NaN")),
+        FulfillmentReturn(id="r", created_time=datetime(2024, 1, 1)),
+    ],
+    ids=["huge money", "NaN money", "naive time"],
+)
+def test_encoding_a_hand_built_bad_model_is_a_validation_error(model: object) -> None:
+    # Decoding and request validation never build these; a caller can, and encode must
+    # neither hang (1e999999999 as an integer has a billion digits) nor raise ValueError.
+    with pytest.raises(ValidationError):
+        unstructure(model)
 
 
 # --- structure: fast path, tolerant reader, strict required fields -----------------------

@@ -25,8 +25,8 @@ from drfulfill import (
 from drfulfill._safecreate_core import (
     Created,
     LookedUp,
-    LookupFailed,
     LookUp,
+    LookupFailed,
     Raise,
     Return,
     Send,
