@@ -66,7 +66,9 @@ class AsyncPager(Generic[T]):
     ``prefetch=True`` requests the next page while the current one is consumed (at most one
     page ahead). ``windows`` (from ``list(shards=K)``) are extra query pairs, one set per
     time shard: the shards are paged concurrently, each one page ahead, and their pages are
-    yielded as they arrive, so order across shards is not guaranteed.
+    yielded as they arrive, so order across shards is not guaranteed. When shards finish,
+    a dense one is split again, keeping up to as many requests in flight as there were
+    windows, never more.
 
     Stopping early (``break`` inside ``contextlib.aclosing(...)``, or ``aclose()`` on the
     iterator from ``pages()`` or ``aiter(pager)``) cancels any page still being fetched.
