@@ -12,7 +12,7 @@ faster). Clients:
   installed unless ``DRFULFILL_JSON=stdlib``; otherwise the stdlib). Run the script twice,
   with and without ``DRFULFILL_JSON=stdlib``, to compare both.
 
-    python -m benchmarks.bench_requests [--calls 1000] [--pages 100] [--rounds 3] [--no-peer]
+    python -m benchmarks.bench_requests [--calls 1000] [--pages 100] [--rounds 5] [--no-peer]
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000, help="retrieves/creates per round")
     parser.add_argument("--pages", type=int, default=100, help="100-item pages per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-peer", action="store_true", help="skip openapi-python-client")
     args = parser.parse_args()
     peer = None

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
-from ._convert import format_datetime
+from ._convert import format_datetime, parse_datetime
 from .errors import ValidationError
 from .models import CreatedTime
 
 Query = Sequence[tuple[str, str]]
 _SECOND = 1_000_000  # microseconds
+_LOWER = frozenset({"createdTime[gte]", "createdTime[gt]"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -102,3 +103,23 @@ def time_windows(
     if count is None:
         return created_time, None
     return None, shard_windows(created_time, count)
+
+
+def split_window(window: Query, frontier: datetime) -> tuple[list[tuple[str, str]], Query] | None:
+    """Split a dense shard mid-walk: ``(older, rest)`` where ``older`` = [lower bound, m) is
+    a new sub-window and ``rest`` = [m, upper bound) is what the running walk keeps; ``m`` is
+    a whole second with lower < m <= ``frontier`` (the oldest time the walk has yielded, so
+    ``rest`` holds all it yielded). None when less than two seconds are left to split."""
+    lower = [(name, value) for name, value in window if name in _LOWER]
+    upper = [(name, value) for name, value in window if name not in _LOWER]
+    if len(lower) != 1:
+        return None
+    low = parse_datetime(lower[0][1])
+    if frontier - low < timedelta(seconds=2):
+        return None
+    middle = (_epoch_micros(low) + _epoch_micros(frontier)) // 2
+    cut = _EPOCH + timedelta(microseconds=middle - middle % _SECOND)
+    if not low < cut <= frontier:
+        return None
+    cut_text = format_datetime(cut)
+    return [lower[0], ("createdTime[lt]", cut_text)], [("createdTime[gte]", cut_text), *upper]

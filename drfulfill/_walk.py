@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 from ._convert import parse_datetime
@@ -131,6 +131,8 @@ class CursorWalk(Generic[T]):
         window: Query = (),
     ) -> None:
         self._decode = decode
+        self._base_filters = list(filters)
+        self._window = list(window)
         self._filters = [*filters, *window]
         self._limit = limit
         self._remaining = max_items
@@ -144,6 +146,25 @@ class CursorWalk(Generic[T]):
         if cursor is not None:
             unkeyed.add(cursor)  # the object paged from must not come back either
         self._done = max_items == 0
+
+    @property
+    def window(self) -> list[tuple[str, str]]:
+        """The ``createdTime[...]`` pairs this walk is confined to (empty: none)."""
+        return list(self._window)
+
+    @property
+    def frontier_time(self) -> datetime | None:
+        """The oldest ``createdTime`` yielded so far, if any object had one."""
+        if self._frontier is None:
+            return None
+        return datetime.fromisoformat(self._frontier).replace(tzinfo=timezone.utc)
+
+    def narrow(self, window: Query) -> None:
+        """Confine the rest of the walk to ``window``, which must hold every object already
+        yielded. Call it only between ``read()`` and the next fetch."""
+        self._window = list(window)
+        self._filters = [*self._base_filters, *self._window]
+        self._bounds = time_bounds(self._window)
 
     @property
     def tracked_ids(self) -> int:

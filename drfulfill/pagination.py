@@ -12,6 +12,7 @@ from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
 from ._constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE
+from ._shards import split_window
 from ._walk import CursorWalk, PaginationError, RawPage
 from .errors import ValidationError
 from .models import Page
@@ -65,7 +66,9 @@ class AsyncPager(Generic[T]):
     ``prefetch=True`` requests the next page while the current one is consumed (at most one
     page ahead). ``windows`` (from ``list(shards=K)``) are extra query pairs, one set per
     time shard: the shards are paged concurrently, each one page ahead, and their pages are
-    yielded as they arrive, so order across shards is not guaranteed.
+    yielded as they arrive, so order across shards is not guaranteed. When shards finish,
+    a dense one is split again, keeping up to as many requests in flight as there were
+    windows, never more.
 
     Stopping early (``break`` inside ``contextlib.aclosing(...)``, or ``aclose()`` on the
     iterator from ``pages()`` or ``aiter(pager)``) cancels any page still being fetched.
@@ -179,6 +182,7 @@ class AsyncPager(Generic[T]):
         self, windows: list[list[tuple[str, str]]]
     ) -> AsyncGenerator[Page[T], None]:
         unkeyed: set[str] = set()
+        target = len(windows)
         pending: dict[asyncio.Future[Mapping[str, Any]], CursorWalk[T]] = {}
         for window in windows:
             walk = self._walk(window, unkeyed)
@@ -193,9 +197,13 @@ class AsyncPager(Generic[T]):
                 for fetch in done:
                     walk = pending.pop(fetch)
                     raw = walk.read(fetch.result())
-                    query = walk.next_query()
-                    if query is not None:  # every shard's next request before any decoding
-                        pending[self._start_fetch(query)] = walk
+                    if walk.next_query() is not None:
+                        # Shards that finished leave room: split a dense one to refill it.
+                        older = self._split(walk, unkeyed) if len(pending) + 1 < target else None
+                        for each in (walk, older):  # every next request before any decoding
+                            query = None if each is None else each.next_query()
+                            if each is not None and query is not None:
+                                pending[self._start_fetch(query)] = each
                     if raw is not None:
                         ready.append((walk, raw))
                 await let_run()  # the requests go out before these pages are decoded
@@ -206,6 +214,17 @@ class AsyncPager(Generic[T]):
             await discard(pending)
         if not yielded:
             yield Page(data=[], has_more=False)
+
+    def _split(self, walk: CursorWalk[T], unkeyed: set[str]) -> CursorWalk[T] | None:
+        """A new walk over the older half of ``walk``'s remaining window, ``walk`` narrowed
+        to the rest; None if too little is left to split."""
+        frontier = walk.frontier_time
+        halves = None if frontier is None else split_window(walk.window, frontier)
+        if halves is None:
+            return None
+        older, rest = halves
+        walk.narrow(rest)
+        return self._walk(older, unkeyed)
 
     def _start_fetch(self, query: Query) -> asyncio.Future[Mapping[str, Any]]:
         return asyncio.ensure_future(self._fetch_page(query))

@@ -1,5 +1,7 @@
 """prefetch and time-sharded listing of both resources against the emulator over loopback."""
 
+import asyncio
+from contextlib import aclosing
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -76,3 +78,28 @@ async def test_shards_without_both_bounds_are_refused_before_any_request(emu, dr
         with pytest.raises(ValidationError):
             resource.list(shards=4)
     assert emu.requests == []
+
+
+def client_tasks():
+    """Tasks left besides this test's, leaving out the emulator's own (same loop)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not asyncio.current_task() and "aiohttp/web_" not in repr(task)
+    ]
+
+
+async def test_break_out_of_a_prefetched_and_a_sharded_listing_cancels_cleanly():
+    # A short real latency, so the prefetched requests are in flight on real sockets when
+    # the loop is left.
+    async with Emulator(rate_limit=None, clock=SteppingClock(), latency=0.05) as emu:
+        async with make_client(emu) as dr:
+            await seed_fulfillments(emu, dr, 30)
+            window = CreatedTime(gte=T0, lt=T0 + timedelta(seconds=60))
+            for options in ({"prefetch": True}, {"shards": 4, "created_time": window}):
+                async with aclosing(aiter(dr.fulfillments.list(limit=5, **options))) as items:
+                    async for _ in items:
+                        break
+                assert client_tasks() == []
+            # The client still works after the cancelled requests.
+            assert len([f async for f in dr.fulfillments.list(limit=100)]) == 30

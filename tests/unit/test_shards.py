@@ -10,7 +10,7 @@ import pytest
 
 from drfulfill import CreatedTime, PaginationError, ServerError, ValidationError
 from drfulfill._convert import parse_datetime
-from drfulfill._shards import shard_windows, time_windows
+from drfulfill._shards import shard_windows, split_window, time_windows
 from drfulfill.pagination import AsyncPager
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -250,3 +250,38 @@ async def test_every_shards_next_request_is_running_before_a_page_is_decoded():
     await collect(pager)
     # The first 4 pages arrive together: their 4 follow-up requests run before any decoding.
     assert requests_when_decoding[0] == 8
+
+
+# --- a dense shard splits again --------------------------------------------------------------
+
+
+def test_split_window_halves_what_is_left_at_a_whole_second():
+    window = [("createdTime[gte]", stamp_text(0)), ("createdTime[lt]", stamp_text(100))]
+    older, rest = split_window(window, at(61))  # objects down to t=61 already listed
+    assert older == [("createdTime[gte]", stamp_text(0)), ("createdTime[lt]", stamp_text(30))]
+    assert rest == [("createdTime[gte]", stamp_text(30)), ("createdTime[lt]", stamp_text(100))]
+
+
+def test_split_window_keeps_the_callers_operators_and_refuses_tiny_remainders():
+    window = [("createdTime[gt]", stamp_text(0)), ("createdTime[lte]", stamp_text(100))]
+    older, rest = split_window(window, at(10))
+    assert older[0] == ("createdTime[gt]", stamp_text(0)) and rest[-1] == window[-1]
+    assert split_window(window, at(1)) is None
+    assert split_window([("createdTime[lt]", stamp_text(5))], at(3)) is None
+
+
+def stamp_text(seconds):
+    return at(seconds).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_a_dense_shard_splits_when_others_finish_and_still_yields_each_object_once():
+    # Every object in the newest eighth of the window: 7 of 8 shards are empty at once.
+    rng = random.Random(1)
+    fetch = TimedList([rng.randrange(875, 1000) for _ in range(600)])
+    got = await collect(sharded(fetch, CreatedTime(gte=at(0), lt=at(1000)), 8, limit=10))
+    assert len(got) == len(set(got)) == 600
+    windows = {tuple((k, v) for k, v in q if k.startswith("createdTime")) for q in fetch.queries}
+    assert len(windows) > 8  # the dense shard was split
+    assert fetch.max_in_flight <= 8  # never more requests at once than shards
+    later = fetch.queries[8:]
+    assert sum("startingAfter" not in dict(q) for q in later) > 0  # new sub-windows started
