@@ -39,7 +39,8 @@ from ._safecreate_core import (
     key_reuse_error,
     start,
 )
-from ._session import Query, Transport, encode_path
+from ._session import Transport
+from ._wire import Query, encode_path
 from .errors import APITimeoutError, DigitalRiverError, ValidationError
 from .models import CreatedTime, Fulfillment, FulfillmentRequest
 from .pagination import AsyncPager

@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 from ._convert import parse_datetime
+from ._wire import Query
 from .errors import DecodeError
 from .models import Page
 
 T = TypeVar("T")
-Query = Sequence[tuple[str, str]]
 RawPage = tuple[Sequence[Mapping[str, Any]], bool]  # a page's objects before decoding, hasMore
 
 _DR_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)

@@ -4,13 +4,13 @@ reads and decoding in, and the SDK error for a failed attempt. No session, no st
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from . import _json
 from .errors import APIConnectionError, APITimeoutError, DecodeError, ValidationError, redact
 
 Query = Sequence[tuple[str, str]]
@@ -36,7 +36,7 @@ def encode_query(pairs: Query) -> str:
 def encode_body(body: Any) -> bytes:
     """A request body as compact UTF-8 JSON, or ValidationError (nothing is sent)."""
     try:
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return _json.dumps(body)
     except (ValueError, TypeError, RecursionError) as error:
         # UnicodeEncodeError (a lone surrogate) is a ValueError; so is NaN or infinity.
         raise ValidationError(
@@ -92,7 +92,7 @@ def decode_json_object(
 ) -> dict[str, Any]:
     """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``)."""
     try:
-        decoded = json.loads(payload)
+        decoded = _json.loads(bytes(payload))
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
         decoded = None
     if not isinstance(decoded, dict):

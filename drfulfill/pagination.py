@@ -14,13 +14,13 @@ from typing import Any, Generic, TypeVar
 from ._constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE
 from ._shards import split_window
 from ._walk import CursorWalk, PaginationError, RawPage
+from ._wire import Query
 from .errors import ValidationError
 from .models import Page
 
 __all__ = ["AsyncPager", "CursorWalk", "FetchPage", "PaginationError", "Query"]
 
 T = TypeVar("T")
-Query = Sequence[tuple[str, str]]
 FetchPage = Callable[[Query], Awaitable[Mapping[str, Any]]]
 
 

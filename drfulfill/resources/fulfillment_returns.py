@@ -7,8 +7,9 @@ from typing import Any
 
 from .._convert import structure, unstructure
 from .._retry import RequestKind
-from .._session import Transport, encode_path
+from .._session import Transport
 from .._shards import time_windows
+from .._wire import encode_path
 from ..models import (
     CreatedTime,
     FulfillmentReturn,

@@ -16,8 +16,9 @@ from .._safecreate import (
     decode_fulfillment,
     stamp_key,
 )
-from .._session import Transport, encode_path
+from .._session import Transport
 from .._shards import time_windows
+from .._wire import encode_path
 from ..bulk import KeyFunction, ProgressCallback, bulk_create
 from ..errors import ValidationError
 from ..models import (
