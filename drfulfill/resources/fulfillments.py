@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from .._convert import unstructure
@@ -217,6 +218,7 @@ class Fulfillments:
         journal: str | None = None,
         stop_on_error: bool = False,
         on_progress: ProgressCallback | None = None,
+        since: datetime | None = None,
     ) -> AsyncGenerator[BulkResult, None]:
         """Create many fulfillments concurrently; see ``drfulfill.bulk.bulk_create``."""
         return bulk_create(
@@ -227,4 +229,5 @@ class Fulfillments:
             journal=journal,
             stop_on_error=stop_on_error,
             on_progress=on_progress,
+            since=since,
         )

@@ -458,3 +458,21 @@ async def test_an_unreadable_2xx_create_not_found_is_raised_not_resent(dr, mock)
     with pytest.raises(DecodeError):
         await dr.fulfillments.create(order_id="o1", items=ITEMS)
     assert [c[0] for c in sent(mock)] == ["POST", "GET"]
+
+
+async def test_a_2xx_without_an_id_is_not_a_create_and_is_found_by_key(dr, mock):
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []})  # key: new
+    mock.post(CREATE_URL, status=202, payload={"status": "queued"})
+    landed = {**FULFILLMENT, "metadata": {"drfulfillKey": "k-queued"}}
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": [landed]})
+    f = await dr.fulfillments.create(order_id="231388420336", items=ITEMS, key="k-queued")
+    assert f.id == FULFILLMENT["id"]
+    assert len([c for c in sent(mock) if c[0] == "POST"]) == 1
+
+
+async def test_a_2xx_without_an_id_not_found_is_a_decode_error_never_resent(dr, mock):
+    mock.post(CREATE_URL, status=202, payload={"status": "queued"})
+    mock.get(url_pattern("/fulfillments"), payload={"hasMore": False, "data": []}, repeat=True)
+    with pytest.raises(DecodeError):
+        await dr.fulfillments.create(order_id="o1", items=ITEMS)
+    assert len([c for c in sent(mock) if c[0] == "POST"]) == 1

@@ -1,0 +1,279 @@
+"""Exactly once under the faults real DR shows (issue 9), against the emulator on loopback.
+
+Each test makes the emulator misbehave the way Digital River does - a create committed after
+its 504, a dropped connection or a client timeout; lists that lag writes; a key sent twice or
+reused; a journal lost between runs - and checks that exactly one fulfillment exists. The
+settle windows and commit delays are short (tenths of a second) so the default run stays fast;
+the 1,000-row soak with DR-like delays is marked slow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drfulfill import (
+    Client,
+    ConflictError,
+    FulfillmentRequest,
+    KeyReuseError,
+    ServerError,
+)
+from drfulfill.testing import Emulator
+
+from .conftest import make_client
+
+ITEM = "i1"
+
+
+def order(emu: Emulator, quantity: int = 5, items: tuple[str, ...] = (ITEM,)) -> str:
+    return emu.add_order(items=[{"item_id": item, "quantity": quantity} for item in items])
+
+
+def keys(emu: Emulator) -> Counter[str]:
+    return Counter(f["metadata"]["drfulfillKey"] for f in emu.fulfillments)
+
+
+async def test_a_504_committed_later_is_found_not_created_again(emu: Emulator) -> None:
+    order_id = order(emu)
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.2)
+    async with make_client(emu, settle=0.6) as dr:
+        f = await dr.fulfillments.create(
+            order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+        )
+    await emu.commit_pending()  # a resend would show as a second fulfillment now
+    assert len(emu.fulfillments) == 1 and f.id == emu.fulfillments[0]["id"]
+    assert dr.stats.reconciled == 1 and dr.stats.recreated == 0
+
+
+async def test_a_dropped_connection_committed_later_is_found(emu: Emulator) -> None:
+    order_id = order(emu)
+    emu.add_fault("POST", "/fulfillments", action="drop_then_commit", commit_after=0.2)
+    async with make_client(emu, settle=0.6) as dr:
+        await dr.fulfillments.create(order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}])
+    await emu.commit_pending()
+    assert len(emu.fulfillments) == 1
+
+
+async def test_a_client_timeout_committed_later_is_found(emu: Emulator) -> None:
+    order_id = order(emu)
+    # The server holds the answer past the client's timeout and commits meanwhile, late.
+    emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", commit_after=0.25, latency=1.0
+    )
+    async with make_client(emu, settle=0.6, timeout=0.1) as dr:
+        await dr.fulfillments.create(order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}])
+    await emu.commit_pending()
+    assert len(emu.fulfillments) == 1
+
+
+async def test_a_lagging_list_does_not_make_a_committed_create_look_absent() -> None:
+    async with Emulator(rate_limit=None, read_lag=0.3) as emu:
+        order_id = order(emu)
+        emu.add_fault("POST", "/fulfillments", action="commit_then_drop")
+        async with make_client(emu, settle=0.6) as dr:
+            await dr.fulfillments.create(
+                order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+            )
+        assert len(emu.fulfillments) == 1
+
+
+async def test_a_409_after_a_resend_is_reconciled_by_key() -> None:
+    # The first create lands late, after the resend was decided; the list lags behind it,
+    # so the resend is refused 409 order_fulfilled while the fulfillment exists.
+    async with Emulator(rate_limit=None, read_lag=0.35) as emu:
+        order_id = order(emu, quantity=1)
+        emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.02)
+        async with make_client(emu, settle=0.3) as dr:
+            f = await dr.fulfillments.create(
+                order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+            )
+        assert [x["id"] for x in emu.fulfillments] == [f.id]
+
+
+async def test_a_genuine_409_is_still_raised(emu: Emulator) -> None:
+    order_id = order(emu, quantity=1)
+    async with make_client(emu) as dr:
+        await dr.fulfillments.create(order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}])
+        with pytest.raises(ConflictError):
+            await dr.fulfillments.create(
+                order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+            )
+
+
+async def test_the_same_key_twice_is_one_fulfillment_in_one_client_and_across_clients(
+    emu: Emulator,
+) -> None:
+    order_id = order(emu)
+    items = [{"item_id": ITEM, "quantity": 1}]
+    async with make_client(emu) as dr:
+        first = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
+        emu.clear_log()
+        again = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
+        assert emu.requests == []  # a key this client made costs nothing
+    async with make_client(emu) as other:  # another process: it looks the key up first
+        third = await other.fulfillments.create(order_id=order_id, items=items, key="K")
+    assert first.id == again.id == third.id and len(emu.fulfillments) == 1
+
+
+async def test_a_key_reused_for_different_content_is_refused(emu: Emulator) -> None:
+    order_id = order(emu, items=("i1", "i2"))
+    async with make_client(emu) as dr:
+        await dr.fulfillments.create(
+            order_id=order_id, items=[{"item_id": "i1", "quantity": 1}], key="K"
+        )
+    async with make_client(emu) as other:
+        with pytest.raises(KeyReuseError) as caught:
+            await other.fulfillments.create(
+                order_id=order_id, items=[{"item_id": "i2", "quantity": 1}], key="K"
+            )
+    assert "different content" in str(caught.value)
+    assert len(emu.fulfillments) == 1
+
+
+async def test_with_a_zero_settle_window_a_late_commit_is_duplicated(emu: Emulator) -> None:
+    # The limit the README states: a commit later than the settle window is not waited for.
+    # This is what 0.1.0 did with every create (its lookup ran after one short backoff).
+    order_id = order(emu)
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.2)
+    async with make_client(emu, settle=0) as dr:
+        await dr.fulfillments.create(order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}])
+    await emu.commit_pending()
+    assert len(emu.fulfillments) == 2
+
+
+# --- bulk_create: the journal is an optimisation, never the source of truth ---------------
+
+
+def rows_for(emu: Emulator, count: int) -> list[dict[str, Any]]:
+    return [
+        {"order_id": order(emu), "items": [{"item_id": ITEM, "quantity": 1}]} for _ in range(count)
+    ]
+
+
+async def run(dr: Client, rows: list[dict[str, Any]], **options: Any) -> list[Any]:
+    async with contextlib.aclosing(dr.fulfillments.bulk_create(rows, **options)) as results:
+        return [result async for result in results]
+
+
+@pytest.mark.parametrize("second_journal", ["another", "none", "truncated", "moved"])
+async def test_a_rerun_with_a_lost_journal_creates_nothing_again(
+    emu: Emulator, tmp_path: Path, second_journal: str
+) -> None:
+    rows = rows_for(emu, 20)
+    first_path = tmp_path / "a.db"
+    async with make_client(emu) as dr:
+        first = await run(dr, rows, journal=str(first_path))
+    assert all(r.ok and not r.resumed for r in first)
+    journal: str | None
+    if second_journal == "another":
+        journal = str(tmp_path / "b.db")
+    elif second_journal == "none":
+        journal = None
+    elif second_journal == "truncated":
+        first_path.write_bytes(b"")
+        journal = str(first_path)
+    else:
+        moved = tmp_path / "elsewhere" / "a.db"
+        moved.parent.mkdir()
+        shutil.move(first_path, moved)
+        (tmp_path / "a.db-wal").unlink(missing_ok=True)
+        journal = str(tmp_path / "a.db")  # the run looks where the file used to be
+    async with make_client(emu) as dr:
+        second = await run(dr, rows, journal=journal)
+    assert all(r.ok and r.resumed for r in second)
+    assert len(emu.fulfillments) == 20 and set(keys(emu).values()) == {1}
+
+
+async def test_a_rerun_with_a_complete_journal_sends_nothing(emu: Emulator, tmp_path: Path) -> None:
+    rows = rows_for(emu, 10)
+    async with make_client(emu) as dr:
+        await run(dr, rows, journal=str(tmp_path / "j.db"))
+        emu.clear_log()
+        again = await run(dr, rows, journal=str(tmp_path / "j.db"))
+    assert all(r.resumed for r in again) and emu.requests == []
+
+
+async def test_with_since_one_sweep_verifies_every_row(emu: Emulator, tmp_path: Path) -> None:
+    rows = rows_for(emu, 30)
+    since = datetime.now(timezone.utc) - timedelta(minutes=5)
+    async with make_client(emu) as dr:
+        await run(dr, rows[:10])
+        emu.clear_log()
+        results = await run(dr, rows, since=since, journal=str(tmp_path / "fresh.db"))
+    gets = [r for r in emu.requests if r.method == "GET"]
+    posts = [r for r in emu.requests if r.method == "POST"]
+    assert len(gets) == 1 and len(posts) == 20  # one sweep page, then only creates
+    assert sum(r.resumed for r in results) == 10 and len(emu.fulfillments) == 30
+
+
+async def test_a_row_reusing_a_key_for_new_content_is_refused(emu: Emulator) -> None:
+    order_id = order(emu, items=("i1", "i2"))
+    async with make_client(emu) as dr:
+        await run(dr, [{"order_id": order_id, "items": [{"item_id": "i1", "quantity": 1}],
+                        "shipment_id": "S1"}], key="shipment_id")  # fmt: skip
+        (result,) = await run(
+            dr,
+            [
+                {
+                    "order_id": order_id,
+                    "items": [{"item_id": "i2", "quantity": 1}],
+                    "shipment_id": "S1",
+                }
+            ],
+            key="shipment_id",
+        )
+    assert isinstance(result.error, KeyReuseError) and len(emu.fulfillments) == 1
+
+
+async def bulk_under_late_commits_and_lag(
+    rows: int, commit_after: tuple[float, float], read_lag: float, settle: float
+) -> None:
+    async with Emulator(rate_limit=None, read_lag=read_lag) as emu:
+        requests = [
+            FulfillmentRequest(order_id=order(emu), items=[{"item_id": ITEM, "quantity": 1}])
+            for _ in range(rows)
+        ]
+        emu.add_fault(
+            "POST",
+            "/fulfillments",
+            action="respond_then_commit",
+            commit_after=commit_after,
+            rate=0.1,
+            times=None,
+        )
+        async with make_client(emu, settle=settle) as dr:
+            async with contextlib.aclosing(
+                dr.fulfillments.bulk_create(requests, concurrency=32)
+            ) as results:
+                outcomes = [r async for r in results]
+        await emu.commit_pending()  # anything still landing would show as a duplicate
+        assert all(r.ok for r in outcomes), [r.error for r in outcomes if not r.ok][:3]
+        assert emu.faults_injected > 0
+        assert len(emu.fulfillments) == rows and set(keys(emu).values()) == {1}
+
+
+async def test_bulk_with_late_commits_and_a_lagging_list_is_exactly_once() -> None:
+    await bulk_under_late_commits_and_lag(100, (0.05, 0.2), read_lag=0.1, settle=0.4)
+
+
+@pytest.mark.slow
+async def test_1000_rows_with_10_percent_late_commits_and_half_a_second_of_lag() -> None:
+    await bulk_under_late_commits_and_lag(1000, (0.5, 2.0), read_lag=0.5, settle=3.0)
+
+
+async def test_bulk_a_late_commit_is_not_a_server_error_for_the_row(emu: Emulator) -> None:
+    rows = rows_for(emu, 3)
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.1)
+    async with make_client(emu, settle=0.3) as dr:
+        results = await run(dr, rows)
+    await emu.commit_pending()
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert not any(isinstance(r.error, ServerError) for r in results)
+    assert len(emu.fulfillments) == 3
