@@ -42,7 +42,7 @@ from ._safecreate_core import (
 from ._session import Transport
 from ._wire import Query, encode_path
 from .errors import APITimeoutError, DigitalRiverError, ValidationError
-from .models import CreatedTime, Fulfillment, FulfillmentRequest
+from .models import CreatedTime, Fulfillment, FulfillmentRequest, from_mapping
 from .pagination import AsyncPager
 
 logger = logging.getLogger("drfulfill")
@@ -55,12 +55,7 @@ def as_fulfillment_request(request: FulfillmentRequest | Mapping[str, Any]) -> F
     """A FulfillmentRequest from itself or from a dict with the same snake_case keys."""
     if isinstance(request, FulfillmentRequest):
         return request
-    if isinstance(request, Mapping):
-        try:
-            return FulfillmentRequest(**request)
-        except TypeError as error:
-            raise ValidationError(f"bad fulfillment request fields: {error}") from None
-    raise ValidationError(f"expected a FulfillmentRequest or a dict, got {type(request).__name__}")
+    return from_mapping(FulfillmentRequest, request)
 
 
 def decode_fulfillment(raw: Mapping[str, Any]) -> Fulfillment:
