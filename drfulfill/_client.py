@@ -133,9 +133,9 @@ class Client:
             connection_limit=connection_limit,
             max_response_bytes=max_response_bytes,
         )
-        self.base_url = base_url.rstrip("/")
-        self.idempotency_field = idempotency_field
-        self.settle = float(settle)
+        self.base_url: str = base_url.rstrip("/")
+        self.idempotency_field: str | None = idempotency_field
+        self.settle: float = float(settle)
         claims = None if coordinator is None or not api_key else coordinator.claims(api_key)
         creator = (
             None
@@ -145,9 +145,9 @@ class Client:
             )
         )
         #: ``client.fulfillments``: create (exactly once), retrieve, update, list, bulk_create.
-        self.fulfillments = Fulfillments(self._transport, creator)
+        self.fulfillments: Fulfillments = Fulfillments(self._transport, creator)
         #: ``client.fulfillment_returns``: create, retrieve, list.
-        self.fulfillment_returns = FulfillmentReturns(self._transport)
+        self.fulfillment_returns: FulfillmentReturns = FulfillmentReturns(self._transport)
 
     @property
     def target(self) -> str:

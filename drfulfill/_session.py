@@ -117,7 +117,7 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
-        self.stats = ClientStats()
+        self.stats: ClientStats = ClientStats()
         # Injection points for tests: no real sleeping, a controllable clock, fixed jitter.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.clock: Callable[[], float] = time.monotonic

@@ -201,8 +201,8 @@ class DecodeError(DigitalRiverError):
         secrets: Iterable[str] = (),
     ) -> None:
         secrets = tuple(secrets)
-        self.text = redact(text, secrets)
-        self.request_id = None if request_id is None else redact(request_id, secrets)
+        self.text: str = redact(text, secrets)
+        self.request_id: str | None = None if request_id is None else redact(request_id, secrets)
         if self.request_id:
             message += f" (request id {self.request_id})"
         super().__init__(message)

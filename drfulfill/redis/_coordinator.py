@@ -75,6 +75,8 @@ class RedisCoordinator:
             raise ValidationError(f"poll must be (first, cap) with 0 < first <= cap, got {poll!r}")
         if not namespace:
             raise ValidationError("namespace must not be empty")
+        #: The redis-py client the coordinator talks through.
+        self.redis: Redis
         if isinstance(redis, str):
             self.redis = Redis.from_url(
                 redis,

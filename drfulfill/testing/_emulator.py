@@ -89,7 +89,7 @@ class Emulator:
         self._port = port
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
-        self.app = self._server.app
+        self.app: web.Application = self._server.app
         """The aiohttp application, e.g. to serve it yourself."""
 
     # ----------------------------------------------------------------- lifecycle
