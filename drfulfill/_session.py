@@ -47,6 +47,7 @@ from .errors import (
     ValidationError,
     error_from_response,
     redact,
+    register_secret,
 )
 
 logger = logging.getLogger("drfulfill")
@@ -100,6 +101,8 @@ class Transport:
         self._api_key = api_key
         # What redaction removes from every text taken from a response.
         self._secrets: tuple[str, ...] = (api_key,) if api_key else ()
+        if api_key:
+            register_secret(api_key)
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._connect_timeout = connect_timeout

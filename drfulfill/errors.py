@@ -36,6 +36,7 @@ __all__ = [
     "parse_retry_after",
     "redact",
     "redact_body",
+    "register_secret",
 ]
 
 REDACTED = "[redacted]"
@@ -43,9 +44,22 @@ REDACTED = "[redacted]"
 _CREDENTIAL = re.compile(r"\b(Bearer|Basic)\s+\S+", re.IGNORECASE)
 
 
+# The API keys of every Client made in this process: text that drfulfill derives from a
+# response is redacted of them wherever it is built (the funnel, the pager, the converter),
+# so an echoing server or proxy cannot put a key into any error, log line or journal.
+_REGISTERED_SECRETS: set[str] = set()
+
+
+def register_secret(secret: str) -> None:
+    """Redact ``secret`` from every error text drfulfill builds from now on."""
+    if secret:
+        _REGISTERED_SECRETS.add(secret)
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without the given secrets and without any ``Bearer``/``Basic`` credential."""
-    for secret in secrets:
+    """``text`` without the given secrets, the API keys of this process's clients, and any
+    ``Bearer``/``Basic`` credential."""
+    for secret in {*secrets, *_REGISTERED_SECRETS}:
         if secret:
             text = text.replace(secret, REDACTED)
     return _CREDENTIAL.sub(lambda match: f"{match.group(1)} {REDACTED}", text)

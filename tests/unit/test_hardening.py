@@ -180,3 +180,22 @@ async def test_the_funnel_passes_what_is_left_of_the_deadline(mock):
     assert caught.value.sent is False
     # Not retried either: a retry's wait only brings the deadline closer, not the slot.
     assert len(sent(mock)) == 1 and t.slept == [pytest.approx(1.5)] and dr.stats.retries == 0
+
+
+async def test_a_key_echoed_in_a_list_page_is_not_in_the_pagers_decode_error(mock):
+    # The pager and the converter build DecodeErrors from 2xx bodies without the funnel's
+    # secrets at hand: the client's key is redacted there too.
+    import re as _re
+
+    from drfulfill import Client, DecodeError
+
+    key = "sk_test_echoed_in_a_page_77"
+    mock.get(
+        _re.compile(r"^https://api\.test/fulfillments(\?.*)?$"),
+        payload={"hasMore": True, "data": [{"echo": f"Bearer {key}", "raw": key}]},
+    )
+    async with Client(key, base_url="https://api.test", rate_limit=None) as dr:
+        with pytest.raises(DecodeError) as caught:
+            [f async for f in dr.fulfillments.list()]
+    error = caught.value
+    assert key not in str(error) and key not in error.text and key not in repr(error)
