@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 VERSION = "0.1.0"
 
 DEFAULT_BASE_URL = "https://api.digitalriver.com"
@@ -54,6 +56,8 @@ KNOWN_KEYS_CACHE_SIZE = 10_000
 DEFAULT_BULK_CONCURRENCY = 16
 # Rows in flight per request slot: rows waiting out a settle window hold no slot.
 BULK_ROWS_PER_SLOT = 4
+# bulk_create(since=...) sweeps from this much earlier, for clock skew with Digital River.
+BULK_SINCE_MARGIN = timedelta(minutes=5)
 
 # Headers.
 REQUEST_ID_HEADER = "x-dr-requestid"

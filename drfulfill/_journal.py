@@ -11,10 +11,8 @@ import asyncio
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from ._convert import structure, unstructure
@@ -59,12 +57,10 @@ _LOOKUP_BATCH = 500  # keys per SELECT (SQLite allows 999 parameters in old buil
 
 
 class Entry(NamedTuple):
-    """A key's journal row. ``fulfillment`` only for a readable ``done`` row; ``age``: seconds
-    since it was written (None if unreadable)."""
+    """A key's journal row. ``fulfillment`` only for a readable ``done`` row."""
 
     status: str
     fulfillment: Fulfillment | None
-    age: float | None
 
 
 class JournalBusy(DigitalRiverError):
@@ -165,17 +161,15 @@ class Journal:
 
     def _select(self, keys: Sequence[str]) -> dict[str, Entry]:
         found: dict[str, Entry] = {}
-        now = time.time()
         for at in range(0, len(keys), _LOOKUP_BATCH):
             batch = list(dict.fromkeys(keys[at : at + _LOOKUP_BATCH]))
             marks = ",".join("?" * len(batch))
             rows = self._db.execute(
-                "SELECT key, status, fulfillment_json, updated FROM journal "
-                f"WHERE key IN ({marks})",
+                f"SELECT key, status, fulfillment_json FROM journal WHERE key IN ({marks})",
                 batch,
             )
-            for key, status, fulfillment_json, updated in rows:
-                found[key] = _entry(status, fulfillment_json, updated, now)
+            for key, status, fulfillment_json in rows:
+                found[key] = _entry(status, fulfillment_json)
         return found
 
     def mark(
@@ -227,22 +221,12 @@ class Journal:
             self._executor.shutdown(wait=False)
 
 
-def _entry(status: str, fulfillment_json: str | None, updated: str | None, now: float) -> Entry:
+def _entry(status: str, fulfillment_json: str | None) -> Entry:
     """A journal row as found; a done row whose fulfillment cannot be read counts as
     'started' (verified with DR), never as done."""
-    fulfillment = None
-    if status == "done" and fulfillment_json is not None:
-        try:
-            fulfillment = structure(json.loads(fulfillment_json), Fulfillment)
-        except (ValueError, RecursionError, DecodeError):
-            status = "started"
-    elif status == "done":
-        status = "started"
-    age = None
-    if updated:
-        try:
-            written = datetime.fromisoformat(updated.replace("Z", "+00:00"))
-            age = max(0.0, now - written.timestamp())
-        except ValueError:
-            age = None
-    return Entry(status, fulfillment, age)
+    if status != "done" or fulfillment_json is None:
+        return Entry("started" if status == "done" else status, None)
+    try:
+        return Entry(status, structure(json.loads(fulfillment_json), Fulfillment))
+    except (ValueError, RecursionError, DecodeError):
+        return Entry("started", None)

@@ -94,7 +94,8 @@ def is_ambiguous(error: BaseException) -> bool:
     if isinstance(error, APIConnectionError):
         return error.sent
     if isinstance(error, APIError):
-        return error.status == 408 or error.status in AMBIGUOUS_STATUSES
+        # Any 5xx (a 520 or 524 from a CDN too): the server may have applied it.
+        return error.status == 408 or error.status in AMBIGUOUS_STATUSES or error.status >= 500
     return False
 
 

@@ -38,6 +38,7 @@ from ._safecreate_core import (
     decide,
     key_reuse_error,
     start,
+    unsettled_error,
 )
 from ._session import Transport
 from ._wire import Query, encode_path
@@ -143,6 +144,11 @@ class SafeCreator:
         self._claims = claims
         # Keys this client created or found, so a key it made itself costs nothing.
         self._known: OrderedDict[str, Fulfillment] = OrderedDict()
+        # Creates in progress, joined by a second call with the same key.
+        self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
+        # Keys whose last create ended (raised or was cancelled) with a send in doubt, and
+        # since when: the next create of such a key waits out its settle window first.
+        self._doubts: OrderedDict[str, float] = OrderedDict()
 
     def clock(self) -> float:
         """The clock the protocol's deadlines and settle windows are read on."""
@@ -177,9 +183,46 @@ class SafeCreator:
         Raises ``KeyReuseError`` when ``key`` names a fulfillment with different content,
         and the create's own error when its outcome could not be settled.
         """
-        known = self._known.get(key)
-        if known is not None:
-            return Outcome(self._checked(request, key, known), found=True)
+        while True:
+            known = self._known.get(key)
+            if known is not None:
+                return Outcome(self._checked(request, key, known), found=True)
+            running = self._in_flight.get(key)
+            if running is None:
+                break
+            # The same key is being created by another call of this client: join it.
+            with contextlib.suppress(Exception):  # it failed: go on with our own attempt
+                outcome = await asyncio.shield(running)
+                return Outcome(self._checked(request, key, outcome.fulfillment), found=True)
+        doubt = self._doubts.pop(key, None)
+        if doubt is not None:  # an earlier call with this key ended with its send in doubt
+            since = doubt if options.doubt_since is None else min(doubt, options.doubt_since)
+            options = CreateOptions(verified=False, shared=options.shared, doubt_since=since)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve_outcome)
+        self._in_flight[key] = future
+        try:
+            outcome = await self._claimed(request, key, options, slots)
+        except BaseException as error:
+            if isinstance(error, Exception):
+                future.set_exception(error)
+            else:
+                future.cancel()
+            raise
+        else:
+            future.set_result(outcome)
+            return outcome
+        finally:
+            del self._in_flight[key]
+
+    async def _claimed(
+        self,
+        request: FulfillmentRequest,
+        key: str,
+        options: CreateOptions,
+        slots: asyncio.Semaphore | None,
+    ) -> Outcome:
+        """The create under a fleet claim, when the key may be shared and there is a fleet."""
         body = unstructure(request)
         stamp_key(body, self.field, key, key)
         claim: Claim | None = None
@@ -189,7 +232,7 @@ class SafeCreator:
                 done = await self._retrieve(claim.done_id)
                 return Outcome(self._remember(key, self._checked(request, key, done)), True)
             if claim.taken_over:  # its holder died: it may have sent the create
-                options = CreateOptions(doubt_since=self._transport.clock())
+                options = CreateOptions(shared=True, doubt_since=self._transport.clock())
         try:
             outcome = await self._run(request, key, body, options, slots)
         except BaseException:
@@ -217,53 +260,76 @@ class SafeCreator:
             settle=self.settle,
             started=transport.clock(),
             doubt_since=options.doubt_since,
+            doubt=None if options.doubt_since is None else unsettled_error(key),
+            shared=options.shared,
         )
-        send = transport.prepare("POST", PATH, body=body, started=state.started)
+        sends = _SendClock()
+        send = transport.prepare("POST", PATH, body=body, started=state.started, on_send=sends.sent)
         action: Action = start(state, look_first=not options.verified)
-        while True:
-            if isinstance(action, Return):
-                if action.reconciled:
-                    transport.stats.reconciled += 1
+        try:
+            while True:
+                if isinstance(action, Return):
+                    if action.reconciled:
+                        transport.stats.reconciled += 1
+                        logger.warning(
+                            "create for order %s had been applied although it failed: "
+                            "found %s by key %s",
+                            request.order_id,
+                            action.fulfillment.id,
+                            key,
+                        )
+                    return Outcome(action.fulfillment, found=action.found)
+                if isinstance(action, Raise):
+                    raise action.error from action.cause
+                if action.wait > 0:
                     logger.warning(
-                        "create for order %s had been applied although it failed: "
-                        "found %s by key %s",
+                        "%s for order %s (key %s) in %.3fs: %s",
+                        "resending" if isinstance(action, Send) else "looking up the create",
                         request.order_id,
-                        action.fulfillment.id,
                         key,
+                        action.wait,
+                        state.doubt or state.refusal or "waiting",
                     )
-                return Outcome(action.fulfillment, found=action.found)
-            if isinstance(action, Raise):
-                raise action.error from action.cause
-            if action.wait > 0:
-                logger.warning(
-                    "%s for order %s (key %s) in %.3fs: %s",
-                    "resending" if isinstance(action, Send) else "looking up the create",
-                    request.order_id,
-                    key,
-                    action.wait,
-                    state.doubt or state.refusal or "waiting",
-                )
-                await transport.sleep(action.wait)
-            event: Event
-            if isinstance(action, Send):
-                if action.resend:
-                    transport.stats.recreated += 1
-                state = attrs.evolve(state, sends=state.sends + 1)
-                sent_at = transport.clock()
-                try:
-                    raw = await self._attempt(send, state.started, slots)
-                    event = Created(decode_fulfillment(raw))
-                except DigitalRiverError as error:
-                    event = SendFailed(error, sent_at)
-            else:
-                assert isinstance(action, LookUp)
-                looked_at = transport.clock()
-                try:
-                    found = await self._find_once(request.order_id, key, state.started, slots)
-                    event = LookedUp(found, looked_at)
-                except DigitalRiverError as error:
-                    event = LookupFailed(error)
-            state, action = decide(state, event, transport.clock(), transport.random)
+                    await transport.sleep(action.wait)
+                event: Event
+                if isinstance(action, Send):
+                    if action.resend:
+                        transport.stats.recreated += 1
+                    state = attrs.evolve(state, sends=state.sends + 1)
+                    sends.at = None
+                    try:
+                        raw = await self._attempt(send, state.started, slots)
+                        event = Created(decode_fulfillment(raw))
+                    except DigitalRiverError as error:
+                        # The settle window counts from when the request went out, after
+                        # any wait for the rate limiter or a request slot.
+                        sent_at = transport.clock() if sends.at is None else sends.at
+                        event = SendFailed(error, sent_at)
+                    sends.waiting = False
+                else:
+                    assert isinstance(action, LookUp)
+                    looked_at = transport.clock()
+                    try:
+                        found = await self._find_once(request.order_id, key, state.started, slots)
+                        event = LookedUp(found, looked_at)
+                    except DigitalRiverError as error:
+                        event = LookupFailed(error)
+                state, action = decide(state, event, transport.clock(), transport.random)
+        except BaseException:
+            # Raised with a send in doubt, or cancelled while a send awaited its answer: the
+            # next create of this key must not trust a lookup made before that send settles.
+            doubt_since = state.doubt_since
+            if sends.waiting and sends.at is not None:
+                doubt_since = sends.at if doubt_since is None else min(doubt_since, sends.at)
+            if doubt_since is not None:
+                self._note_doubt(key, doubt_since)
+            raise
+
+    def _note_doubt(self, key: str, since: float) -> None:
+        self._doubts[key] = since
+        self._doubts.move_to_end(key)
+        if len(self._doubts) > KNOWN_KEYS_CACHE_SIZE:
+            self._doubts.popitem(last=False)
 
     async def _attempt(
         self,
@@ -358,6 +424,25 @@ class SafeCreator:
 def _key_of(fulfillment: Fulfillment, field: str) -> str | None:
     value = (fulfillment.metadata or {}).get(field)
     return value if isinstance(value, str) else None
+
+
+def _retrieve_outcome(future: asyncio.Future[Outcome]) -> None:
+    """Mark a joined create's failure as seen: its caller raises it already."""
+    if not future.cancelled():
+        future.exception()
+
+
+@attrs.define
+class _SendClock:
+    """When the current send went out (after the limiter let it go), and whether it is still
+    waiting for its answer."""
+
+    at: float | None = None
+    waiting: bool = False
+
+    def sent(self, now: float) -> None:
+        self.at = now
+        self.waiting = True
 
 
 async def _shielded(release: Any) -> None:

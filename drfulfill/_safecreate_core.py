@@ -28,6 +28,7 @@ from ._retry import (
 )
 from .errors import (
     APIError,
+    APITimeoutError,
     BadRequestError,
     ConflictError,
     DecodeError,
@@ -138,6 +139,7 @@ class State:
     refusal: APIError | None = None
     sends: int = 0
     resent: bool = False  # a send went out again after an earlier one was shown not applied
+    shared: bool = False  # other senders may use the key (a caller's or a bulk row's)
 
 
 def start(state: State, *, look_first: bool) -> Action:
@@ -171,11 +173,14 @@ def _after_send_failure(
         )
         return state, LookUp()
     in_doubt = state.doubt_since is not None or state.resent
-    if isinstance(error, ConflictError) or (isinstance(error, BadRequestError) and in_doubt):
-        # A 409 may mean an earlier attempt (or another process with the same key) made it.
-        # After a doubt, the refusal is itself the sign that an earlier send landed: it is
-        # looked up across a settle window of its own, since lists may lag that write.
-        if in_doubt:
+    conflict = isinstance(error, ConflictError)
+    if conflict or (isinstance(error, BadRequestError) and in_doubt):
+        # A 409 may mean an earlier attempt (or another sender with the same key) made it.
+        # After a doubt, or for a key others may send, the refusal may be the sign that such
+        # a send landed: it is looked up across a settle window of its own, since lists may
+        # lag that write.
+        assert isinstance(error, APIError)
+        if in_doubt or (conflict and state.shared):
             state = attrs.evolve(state, refusal=error, doubt=error, doubt_since=event.sent_at)
         else:
             state = attrs.evolve(state, refusal=error)
@@ -234,8 +239,19 @@ def _unresolved(state: State) -> DigitalRiverError:
     """The error to raise when the create's outcome is left as it stands."""
     if state.refusal is not None and not state.applied:
         return state.refusal
-    assert state.doubt is not None
-    return state.doubt
+    if state.doubt is not None:
+        return state.doubt
+    return unsettled_error(state.key)
+
+
+def unsettled_error(key: str) -> APITimeoutError:
+    """The error for a create whose earlier attempt (an earlier run's, a dead fleet
+    member's) may still be landing, when lookups could not settle it."""
+    return APITimeoutError(
+        f"an earlier create with key {key!r} may still be landing at Digital River; its "
+        "outcome is unknown: try again later with the same key",
+        sent=True,
+    )
 
 
 def _out_of_budget(state: State, now: float, wait: float) -> bool:

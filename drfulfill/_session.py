@@ -200,11 +200,14 @@ class Transport:
         query: Query = (),
         body: Any = None,
         started: float | None = None,
+        on_send: Callable[[float], object] | None = None,
     ) -> Callable[[float | None], Awaitable[dict[str, Any]]]:
         """One attempt of a request (no retries), as a function of its timeout.
 
         ``started``: the ``clock()`` reading the call's deadline counts from (default now);
         the wait for the rate limiter is bounded by what is left of that deadline.
+        ``on_send(now)`` is called once the limiter let the request go, just before it is
+        sent: when a doubtful create went out (its settle window counts from then).
         """
         text = self._base_url + path
         if query:
@@ -217,7 +220,7 @@ class Transport:
         )
 
         def send(timeout: float | None) -> Awaitable[dict[str, Any]]:
-            return self._send_once(method, url, data, timeout, ends)
+            return self._send_once(method, url, data, timeout, ends, on_send)
 
         return send
 
@@ -309,6 +312,7 @@ class Transport:
         data: bytes | None,
         timeout: float | None,
         ends: float | None,
+        on_send: Callable[[float], object] | None = None,
     ) -> dict[str, Any]:
         """One attempt. ``ends``: the ``clock()`` reading at the call's deadline, if any."""
         session = self._get_session()
@@ -316,6 +320,8 @@ class Transport:
             await self._wait_for_limiter(self.limiter, ends)
             if ends is not None:  # what the wait used is gone from this attempt too
                 timeout = max(0.001, min(ends - self.clock(), timeout or math.inf))
+        if on_send is not None:
+            on_send(self.clock())
         self.stats.requests += 1
         failure: DigitalRiverError
         try:

@@ -35,7 +35,12 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._constants import BULK_ROWS_PER_SLOT, DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD
+from ._constants import (
+    BULK_ROWS_PER_SLOT,
+    BULK_SINCE_MARGIN,
+    DEFAULT_BULK_CONCURRENCY,
+    DEFAULT_IDEMPOTENCY_FIELD,
+)
 from ._convert import unstructure
 from ._journal import Entry, Journal, claim_journal
 from ._safecreate import CreateOptions, SafeCreator, as_fulfillment_request, check_key
@@ -272,7 +277,7 @@ class _Row:
     index: int
     key: str
     request: FulfillmentRequest
-    doubt_age: float | None = None  # a journal 'started'/'failed' row: seconds since it was
+    in_doubt: bool = False  # a journal 'started'/'failed' row: its create may be landing
     leader: _Row | None = None  # an earlier row with the same key, still in flight
     task: asyncio.Task[BulkResult] | None = None
 
@@ -340,9 +345,11 @@ class _BulkRun:
         if journal is not None:
             self._journal = await Journal.open(journal, self._creator.target)
         exhausted = False
+        fatal: BaseException | None = None
         try:
             if since is not None:
-                self._swept = await self._creator.sweep(since)
+                # A margin for clock skew between this machine and Digital River.
+                self._swept = await self._creator.sweep(since - BULK_SINCE_MARGIN)
             while True:
                 free = self._max_rows - len(self._running) - len(self._ready)
                 # Refill in batches (all free slots at once) so one commit covers many
@@ -355,14 +362,26 @@ class _BulkRun:
                     exhausted = await self._fill(source, free)
                 if self._ready:
                     result = self._take()
+                    if result is None:  # a row cancelled after a fatal error
+                        continue
                     if not result.ok and result.error is not None and is_fatal(result.error):
-                        raise result.error
+                        # About the run, not the row: start nothing more and stop the rows
+                        # waiting to send (they would meet the same refusal), yield every
+                        # row that finished, then raise it.
+                        if fatal is None:
+                            fatal = result.error
+                            self._stopping = True
+                            for task in self._running:
+                                task.cancel()
+                        continue
                     if self._on_progress is not None:
                         self._on_progress(result)
                     yield result
                 elif self._running:
                     self._wakeup.clear()
                     await self._wakeup.wait()
+                elif fatal is not None:
+                    raise fatal
                 else:
                     return
         finally:
@@ -428,13 +447,13 @@ class _BulkRun:
         if entry is not None and entry.status == "done" and entry.fulfillment is not None:
             try:
                 found = self._creator.check(row.request, row.key, entry.fulfillment)
-            except KeyReuseError as error:
+            except KeyReuseError as error:  # the key was used for other content
                 return BulkResult(row.index, row.key, row.request, ok=False, error=error)
             return BulkResult(
                 row.index, row.key, row.request, ok=True, fulfillment=found, resumed=True
             )
-        if entry is not None:  # 'started' or 'failed': that create may still be landing
-            row.doubt_age = entry.age if entry.age is not None else 0.0
+        elif entry is not None:  # 'started' or 'failed': that create may still be landing
+            row.in_doubt = True
         if self._journal is not None:
             self._journal.mark(row.key, row.index, "started")
         self._claims[row.key] = row
@@ -479,17 +498,21 @@ class _BulkRun:
             self._stopping = True
         self._wakeup.set()
 
-    def _take(self) -> BulkResult:
+    def _take(self) -> BulkResult | None:
+        """The next finished row; None for one that was cancelled."""
         item = self._ready.popleft()
-        return item if isinstance(item, BulkResult) else item.result()
+        if isinstance(item, BulkResult):
+            return item
+        return None if item.cancelled() else item.result()
 
     async def _send(self, row: _Row) -> BulkResult:
         """Verify the row's key with DR (unless a doubt is pending), then create it."""
         creator = self._creator
         try:
-            if row.doubt_age is not None:
-                doubt_since = creator.clock() - row.doubt_age
-                options = CreateOptions(verified=False, doubt_since=doubt_since)
+            if row.in_doubt:
+                # Its send may have gone out at any time up to now (the journal's clock and
+                # a send after the mark cannot say when): the settle window counts from now.
+                options = CreateOptions(verified=False, doubt_since=creator.clock())
             else:
                 known = self._swept
                 if known is None:

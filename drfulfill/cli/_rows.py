@@ -33,14 +33,16 @@ one group plus an 8-byte digest per fulfillment already seen (to report a group 
 reappears further down, or an ungrouped row that ships exactly what an earlier one does),
 about 60 MB for a million fulfillments.
 
-**Safe-create keys** come from what a fulfillment ships, never from where it is in the
-file: ``ORDER:KIND:VALUE:DIGEST`` for a grouped one (``k`` key, ``t`` tracking number,
-``s`` shipment id) and ``ORDER:DIGEST`` for an ungrouped row, where the digest covers the
-order, the grouping value and every ``(item, quantity, cancel quantity)``. The same
-shipment gets the same key in a renamed, copied or re-sorted file, so a re-run cannot
-create it twice; a new day's file with another item on the same line gets another key.
-Two ungrouped rows that ship the same are refused (they would be one fulfillment): give
-them different ``key`` values.
+**Safe-create keys** come from what a fulfillment is, never from where it is in the file.
+A grouped fulfillment is its shipment: ``ORDER:KIND:VALUE`` (``k`` key, ``t`` tracking
+number, ``s`` shipment id). An ungrouped row is what it ships: ``ORDER:DIGEST``, where the
+digest covers the order and every ``(item, quantity, cancel quantity)``. The same shipment
+gets the same key in a renamed, copied or re-sorted file, so a re-run cannot create it
+twice; a new day's file with another item on the same line gets another key. A shipment
+whose lines changed since it was created (say it gained an item) keeps its key, so the SDK
+refuses it with ``KeyReuseError`` instead of capturing its items a second time. Two
+ungrouped rows that ship the same are refused (they would be one fulfillment): give them
+different ``key`` values.
 """
 
 from __future__ import annotations
@@ -216,21 +218,26 @@ def _plain(value: Any) -> str | None:
 
 
 def safe_create_key(identity: tuple[str, str, str], request: FulfillmentRequest) -> str:
-    """The safe-create key of a valid group: what it ships, never where it is in the file.
+    """The safe-create key of a valid group, never from where it is in the file.
 
-    A readable label (order and grouping value) and a digest of the order, the grouping
-    value and the sorted ``(item, quantity, cancel quantity)`` lines; the whole key is a
-    SHA-256 digest when it would be long.
+    A grouped fulfillment: its order and grouping value (its shipment), so that changed
+    lines meet ``KeyReuseError`` rather than a second capture. An ungrouped row: its order
+    and a digest of its sorted ``(item, quantity, cancel quantity)`` lines. A SHA-256 digest
+    of the whole when it would be long.
     """
     order_id, kind, value = identity
-    grouping = [] if kind == "line" else [kind, value]
-    items = sorted(
-        (item.item_id, item.quantity or 0, item.cancel_quantity or 0) for item in request.items
-    )
-    content = json.dumps([order_id, grouping, items], separators=(",", ":"))
-    digest = hashlib.sha256(content.encode()).hexdigest()
-    key = ":".join([order_id, *grouping, digest[:16]])
-    return key if len(key) <= _MAX_KEY_LENGTH else "sha256:" + digest
+    if kind == "line":
+        items = sorted(
+            (item.item_id, item.quantity or 0, item.cancel_quantity or 0)
+            for item in request.items
+        )
+        content = json.dumps([order_id, items], separators=(",", ":"))
+        key = f"{order_id}:{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+    else:
+        key = ":".join([order_id, kind, value])
+    if len(key) <= _MAX_KEY_LENGTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _label(identity: tuple[str, str, str]) -> str:

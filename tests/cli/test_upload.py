@@ -117,7 +117,7 @@ async def test_jsonl_input_and_csv_results(emu: Emulator, invoke: Invoke, tmp_pa
     assert emu.fulfillments[0]["items"][1]["shippingCost"] == 1.25
     header, row = results.read_text().splitlines()
     assert header == "key,lines,status,fulfillment_id,error"
-    assert row.startswith("A:t:T1:") and ",1 2,created,ful_" in row
+    assert row.startswith("A:t:T1,") and ",1 2,created,ful_" in row
     assert not (tmp_path / "ship.ndjson.journal.db").exists()
 
 
