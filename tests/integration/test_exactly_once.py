@@ -9,8 +9,10 @@ the 1,000-row soak with DR-like delays is marked slow.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
+import sqlite3
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 from drfulfill import (
     Client,
     ConflictError,
+    DigitalRiverError,
     FulfillmentRequest,
     KeyReuseError,
     ServerError,
@@ -277,3 +280,97 @@ async def test_bulk_a_late_commit_is_not_a_server_error_for_the_row(emu: Emulato
     assert all(r.ok for r in results), [r.error for r in results]
     assert not any(isinstance(r.error, ServerError) for r in results)
     assert len(emu.fulfillments) == 3
+
+
+# --- found by an adversarial review ---------------------------------------------------------
+
+
+async def test_concurrent_creates_of_one_key_in_one_client_are_one_fulfillment(
+    emu: Emulator,
+) -> None:
+    order_id = order(emu)
+    items = [{"item_id": ITEM, "quantity": 1}]
+    async with make_client(emu) as dr:
+        made = await asyncio.gather(
+            *(dr.fulfillments.create(order_id=order_id, items=items, key="K") for _ in range(3))
+        )
+    assert len({f.id for f in made}) == 1 and len(emu.fulfillments) == 1
+
+
+async def test_a_retry_after_an_unsettled_create_waits_out_its_window(emu: Emulator) -> None:
+    order_id = order(emu)
+    items = [{"item_id": ITEM, "quantity": 1}]
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.3)
+    emu.add_fault("GET", "/fulfillments", latency=0.0)  # the lookup before the send passes
+    emu.add_fault("GET", "/fulfillments", status=503, times=None)
+    async with make_client(emu, settle=0.6, max_retries=1) as dr:
+        with pytest.raises(ServerError):  # the lookups fail: the outcome is unknown
+            await dr.fulfillments.create(order_id=order_id, items=items, key="K")
+        emu.clear_faults()
+        again = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
+    await emu.commit_pending()
+    assert [f["id"] for f in emu.fulfillments] == [again.id]
+
+
+async def test_a_retry_after_a_cancelled_create_waits_out_its_window(emu: Emulator) -> None:
+    order_id = order(emu)
+    items = [{"item_id": ITEM, "quantity": 1}]
+    emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", commit_after=0.3, latency=5
+    )
+    async with make_client(emu, settle=0.6) as dr:
+        with pytest.raises(asyncio.TimeoutError):  # the caller gives up while it is sent
+            await asyncio.wait_for(
+                dr.fulfillments.create(order_id=order_id, items=items, key="K"), 0.1
+            )
+        again = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
+    await emu.commit_pending()
+    assert [f["id"] for f in emu.fulfillments] == [again.id]
+
+
+@pytest.mark.parametrize("status", [520, 524, 599])
+async def test_any_5xx_is_a_doubt_not_a_refusal(emu: Emulator, status: int) -> None:
+    order_id = order(emu)
+    emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", status=status, commit_after=0.1
+    )
+    async with make_client(emu, settle=0.4) as dr:
+        f = await dr.fulfillments.create(
+            order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+        )
+    await emu.commit_pending()
+    assert [x["id"] for x in emu.fulfillments] == [f.id]
+
+
+async def test_the_window_counts_from_when_the_create_left_not_from_the_limiter_wait(
+    emu: Emulator,
+) -> None:
+    order_id = order(emu)
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.3)
+    async with make_client(emu, settle=0.5, rate_limit=100) as dr:
+        limiter = dr._transport.limiter
+        assert limiter is not None
+        await limiter.pause(0.6)  # a 429 elsewhere holds every request back
+        f = await dr.fulfillments.create(
+            order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+        )
+    await emu.commit_pending()
+    assert [x["id"] for x in emu.fulfillments] == [f.id]
+
+
+async def test_an_unsettled_journal_row_fails_the_row_not_the_run(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    rows = rows_for(emu, 2)
+    journal = tmp_path / "j.db"
+    async with make_client(emu) as dr:
+        await run(dr, rows, journal=str(journal))
+    with sqlite3.connect(journal) as db:  # as if the last run died with both rows in flight
+        db.execute("UPDATE journal SET status = 'started', fulfillment_json = NULL")
+    db.close()
+    emu.add_fault("GET", "/fulfillments", status=503, times=None)
+    async with make_client(emu, settle=0.2, max_retries=1) as dr:
+        results = await run(dr, rows, journal=str(journal))
+    assert [r.ok for r in results] == [False, False]
+    assert all(isinstance(r.error, DigitalRiverError) for r in results)
+    assert len(emu.fulfillments) == 2
