@@ -134,6 +134,8 @@ class APIError(DigitalRiverError):
     :ivar body: the body: decoded JSON, or the text when it is not JSON (an HTML page from
         a proxy); None when empty.
     :ivar retry_after: seconds the server asked to wait (``Retry-After``), or None.
+
+    The constructor's arguments set the attributes of the same names.
     """
 
     def __init__(

@@ -136,7 +136,11 @@ class RedisClaimStore:
         self._release = redis.register_script(_scripts.RELEASE_CLAIM)
 
     def keys_for(self, key: str) -> list[str]:
-        """The Redis keys of one safe-create key: claim, started marker, done record."""
+        """The Redis keys of one safe-create key: claim, started marker, done record.
+
+        :param key: the safe-create key.
+        :returns: ``[claim, started, done]``, each under this store's prefix.
+        """
         return [f"{self._prefix}:{kind}:{key}" for kind in ("claim", "started", "done")]
 
     async def acquire(self, key: str, *, max_wait: float | None) -> RedisClaim:
@@ -190,7 +194,14 @@ class RedisClaimStore:
             attempt += 1
 
     async def renew_until_lost(self, key: str, token: str) -> None:
-        """Extend the lease every third of it while the token holds the claim."""
+        """Extend the lease every third of it while the token holds the claim.
+
+        Runs as a ``RedisClaim``'s background task. A failed renewal is logged and tried
+        again; returns (with a WARNING) once the claim is found lost.
+
+        :param key: the safe-create key.
+        :param token: the holder's token.
+        """
         claim_key = self.keys_for(key)[0]
         while True:
             await asyncio.sleep(self.lease / 3)
@@ -216,6 +227,10 @@ class RedisClaimStore:
 
         A failure is logged, not raised: the lease then expires and the next holder, told
         it took over, looks the key up before creating anything.
+
+        :param key: the safe-create key.
+        :param token: the holder's token.
+        :param done_id: the fulfillment created with the key, or None.
         """
         try:
             await shielded(

@@ -104,7 +104,10 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, without a trailing slash, once started."""
+        """``http://127.0.0.1:PORT``, without a trailing slash, once started.
+
+        :raises RuntimeError: when the emulator is not running.
+        """
         if self._url is None:
             raise RuntimeError("the emulator is not running: use `async with` or `await start()`")
         return self._url
