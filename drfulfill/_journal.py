@@ -112,7 +112,17 @@ def connect(path: str | os.PathLike[str], target: str) -> sqlite3.Connection:
 def claim_journal(path: str | os.PathLike[str], target: str) -> None:
     """Check now that the journal at ``path`` can be used for ``target``, raising as
     ``bulk_create`` would on its first iteration (for callers that must know before they
-    start, e.g. the CLI before it truncates a results file)."""
+    start, e.g. the CLI before it truncates a results file).
+
+    Creates the file (and its tables) if it does not exist; it does not wait for a run that
+    holds the journal.
+
+    :param path: the journal's file.
+    :param target: the API the run will use: ``client.target``.
+    :raises ValidationError: when the file cannot be opened or used as a journal, or
+        records a run against another API.
+    :raises DigitalRiverError: when another run holds the journal.
+    """
     connect(path, target).close()
 
 

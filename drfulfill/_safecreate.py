@@ -99,11 +99,14 @@ def check_key(key: object) -> str:
 class CreateOptions:
     """How much ``SafeCreator.create`` may assume about a key.
 
-    ``verified``: the caller has just looked the key up and it was not there (a random key
-    is verified by construction). ``shared``: other processes may create with the same key
-    (a caller's or a bulk row's key), so a fleet claim guards it. ``doubt_since``: a clock
-    reading since which an earlier create with this key may be landing (a journal's
-    'started' row), so lookups must span the settle window from then.
+    :ivar verified: the caller has just looked the key up and it was not there (a random
+        key is verified by construction): the first step is a send, not a lookup (unless
+        ``doubt_since`` is set).
+    :ivar shared: other processes may create with the same key (a caller's or a bulk row's
+        key), so a fleet claim guards it (when the client has a coordinator).
+    :ivar doubt_since: a ``SafeCreator.clock()`` reading since which an earlier create with
+        this key may be landing (a journal's 'started' row), so lookups must span the
+        settle window from then.
     """
 
     verified: bool = False
@@ -116,8 +119,12 @@ _DEFAULT_OPTIONS = CreateOptions()
 
 @attrs.frozen
 class Outcome:
-    """What ``SafeCreator.create_or_find`` did: ``found`` when the fulfillment existed
-    before this call sent anything (made by an earlier run or another process)."""
+    """What ``SafeCreator.create_or_find`` did.
+
+    :ivar fulfillment: the fulfillment that carries the key.
+    :ivar found: True when it existed before this call sent anything (made by an earlier
+        run or another process, or already known to this client).
+    """
 
     fulfillment: Fulfillment
     found: bool
@@ -127,7 +134,16 @@ class SafeCreator:
     """Creates fulfillments exactly once, under late commits, lagging lists and fleets.
 
     Public for ``bulk_create`` (``client.fulfillments.safe_create``): ``create``,
-    ``find``, ``keys_of_order``, ``sweep``, ``field``, ``settle`` and ``target``.
+    ``create_or_find``, ``check``, ``find``, ``keys_of_order``, ``sweep``, ``clock``,
+    ``field``, ``settle`` and ``target``. Built by the client; not built directly.
+
+    :param transport: the client's request funnel.
+    :param field: the metadata field that carries the key (the client's
+        ``idempotency_field``); also the attribute ``field``.
+    :param settle: seconds a doubtful create (timed out, dropped, 5xx) is given to show
+        up in DR's lists before it is sent again (the client's ``settle``); also the
+        attribute ``settle``.
+    :param claims: the fleet's claim store (from ``Client(coordinator=...)``), or None.
     """
 
     def __init__(
@@ -151,7 +167,10 @@ class SafeCreator:
         self._doubts: OrderedDict[str, float] = OrderedDict()
 
     def clock(self) -> float:
-        """The clock the protocol's deadlines and settle windows are read on."""
+        """The clock the protocol's deadlines and settle windows are read on.
+
+        :returns: the transport's monotonic reading, in seconds.
+        """
         return self._transport.clock()
 
     @property
@@ -166,7 +185,14 @@ class SafeCreator:
         *,
         options: CreateOptions = _DEFAULT_OPTIONS,
     ) -> Fulfillment:
-        """Create ``request`` under ``key`` exactly once; return the fulfillment."""
+        """Create ``request`` under ``key`` exactly once; return the fulfillment.
+
+        :param request: what to create.
+        :param key: the safe-create key, stored in ``metadata[field]``.
+        :param options: what the caller already knows about the key (``CreateOptions``).
+        :returns: the fulfillment created, or the one found already carrying ``key``.
+        :raises KeyReuseError: as for ``create_or_find``; so are the other errors.
+        """
         return (await self.create_or_find(request, key, options=options)).fulfillment
 
     async def create_or_find(
@@ -179,9 +205,19 @@ class SafeCreator:
     ) -> Outcome:
         """Create ``request`` under ``key`` exactly once, or find the fulfillment that has.
 
-        ``slots`` bounds requests in flight (bulk): held for each request, never for a wait.
-        Raises ``KeyReuseError`` when ``key`` names a fulfillment with different content,
-        and the create's own error when its outcome could not be settled.
+        :param request: what to create.
+        :param key: the safe-create key, stored in ``metadata[field]``.
+        :param options: what the caller already knows about the key (``CreateOptions``).
+        :param slots: bounds requests in flight (bulk): held for each request, never for a
+            wait.
+        :returns: an ``Outcome``: the fulfillment, and ``found`` when it existed before this
+            call sent anything.
+        :raises KeyReuseError: when ``key`` names a fulfillment with different content.
+        :raises CoordinationError: when the fleet's claim store fails; nothing was sent.
+        :raises APITimeoutError: (``sent=False``) when another process holds the key's claim
+            past the call's deadline.
+        :raises DigitalRiverError: the create's own error (an ``APIError``,
+            ``APIConnectionError``, ...) when its outcome could not be settled.
         """
         while True:
             known = self._known.get(key)
@@ -368,16 +404,33 @@ class SafeCreator:
         return None
 
     async def find(self, order_id: str, key: str) -> Fulfillment | None:
-        """The order's fulfillment carrying ``key``, if any (retried like any GET)."""
+        """The order's fulfillment carrying ``key``, if any (retried like any GET).
+
+        :param order_id: the order to look in.
+        :param key: the safe-create key.
+        :returns: the fulfillment, or None.
+        :raises DigitalRiverError: the list call's error, once its retries are spent.
+        """
         return (await self.keys_of_order(order_id)).get(key)
 
     async def keys_of_order(self, order_id: str) -> dict[str, Fulfillment]:
         """Every safe-create key among the order's fulfillments: one lookup for all rows
-        of an order."""
+        of an order.
+
+        :param order_id: the order to list.
+        :returns: key -> the first fulfillment listed with it (the newest).
+        :raises DigitalRiverError: the list call's error, once its retries are spent.
+        """
         return await self._collect_keys([("orderId", order_id)])
 
     async def sweep(self, since: datetime) -> dict[str, Fulfillment]:
-        """Every safe-create key on fulfillments created at or after ``since``."""
+        """Every safe-create key on fulfillments created at or after ``since``.
+
+        :param since: a timezone-aware datetime.
+        :returns: key -> the first fulfillment listed with it (the newest).
+        :raises ValidationError: when ``since`` is not timezone-aware.
+        :raises DigitalRiverError: the list call's error, once its retries are spent.
+        """
         return await self._collect_keys(CreatedTime(gte=since).to_query())
 
     async def _collect_keys(self, filters: Query) -> dict[str, Fulfillment]:
@@ -404,7 +457,14 @@ class SafeCreator:
         return decode_fulfillment(await self._transport.request("GET", path))
 
     def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
-        """``found`` if it is what ``request`` creates; else ``KeyReuseError``."""
+        """``found`` if it is what ``request`` creates (same order, items and quantities).
+
+        :param request: the request made under ``key``.
+        :param key: the safe-create key, for the error's message.
+        :param found: the fulfillment that carries ``key``.
+        :returns: ``found``.
+        :raises KeyReuseError: when ``found`` has other content.
+        """
         return self._checked(request, key, found)
 
     def _checked(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:

@@ -94,8 +94,18 @@ _END = object()  # the input is exhausted
 
 
 def is_fatal(error: BaseException) -> bool:
-    """Whether a row's failure is about the run, not the row: a key DR refuses, or an API
-    that cannot be reached. ``bulk_create`` stops and raises it instead of failing every row."""
+    """Whether a row's failure is about the run, not the row, so ``bulk_create`` stops
+    and raises it instead of failing every row.
+
+    Fatal: ``AuthenticationError`` (401) and ``PermissionDeniedError`` (403), since the API
+    key is refused for every row alike, and an ``APIConnectionError`` with ``sent=False``
+    that is not an ``APITimeoutError`` (connection refused, DNS or TLS failure: the API
+    cannot be reached, and nothing of the request left). Everything else, timeouts and
+    other API errors included, fails only its row.
+
+    :param error: a row's ``BulkResult.error``.
+    :returns: True when the error is about the run.
+    """
     if isinstance(error, (AuthenticationError, PermissionDeniedError)):
         return True
     return (
@@ -115,6 +125,12 @@ def request_key(
     field in ``metadata`` (and without ``metadata`` if nothing else is in it, since the wire
     body is the same either way). A dict and the equal ``FulfillmentRequest`` give the same key,
     in every run. Identical rows share a key, so they are created once.
+
+    :param request: a ``FulfillmentRequest``, or a dict with the same snake_case keys.
+    :param idempotency_field: the metadata field that carries the safe-create key (the
+        client's ``idempotency_field``); its value is left out of the hash.
+    :returns: the first 32 hex characters of the sha256.
+    :raises ValidationError: when ``request`` is a dict that is not a valid request.
     """
     body = unstructure(as_fulfillment_request(request))
     metadata = body.get("metadata")
@@ -139,54 +155,61 @@ def bulk_create(
 ) -> AsyncGenerator[BulkResult, None]:
     """Create a fulfillment per input row; yield a ``BulkResult`` per row as each finishes.
 
-    ``requests``: a sync or async iterable of ``FulfillmentRequest`` or dicts with the same
-    snake_case keys, read lazily, so memory does not grow with the input: at most
-    ``concurrency`` requests (default ``DEFAULT_BULK_CONCURRENCY``) are in flight, and a few
-    times as many rows (rows waiting out a doubtful create's settle window hold no request
-    slot, so they never hold the others back). An async iterable is never waited on while
-    rows already pulled are unsent. Results come in completion order; ``result.index`` is
-    the row's position in the input. A row that is invalid or fails yields ``ok=False`` with
-    the ``error`` (for a row that is not a valid request, ``key`` is ``""`` and ``request``
-    is the input as given); the other rows go on unless ``stop_on_error``, which stops
-    reading input after the first failed row, lets the rows in flight finish, yields them,
-    and ends.
+    Input is read lazily, so memory does not grow with it: at most ``concurrency`` requests
+    are in flight, and a few times as many rows (rows waiting out a doubtful create's
+    settle window hold no request slot, so they never hold the others back). An async
+    iterable is never waited on while rows already pulled are unsent. Results come in
+    completion order; ``result.index`` is the row's position in the input. A row that is
+    invalid or fails yields ``ok=False`` with the ``error`` (for a row that is not a valid
+    request, ``key`` is ``""`` and ``request`` is the input as given); the other rows go on
+    unless ``stop_on_error``.
 
-    ``key``: None for ``request_key`` (a hash of the request), the name of a string field of
-    ``FulfillmentRequest`` (e.g. ``"shipment_id"``) whose value is the key, or a function of
-    the request. A key already in the request's ``metadata`` under the client's
-    ``idempotency_field`` wins. Rows with the same key are one fulfillment: it is created once
-    and the other rows report it with ``resumed=True``; a key found on a fulfillment (or an
-    earlier row) with other content fails the row with ``KeyReuseError``.
+    Rows with the same key are one fulfillment: it is created once and the other rows
+    report it with ``resumed=True``; a key found on a fulfillment (or an earlier row) with
+    other content fails the row with ``KeyReuseError``. Every row not recorded ``done`` in
+    the journal is verified with Digital River before it is created.
 
-    Every row not recorded ``done`` in the journal is verified with Digital River before it
-    is created. ``since``: the earliest time an earlier run of this input could have
-    started (timezone-aware); then one sweep of the fulfillments created since then
-    verifies every row (the cheapest way: a fresh run spends nearly all requests on
-    creates). Without it, one lookup per order verifies all rows of that order.
-
-    ``journal``: path of an SQLite file that makes re-runs cheap: keys recorded ``done`` are
-    yielded with ``resumed=True`` without any request. It is an optimisation, never the
-    source of truth: a new, moved, truncated or deleted journal only costs the verification
-    above. The file is locked while a run uses it; a row's ``started`` mark is committed
-    (fsynced, off the event loop) before its create is sent. Its table ``journal`` has one
-    row per key: ``key, idx, status ('started'|'done'|'failed'), fulfillment_id,
-    fulfillment_json, error, updated``. A journal is bound to the API of its first done row
-    (base URL and test/live mode): using it with another raises ``ValidationError`` before
-    any request.
-
-    ``on_progress(result)`` is called once per row, just before it is yielded.
+    The journal is an optimisation, never the source of truth: a new, moved, truncated or
+    deleted journal only costs the verification above. The file is locked while a run uses
+    it; a row's ``started`` mark is committed (fsynced, off the event loop) before its
+    create is sent. Its table ``journal`` has one row per key: ``key, idx, status
+    ('started'|'done'|'failed'), fulfillment_id, fulfillment_json, error, updated``. A
+    journal is bound to the API (base URL and test/live mode) of its first done row.
 
     Stop early with ``break`` inside ``contextlib.aclosing(...)``, ``await results.aclose()``
     or by cancelling the consuming task: rows in flight are cancelled, and the journal keeps
     each row either ``done`` or ``started`` (a re-run verifies those).
 
-    Raises ``ValidationError`` at once when the client's ``idempotency_field`` is None (without
-    keys, exactly-once is impossible) or an argument is invalid, and on first iteration when
-    the journal cannot be opened or belongs to another API; ``DigitalRiverError`` when
-    another run holds the journal. A failure that is about the run, not a row
-    (``AuthenticationError``, ``PermissionDeniedError``, an ``APIConnectionError`` before
-    anything was sent: see ``is_fatal``) stops the run: rows in flight are cancelled and the
-    error is raised from the iteration instead of failing every row.
+    :param fulfillments: ``client.fulfillments`` (anything with a ``safe_create``).
+    :param requests: a sync or async iterable of ``FulfillmentRequest`` or dicts with the
+        same snake_case keys.
+    :param concurrency: the most requests in flight (an int >= 1); None for
+        ``DEFAULT_BULK_CONCURRENCY``.
+    :param key: None for ``request_key`` (a hash of the request), the name of a string
+        field of ``FulfillmentRequest`` (e.g. ``"shipment_id"``) whose value is the key, or
+        a function of the request (an exception from it fails that row). A key already in
+        the request's ``metadata`` under the client's ``idempotency_field`` wins.
+    :param journal: path of an SQLite file that makes re-runs cheap: keys recorded ``done``
+        are yielded with ``resumed=True`` without any request. None: no journal.
+    :param stop_on_error: stop reading input after the first failed row, let the rows in
+        flight finish, yield them, and end.
+    :param on_progress: called synchronously with each result, just before it is yielded.
+    :param since: the earliest time an earlier run of this input could have started
+        (timezone-aware); then one sweep of the fulfillments created since then verifies
+        every row (the cheapest way: a fresh run spends nearly all requests on creates).
+        Without it, one lookup per order verifies all rows of that order.
+    :returns: an async generator of one ``BulkResult`` per input row. Nothing is read or
+        sent before the first iteration.
+    :raises ValidationError: at once, when the client's ``idempotency_field`` is None
+        (without keys, exactly-once is impossible) or an argument is invalid; on the first
+        iteration, when the journal cannot be opened or belongs to another API.
+    :raises DigitalRiverError: on the first iteration, when another run holds the journal
+        (after waiting up to 5 s for it), or later when the journal's file fails.
+    :raises AuthenticationError: from the iteration, when a row met it (see ``is_fatal``):
+        rows in flight are cancelled and the run ends, instead of failing every row. The
+        same for ``PermissionDeniedError`` and an ``APIConnectionError`` raised before
+        anything was sent. With ``since``, an error of the sweep is raised on the first
+        iteration, before any row; without it, a failed per-order lookup fails its rows.
     """
     creator = fulfillments.safe_create
     if creator is None:

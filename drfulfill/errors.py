@@ -58,7 +58,12 @@ def register_secret(secret: str) -> None:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without the given secrets, the API keys of this process's clients, and any
-    ``Bearer``/``Basic`` credential."""
+    ``Bearer``/``Basic`` credential.
+
+    :param text: any text, e.g. a response body.
+    :param secrets: strings to remove besides the registered keys (empty ones are ignored).
+    :returns: the text, each secret and credential replaced with ``[redacted]``.
+    """
     for secret in {*secrets, *_REGISTERED_SECRETS}:
         if secret:
             text = text.replace(secret, REDACTED)
@@ -69,6 +74,10 @@ def redact_body(body: Any, secrets: Iterable[str] = ()) -> Any:
     """A decoded JSON value with ``redact`` applied to every string in it, keys included.
 
     Applied after decoding, so a secret hidden behind JSON escapes (``\\u0073k_…``) is found.
+
+    :param body: a decoded JSON value (dicts, lists, strings, numbers...).
+    :param secrets: strings to remove.
+    :returns: a copy with every string redacted; other values as they are.
     """
     secrets = tuple(secrets)
     if isinstance(body, str):
@@ -99,12 +108,24 @@ class DigitalRiverError(Exception):
 
 
 class ValidationError(DigitalRiverError, ValueError):
-    """Bad input, caught before any request was sent. The message names the field."""
+    """Bad input, refused before the request it is about was sent. The message names the
+    field.
+
+    Raised by request models and ``from_mapping``, by every method for an invalid argument
+    (no request sent), and by ``bulk_create`` for a journal that cannot be used. Its
+    subclass ``KeyReuseError`` comes after the lookups that found the clash, but before any
+    create. Also a ``ValueError``.
+    """
 
 
 @attrs.frozen
 class ErrorDetail:
-    """One entry of a Digital River error body's ``errors`` list."""
+    """One entry of a Digital River error body's ``errors`` list.
+
+    :ivar code: e.g. ``"order_fulfilled"``; None when absent.
+    :ivar parameter: the request parameter the error is about, if DR named one.
+    :ivar message: the entry's ``message`` (or its ``description``), if any.
+    """
 
     code: str | None = None
     parameter: str | None = None
@@ -112,7 +133,24 @@ class ErrorDetail:
 
 
 class APIError(DigitalRiverError):
-    """Digital River answered with a non-2xx status."""
+    """Digital River answered with a status of 300 or above (redirects are not followed).
+
+    Raised as one of the subclasses below for their statuses, as ``ServerError`` for any
+    5xx, and as ``APIError`` itself for the others (e.g. 405, 422). Built by
+    ``error_from_response``, which removes the API key and any ``Bearer``/``Basic``
+    credential from everything taken from the response.
+
+    :ivar status: the HTTP status.
+    :ivar type: the body's ``type`` (e.g. ``"bad_request"``), or None.
+    :ivar errors: the body's ``errors`` entries, as ``ErrorDetail``; ``()`` for a body
+        without them, or one that is not JSON.
+    :ivar request_id: the response's request id header, if sent.
+    :ivar body: the body: decoded JSON, or the text when it is not JSON (an HTML page from
+        a proxy); None when empty.
+    :ivar retry_after: seconds the server asked to wait (``Retry-After``), or None.
+
+    The constructor's arguments set the attributes of the same names.
+    """
 
     def __init__(
         self,
@@ -129,7 +167,6 @@ class APIError(DigitalRiverError):
         self.errors = errors
         self.request_id = request_id
         self.body = body
-        #: Seconds the server asked us to wait (``Retry-After``), if it said.
         self.retry_after = retry_after
         super().__init__(self._describe())
 
@@ -186,24 +223,31 @@ class ServerError(APIError):
 
 
 class APIConnectionError(DigitalRiverError):
-    """No usable response: DNS, refused or reset connection, broken stream."""
+    """No usable response: DNS, refused or reset connection, TLS failure, broken stream.
+
+    :ivar sent: False when the failure happened before any byte of the request left
+        (connecting failed, or a deadline or a fleet wait ran out first), so the request
+        cannot have had an effect; True when it may have reached Digital River.
+    """
 
     def __init__(self, message: str, *, sent: bool = True) -> None:
         super().__init__(message)
-        #: False when the failure happened before any byte of the request left,
-        #: so the request cannot have had an effect.
         self.sent = sent
 
 
 class APITimeoutError(APIConnectionError):
-    """No response within the per-attempt timeout or the call's deadline."""
+    """No response within the per-attempt timeout or the call's deadline; also raised, with
+    ``sent=False``, when the call's deadline leaves no time for a rate-limit slot or for a
+    safe-create key another process holds."""
 
 
 class DecodeError(DigitalRiverError):
-    """A 2xx response whose body is not the JSON we expect (or is over the size cap).
+    """A 2xx response whose body is not the JSON we expect (or is over the size cap); also
+    a webhook body that is not an event (``parse_event``).
 
-    ``text`` is the body as read, with ``secrets`` and any ``Bearer``/``Basic`` credential
-    removed (``redact``).
+    :ivar text: the body as read, with ``secrets`` and any ``Bearer``/``Basic`` credential
+        removed (``redact``); ``""`` for a ``PaginationError``.
+    :ivar request_id: the response's request id, if sent (also redacted).
     """
 
     def __init__(
@@ -225,22 +269,29 @@ class DecodeError(DigitalRiverError):
 class KeyReuseError(ValidationError):
     """A safe-create key names a fulfillment (or, in ``bulk_create``, an earlier row) whose
     order, items or quantities differ from the request: the key was used for different
-    content. The create was not sent; ``fulfillment_id`` names the existing fulfillment."""
+    content. The create was not sent.
+
+    :ivar key: the safe-create key.
+    :ivar fulfillment_id: the existing fulfillment that carries the key; None when the
+        clash is with an earlier row of the same ``bulk_create`` run.
+    """
 
     def __init__(self, message: str, *, key: str, fulfillment_id: str | None = None) -> None:
         super().__init__(message)
         self.key = key
-        #: The existing fulfillment that carries the key.
         self.fulfillment_id = fulfillment_id
 
 
 class CoordinationError(DigitalRiverError):
-    """The fleet coordinator (e.g. Redis) could not be used; a create was not sent."""
+    """The fleet coordinator could not be used: Redis failed while a safe-create key was
+    being claimed. The create was not sent."""
 
 
 class WebhookSignatureError(DigitalRiverError):
     """A webhook's ``DigitalRiver-Signature`` is missing, malformed, matches none of the
-    signing secrets, or its timestamp is outside the tolerance: do not trust the body."""
+    signing secrets, or its timestamp is outside the tolerance: do not trust the body.
+    Raised by ``verify_signature`` and ``construct_event``; ``webhook_handler`` answers it
+    with 400."""
 
 
 _ERROR_BY_STATUS: dict[int, type[APIError]] = {
@@ -263,8 +314,10 @@ def error_class_for(status: int) -> type[APIError]:
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: whole seconds or an HTTP-date.
 
-    ``now`` is the current Unix time, needed only for the HTTP-date form.
-    Returns None when the header is absent or unreadable; never negative.
+    :param value: the header's value, or None when absent.
+    :param now: the current Unix time, used only for the HTTP-date form (default: now).
+    :returns: seconds, never negative; None when the header is absent or unreadable (an
+        infinite or NaN number, or a date without a time zone, included).
     """
     if value is None:
         return None
@@ -325,6 +378,14 @@ def error_from_response(
     ``errors == ()``; bodies without ``type``, ``description`` instead of ``message``, and
     empty ``errors`` all give an error. ``secrets`` (the API key) and any ``Bearer``/``Basic``
     credential are removed from everything taken from the response, body and headers alike.
+
+    :param status: the response's status (>= 300).
+    :param headers: its headers (any case; a plain dict is searched case-insensitively).
+    :param text: its body, decoded as text.
+    :param now: the current Unix time, for an HTTP-date ``Retry-After``.
+    :param secrets: strings to remove from everything kept (the API key).
+    :returns: the ``APIError`` subclass for the status (``APIError`` itself when none is
+        specific), with ``type``, ``errors``, ``request_id``, ``body`` and ``retry_after``.
     """
     secrets = tuple(secrets)
     try:

@@ -20,7 +20,8 @@ data)`` builds any model from such a dict.
 
 Equality compares every field. Hashing skips the dict-valued fields (``extra``,
 ``metadata``, ``order_details``: declared ``hash=False``), so every model except ``Page``
-is hashable; collections are tuples.
+is hashable (a ``BulkResult`` only when its ``request`` is a model, not the dict of an
+invalid row); collections are tuples, except ``Page.data``.
 """
 
 from __future__ import annotations
@@ -112,8 +113,11 @@ class FulfillmentReturnItemState(str, Enum):
 class UnitAttributes:
     """Identifiers of one phone unit, in fulfillment-return requests and responses.
 
-    ``serial_number``, ``imei_number``, ``sim_card_number``: strings or None.
-    ``extra``: wire fields this version does not know.
+    :ivar serial_number: the unit's serial number, or None.
+    :ivar imei_number: its IMEI, or None.
+    :ivar sim_card_number: its SIM card number, or None.
+    :ivar extra: wire fields this version does not know (responses only).
+    :raises ValidationError: when built with a value that is not a string or None.
     """
 
     serial_number: str | None = attrs.field(default=None, validator=optional_str)
@@ -124,10 +128,15 @@ class UnitAttributes:
 
 @attrs.frozen(kw_only=True)
 class Address:
-    """A postal address (DR ``GlobalFulfillmentAddress``).
+    """A postal address (DR ``GlobalFulfillmentAddress``), in responses.
 
-    ``line1``, ``line2``, ``city``, ``postal_code``, ``state`` and ``country`` (ISO 3166
-    alpha-2), all strings or None; ``extra`` holds unknown wire fields.
+    :ivar line1: first address line.
+    :ivar line2: second address line.
+    :ivar city: the city.
+    :ivar postal_code: the postal code.
+    :ivar state: the state or province.
+    :ivar country: the country, ISO 3166 alpha-2 (e.g. ``"US"``).
+    :ivar extra: wire fields this version does not know.
     """
 
     line1: str | None = None
@@ -141,9 +150,13 @@ class Address:
 
 @attrs.frozen(kw_only=True)
 class Location:
-    """Where returned goods go: ``address`` plus contact ``name``, ``phone``, ``email``.
+    """Where returned goods go. Populated once the fulfiller approves a return.
 
-    Populated once the fulfiller approves a return. ``extra`` holds unknown wire fields.
+    :ivar address: an ``Address``, or None.
+    :ivar name: the contact's name.
+    :ivar phone: the contact's phone.
+    :ivar email: the contact's email.
+    :ivar extra: wire fields this version does not know.
     """
 
     address: Address | None = None
@@ -158,15 +171,21 @@ class Location:
 
 @attrs.frozen(kw_only=True)
 class FulfillmentItem:
-    """One line item of a fulfillment.
+    """One line item of a fulfillment. Every field may be None.
 
-    - ``item_id``, ``sku_id``: the order line item and its SKU.
-    - ``quantity``, ``cancel_quantity``: units fulfilled and cancelled by this fulfillment.
-    - ``shipment_item_id``, ``subfulfiller_id``: distributed-model identifiers.
-    - ``tracking_company``, ``tracking_number``, ``tracking_url``: per-item tracking.
-    - ``distributor_cost`` (line total), ``shipping_cost``: ``Decimal`` money in the
-      fulfillment's ``currency``.
-    - ``extra``: wire fields this version does not know.
+    :ivar item_id: the order's line item.
+    :ivar sku_id: its SKU.
+    :ivar shipment_item_id: distributed-model identifier of the shipped item.
+    :ivar quantity: units fulfilled by this fulfillment.
+    :ivar cancel_quantity: units cancelled by this fulfillment.
+    :ivar tracking_company: per-item tracking: the carrier.
+    :ivar tracking_number: per-item tracking number.
+    :ivar tracking_url: per-item tracking URL.
+    :ivar subfulfiller_id: distributed-model identifier of the subfulfiller.
+    :ivar distributor_cost: the line total, ``Decimal`` money in the fulfillment's
+        ``currency``.
+    :ivar shipping_cost: ``Decimal`` money in the fulfillment's ``currency``.
+    :ivar extra: wire fields this version does not know.
     """
 
     item_id: str | None = None
@@ -187,14 +206,20 @@ class FulfillmentItem:
 class Fulfillment:
     """A fulfillment: units of an order fulfilled (captured) and/or cancelled.
 
-    - ``id``: e.g. ``ful_…`` (do not rely on the prefix); ``created_time``: aware, UTC.
-    - ``order_id``, ``shipment_id``; ``items``: tuple of ``FulfillmentItem``.
-    - ``currency``: what the distributor is paid in; ``live_mode``: False in test mode.
-    - ``metadata``: your key/value pairs; ``tracking_company``, ``tracking_number``,
-      ``tracking_url``.
-    - ``order_details``: only from ``retrieve`` (``GET /fulfillments/{id}``), the order as
-      a raw mapping, not a typed model (it is the whole, evolving Order object).
-    - ``extra``: wire fields this version does not know, keyed by wire name.
+    :ivar id: e.g. ``ful_…`` (do not rely on the prefix).
+    :ivar created_time: aware, UTC.
+    :ivar order_id: the order it fulfils.
+    :ivar items: tuple of ``FulfillmentItem``.
+    :ivar shipment_id: your shipment's id, if given.
+    :ivar currency: what the distributor is paid in.
+    :ivar live_mode: False in test mode (wire ``liveMode``, or ``livemode``).
+    :ivar metadata: your key/value pairs, the safe-create key among them.
+    :ivar tracking_company: the carrier.
+    :ivar tracking_number: the tracking number.
+    :ivar tracking_url: the tracking URL.
+    :ivar order_details: only from ``retrieve`` (``GET /fulfillments/{id}``), the order as
+        a raw mapping, not a typed model (it is the whole, evolving Order object).
+    :ivar extra: wire fields this version does not know, keyed by wire name.
     """
 
     id: str
@@ -221,11 +246,15 @@ class Fulfillment:
 class FulfillmentReturnItem:
     """One line item of a fulfillment return.
 
-    - ``fulfillment_order_item_id``, ``inventory_item_id``.
-    - ``quantity``: requested; ``quantity_accepted``: accepted so far by the fulfiller.
-    - ``state``: a ``FulfillmentReturnItemState``, or the plain string for a new value.
-    - ``location``; ``unit_attributes`` and ``unit_attributes_accepted``: tuples of
-      ``UnitAttributes``; ``extra``: wire fields this version does not know.
+    :ivar fulfillment_order_item_id: the fulfillment order's line item.
+    :ivar inventory_item_id: the inventory item returned.
+    :ivar quantity: units requested.
+    :ivar quantity_accepted: units accepted so far by the fulfiller.
+    :ivar state: a ``FulfillmentReturnItemState``, or the plain string for a new value.
+    :ivar location: a ``Location``, or None.
+    :ivar unit_attributes: tuple of ``UnitAttributes`` requested.
+    :ivar unit_attributes_accepted: tuple of ``UnitAttributes`` accepted.
+    :ivar extra: wire fields this version does not know.
     """
 
     fulfillment_order_item_id: str | None = None
@@ -243,13 +272,17 @@ class FulfillmentReturnItem:
 class FulfillmentReturn:
     """A fulfillment return (Digital River coordinated returns).
 
-    - ``id``: e.g. ``ret_…``; ``created_time``: aware, UTC.
-    - ``fulfillment_order_id``; ``upstream_id``: usually the DR order id.
-    - ``items``: tuple of ``FulfillmentReturnItem``; ``reason``: free text.
-    - ``state``: ``FulfillmentReturnState``; ``type``: ``FulfillmentReturnType`` (either
-      may be a plain string when DR adds a value).
-    - ``location``: the return address; ``live_mode``: from the wire's ``livemode``.
-    - ``extra``: wire fields this version does not know, keyed by wire name.
+    :ivar id: e.g. ``ret_…``.
+    :ivar created_time: aware, UTC.
+    :ivar fulfillment_order_id: the fulfillment order returned from.
+    :ivar upstream_id: usually the DR order id.
+    :ivar items: tuple of ``FulfillmentReturnItem``.
+    :ivar reason: free text.
+    :ivar state: a ``FulfillmentReturnState`` (a plain string when DR adds a value).
+    :ivar type: a ``FulfillmentReturnType`` (a plain string when DR adds a value).
+    :ivar location: the return address.
+    :ivar live_mode: from the wire's ``livemode`` (or ``liveMode``).
+    :ivar extra: wire fields this version does not know, keyed by wire name.
     """
 
     id: str
@@ -279,7 +312,17 @@ class FulfillmentRequestItem:
     one of them > 0. Money (``distributor_cost``, the line total, and ``shipping_cost``) is
     a Decimal >= 0 below 10^15 with at most 18 decimal places (int, float and str are
     converted; ``"1e5000"`` is refused at once) and requires the request's ``currency``.
-    Optional: ``shipment_item_id``, ``subfulfiller_id`` and per-item tracking.
+    :ivar item_id: the order's line item (required, non-empty).
+    :ivar quantity: units to fulfil, int >= 0.
+    :ivar cancel_quantity: units to cancel, int >= 0.
+    :ivar shipment_item_id: optional, non-empty.
+    :ivar tracking_company: optional per-item tracking.
+    :ivar tracking_number: optional per-item tracking.
+    :ivar tracking_url: optional per-item tracking.
+    :ivar subfulfiller_id: optional, non-empty.
+    :ivar distributor_cost: the line total, money as above.
+    :ivar shipping_cost: money as above.
+    :raises ValidationError: for any rule above; the message names the field.
     """
 
     item_id: str = attrs.field(validator=non_empty_str)
@@ -318,7 +361,19 @@ class FulfillmentRequest:
     same keys) are required. ``currency`` (ISO 4217) is required when any item carries a
     cost. ``metadata``: at most 20 keys of <= 40 characters; values are str (<= 500
     characters), int (64-bit) or bool: a float is refused, as DR's create schema says.
-    Optional: ``shipment_id``, ``partner_id`` and tracking.
+
+    :ivar order_id: the order (required, non-empty).
+    :ivar items: the lines (required, non-empty): ``FulfillmentRequestItem`` or dicts.
+    :ivar shipment_id: optional, non-empty.
+    :ivar currency: a 3-letter ISO 4217 code.
+    :ivar metadata: your key/value pairs (copied); a safe create adds its key to the
+        body it sends, not to this model.
+    :ivar tracking_company: optional tracking.
+    :ivar tracking_number: optional tracking.
+    :ivar tracking_url: optional tracking.
+    :ivar partner_id: optional, non-empty.
+    :raises ValidationError: for any rule above (an item's included); the message names
+        the field.
     """
 
     order_id: str = attrs.field(validator=non_empty_str)
@@ -344,7 +399,14 @@ class FulfillmentRequest:
 
 @attrs.frozen
 class UpdateFulfillmentItem:
-    """New tracking for one line item of an existing fulfillment; ``item_id`` is required."""
+    """New tracking for one line item of an existing fulfillment.
+
+    :ivar item_id: the line item (required, non-empty).
+    :ivar tracking_company: the carrier.
+    :ivar tracking_number: the tracking number.
+    :ivar tracking_url: the tracking URL.
+    :raises ValidationError: for an empty ``item_id`` or a non-string tracking field.
+    """
 
     item_id: str = attrs.field(validator=non_empty_str)
     tracking_company: str | None = attrs.field(default=None, validator=optional_str)
@@ -363,6 +425,13 @@ class UpdateFulfillmentRequest:
     ``metadata`` follows the create limits and, as DR's update schema demands, its values
     must be all strings, all numbers (int or finite float) or all booleans. Update merges
     metadata.
+
+    :ivar tracking_company: the carrier.
+    :ivar tracking_number: the tracking number.
+    :ivar tracking_url: the tracking URL.
+    :ivar items: per-item tracking: ``UpdateFulfillmentItem`` or dicts; empty means None.
+    :ivar metadata: key/value pairs to set (copied).
+    :raises ValidationError: for any rule above; the message names the field.
     """
 
     tracking_company: str | None = attrs.field(default=None, validator=optional_str)
@@ -390,6 +459,11 @@ class FulfillmentReturnItemRequest:
     ``fulfillment_order_item_id`` (the fulfillment order's ``items[].id``) and
     ``quantity`` (int >= 1) are required; ``unit_attributes`` optionally identifies the
     returned phones (``UnitAttributes`` or dicts).
+
+    :ivar fulfillment_order_item_id: required, non-empty.
+    :ivar quantity: units to return, int >= 1.
+    :ivar unit_attributes: ``UnitAttributes`` or dicts; empty means None.
+    :raises ValidationError: for any rule above; the message names the field.
     """
 
     fulfillment_order_item_id: str = attrs.field(validator=non_empty_str)
@@ -413,6 +487,13 @@ class FulfillmentReturnRequest:
     dicts) are required. ``upstream_id`` should be the DR order id (it comes back in the
     ``fulfillment_return.accepted`` event); ``reason`` is free text such as
     ``"requested_by_customer"``.
+
+    :ivar fulfillment_order_id: required, non-empty.
+    :ivar items: the lines (required, non-empty).
+    :ivar upstream_id: optional, non-empty.
+    :ivar reason: optional free text.
+    :raises ValidationError: for any rule above (an item's included); the message names
+        the field.
     """
 
     fulfillment_order_id: str = attrs.field(validator=non_empty_str)
@@ -440,6 +521,14 @@ class CreatedTime:
 
     ``gt``/``gte``/``lt``/``lte`` work on both resources; ``eq`` only on fulfillment
     returns. At least one bound is required. Sent as ``createdTime[gte]=…Z`` in UTC.
+
+    :ivar eq: exactly this time (fulfillment returns only).
+    :ivar gt: after this time.
+    :ivar gte: at or after this time.
+    :ivar lt: before this time.
+    :ivar lte: at or before this time.
+    :raises ValidationError: for a bound that is not a timezone-aware datetime, or when no
+        bound is given.
     """
 
     eq: datetime | None = attrs.field(default=None, validator=_aware_datetime)
@@ -455,8 +544,10 @@ class CreatedTime:
     def to_query(self, allow_eq: bool = False) -> list[tuple[str, str]]:
         """Query pairs such as ``("createdTime[gte]", "2024-01-01T00:00:00Z")``.
 
-        ``allow_eq`` is True only for ``/fulfillment-returns``; ``/fulfillments`` has no
-        ``eq`` operator, so an ``eq`` bound then raises ValidationError.
+        :param allow_eq: True only for ``/fulfillment-returns``; ``/fulfillments`` has no
+            ``eq`` operator.
+        :returns: one pair per bound given, its time in UTC.
+        :raises ValidationError: for an ``eq`` bound when ``allow_eq`` is False.
         """
         if self.eq is not None and not allow_eq:
             raise invalid("created_time.eq", "is not supported by /fulfillments")
@@ -471,8 +562,10 @@ class CreatedTime:
 class Page(Generic[T]):
     """One page of a list call, from ``pager.pages()``.
 
-    ``data``: the page's objects, in the order the pager yields them (newest first when
-    paging forward); ``has_more``: DR's flag that more objects lie beyond this page.
+    :ivar data: the page's objects, in the order the pager yields them (newest first when
+        paging forward).
+    :ivar has_more: DR's flag that more objects lie beyond this page (True, too, when
+        ``max_items`` cut the page short).
     """
 
     data: list[T]
@@ -483,10 +576,19 @@ class Page(Generic[T]):
 class BulkResult:
     """The outcome of one ``bulk_create`` input row.
 
-    - ``index``: position in the input; ``key``: the row's safe-create key.
-    - ``request``: what was (or would have been) sent; ``ok``: success.
-    - ``fulfillment``: the created fulfillment, if known; ``error``: why it failed.
-    - ``resumed``: True when a journal showed the row was already done by an earlier run.
+    :ivar index: the row's position in the input, from 0.
+    :ivar key: the row's safe-create key; ``""`` when the row is not a valid request or
+        its key could not be made.
+    :ivar request: what was (or would have been) sent; for a row that is not a valid
+        request, the input as given (e.g. the dict).
+    :ivar ok: True when the fulfillment exists (created now or earlier).
+    :ivar fulfillment: the fulfillment, when ``ok``; None otherwise.
+    :ivar error: why the row failed, when not ``ok``: a ``DigitalRiverError`` (a
+        ``ValidationError`` or ``KeyReuseError`` for the row itself), or the exception of
+        your ``key`` function.
+    :ivar resumed: True when this run did not create it: the journal recorded it done, a
+        lookup found it already created (by an earlier run or another process), or an
+        earlier row with the same key made it.
     """
 
     index: int

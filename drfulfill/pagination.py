@@ -72,6 +72,26 @@ class AsyncPager(Generic[T]):
 
     Stopping early (``break`` inside ``contextlib.aclosing(...)``, or ``aclose()`` on the
     iterator from ``pages()`` or ``aiter(pager)``) cancels any page still being fetched.
+
+    Iterating raises ``PaginationError`` when the server's pages do not advance (an
+    object listed again, the order going back in time, an object outside a shard's
+    window), ``DecodeError`` for a list response that is malformed (no ``data`` list, an
+    unreadable ``hasMore`` on a non-empty page, an object without an id), and whatever
+    ``fetch_page`` raises (the client's ``APIError``, ``APIConnectionError``, ...).
+
+    You get pagers from ``list()``; building one yourself is rarely needed.
+
+    :param fetch_page: sends one page's query, returns the decoded JSON body.
+    :param decode: builds an item from one raw object of ``data``.
+    :param filters: query pairs sent with every page.
+    :param limit: page size, 1..100; None for 10.
+    :param max_items: the most items to yield in all (an int >= 0); None for no cap.
+    :param starting_after: page forward from after this id.
+    :param ending_before: page backward from before this id.
+    :param prefetch: request the next page while the current one is consumed.
+    :param windows: one set of extra query pairs per time shard (from ``list(shards=K)``).
+    :raises ValidationError: for an invalid ``limit``, ``max_items``, cursor or ``prefetch``,
+        both cursors at once, or ``windows`` with a cursor or with ``max_items``.
     """
 
     def __init__(
@@ -121,8 +141,14 @@ class AsyncPager(Generic[T]):
     def pages(self) -> AsyncGenerator[Page[T], None]:
         """Yield each page in turn (``page.data``, ``page.has_more``).
 
-        An empty listing gives one empty page. In a sharded listing ``has_more`` is the
-        flag of the page's own shard, and empty shards give no page.
+        An empty listing gives one empty page (none when ``max_items=0``). In a sharded
+        listing ``has_more`` is the flag of the page's own shard, and empty shards give no
+        page (one empty page when every shard is empty). With ``max_items``, the last page
+        is cut to the cap and its ``has_more`` is True when anything was left over.
+
+        :returns: an async generator of ``Page``; each call starts afresh.
+        :raises PaginationError: while iterating, as for the items (see the class).
+        :raises DecodeError: while iterating, for a malformed list response.
         """
         if self._windows is not None:
             return self._sharded_pages(self._windows)

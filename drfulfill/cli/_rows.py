@@ -228,8 +228,7 @@ def safe_create_key(identity: tuple[str, str, str], request: FulfillmentRequest)
     order_id, kind, value = identity
     if kind == "line":
         items = sorted(
-            (item.item_id, item.quantity or 0, item.cancel_quantity or 0)
-            for item in request.items
+            (item.item_id, item.quantity or 0, item.cancel_quantity or 0) for item in request.items
         )
         content = json.dumps([order_id, items], separators=(",", ":"))
         key = f"{order_id}:{hashlib.sha256(content.encode()).hexdigest()[:16]}"

@@ -35,7 +35,10 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisClaim:
-    """A claim on one key: held (renewed in the background until ``release``) or done."""
+    """A claim on one key: held (renewed in the background until ``release``) or done.
+
+    Returned by ``RedisClaimStore.acquire``; not built directly.
+    """
 
     def __init__(
         self,
@@ -59,14 +62,19 @@ class RedisClaim:
 
     @property
     def key(self) -> str:
+        """The safe-create key claimed."""
         return self._key
 
     @property
     def done_id(self) -> str | None:
+        """The fulfillment an earlier holder recorded as created with this key, or None.
+        When set, the claim is not held and nothing must be sent."""
         return self._done_id
 
     @property
     def taken_over(self) -> bool:
+        """True when an earlier holder's lease expired while it held the key: it may have
+        sent the create, so look the key up before creating."""
         return self._taken_over
 
     @property
@@ -76,7 +84,15 @@ class RedisClaim:
         return self._renewal is not None and not self._renewal.done()
 
     async def release(self, done_id: str | None) -> None:
-        """End the claim, recording ``done_id`` (when given) for every later acquirer."""
+        """End the claim, recording ``done_id`` (when given) for every later acquirer.
+
+        Does nothing for a claim that is not held by this object (a done record, or one
+        already released). A Redis failure is logged, not raised (see
+        ``RedisClaimStore.release``).
+
+        :param done_id: the id of the fulfillment created with the key; None when the
+            create failed or its outcome is unknown.
+        """
         token, self._token = self._token, None
         if token is None:
             return
@@ -89,6 +105,8 @@ class RedisClaim:
 
 class RedisClaimStore:
     """The ``ClaimStore`` of one API key: see ``RedisCoordinator`` for the parameters.
+
+    Made by ``RedisCoordinator.claims``; building one yourself is rarely needed.
 
     An ``acquire`` cancelled while its script runs may leave a claim nobody holds: it
     expires after its lease and the next holder is told it took over (so it looks up).
@@ -118,10 +136,25 @@ class RedisClaimStore:
         self._release = redis.register_script(_scripts.RELEASE_CLAIM)
 
     def keys_for(self, key: str) -> list[str]:
-        """The Redis keys of one safe-create key: claim, started marker, done record."""
+        """The Redis keys of one safe-create key: claim, started marker, done record.
+
+        :param key: the safe-create key.
+        :returns: ``[claim, started, done]``, each under this store's prefix.
+        """
         return [f"{self._prefix}:{kind}:{key}" for kind in ("claim", "started", "done")]
 
     async def acquire(self, key: str, *, max_wait: float | None) -> RedisClaim:
+        """Claim ``key``, waiting while another process holds it.
+
+        :param key: the safe-create key.
+        :param max_wait: the most seconds to wait for another holder (None: no bound).
+        :returns: a held claim (``taken_over`` True when the previous holder's lease
+            expired), or, when the key is recorded as done, a claim that is not held with
+            ``done_id`` set.
+        :raises CoordinationError: when Redis fails; nothing was sent.
+        :raises APITimeoutError: (``sent=False``) when another process still holds the key
+            after ``max_wait`` seconds.
+        """
         deadline = None if max_wait is None else self._clock() + max_wait
         token = secrets.token_hex(16)
         attempt = 0
@@ -161,7 +194,14 @@ class RedisClaimStore:
             attempt += 1
 
     async def renew_until_lost(self, key: str, token: str) -> None:
-        """Extend the lease every third of it while the token holds the claim."""
+        """Extend the lease every third of it while the token holds the claim.
+
+        Runs as a ``RedisClaim``'s background task. A failed renewal is logged and tried
+        again; returns (with a WARNING) once the claim is found lost.
+
+        :param key: the safe-create key.
+        :param token: the holder's token.
+        """
         claim_key = self.keys_for(key)[0]
         while True:
             await asyncio.sleep(self.lease / 3)
@@ -187,6 +227,10 @@ class RedisClaimStore:
 
         A failure is logged, not raised: the lease then expires and the next holder, told
         it took over, looks the key up before creating anything.
+
+        :param key: the safe-create key.
+        :param token: the holder's token.
+        :param done_id: the fulfillment created with the key, or None.
         """
         try:
             await shielded(

@@ -27,7 +27,12 @@ URL_SOCKET_TIMEOUT = 1.0
 
 def key_prefix(namespace: str, api_key: str) -> str:
     """``{namespace}:{<16 hex of sha256(api_key)>}``: never the key itself. The braces are
-    a Redis Cluster hash tag, so every key of one API key lives in one slot."""
+    a Redis Cluster hash tag, so every key of one API key lives in one slot.
+
+    :param namespace: the first part (``RedisCoordinator(namespace=...)``).
+    :param api_key: the API key.
+    :returns: the prefix.
+    """
     digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
     return f"{namespace}:{{{digest}}}"
 
@@ -51,6 +56,9 @@ class RedisCoordinator:
     :param probe_interval: seconds between attempts to reach Redis again while it fails.
     :param poll: (first, cap) seconds between polls of a waiter on a claimed key,
         doubling from first to cap.
+    :raises ValidationError: when ``fallback_share`` is not in (0, 1], ``lease`` or
+        ``done_ttl`` is not > 0, ``poll`` is not ``0 < first <= cap``, or ``namespace`` is
+        empty.
     """
 
     def __init__(
@@ -96,11 +104,23 @@ class RedisCoordinator:
         self.poll = poll
 
     def prefix(self, api_key: str) -> str:
-        """The prefix of every Redis key this coordinator keeps for ``api_key``."""
+        """The prefix of every Redis key this coordinator keeps for ``api_key``.
+
+        :param api_key: the API key (only its hash appears in the prefix).
+        :returns: ``key_prefix(namespace, api_key)``.
+        """
         return key_prefix(self.namespace, api_key)
 
     def limiter(self, api_key: str, rate: float) -> RedisLimiter:
-        """The fleet-wide limiter of ``api_key`` at ``rate`` requests per second."""
+        """The fleet-wide limiter of ``api_key`` at ``rate`` requests per second.
+
+        Called by ``Client`` once; its fallback paces at ``rate * fallback_share``.
+
+        :param api_key: the API key whose requests it paces.
+        :param rate: requests per second for the whole fleet.
+        :returns: a new ``RedisLimiter``.
+        :raises ValidationError: when ``rate`` is not > 0.
+        """
         if not rate > 0:
             raise ValidationError(f"rate must be > 0 requests per second, got {rate!r}")
         return RedisLimiter(
@@ -112,7 +132,11 @@ class RedisCoordinator:
         )
 
     def claims(self, api_key: str) -> RedisClaimStore:
-        """The fleet-wide safe-create claims of ``api_key``."""
+        """The fleet-wide safe-create claims of ``api_key``.
+
+        :param api_key: the API key whose safe-creates the claims guard.
+        :returns: a new ``RedisClaimStore``.
+        """
         return RedisClaimStore(
             self.redis,
             self.prefix(api_key),

@@ -67,7 +67,18 @@ class RedisLimiter:
 
     When Redis fails, requests go through ``fallback`` (a local limiter at a share of the
     rate) and Redis is tried again every ``probe_interval`` seconds; one WARNING on the
-    ``drfulfill`` logger says so, another says when Redis is back.
+    ``drfulfill`` logger says so, another says when Redis is back. A Redis failure is
+    never raised from here.
+
+    Made by ``RedisCoordinator.limiter``; building one yourself is rarely needed.
+
+    :param redis: the redis-py asyncio client.
+    :param prefix: the prefix of its Redis keys (``key_prefix``).
+    :param rate: requests per second for the whole fleet.
+    :param fallback: the local limiter used while Redis fails.
+    :param probe_interval: seconds between attempts to reach Redis again while it fails.
+    :param clock: monotonic seconds, injectable for tests.
+    :param sleep: the sleep used to wait for a slot, injectable for tests.
     """
 
     def __init__(
@@ -106,6 +117,12 @@ class RedisLimiter:
         return self._fallback.degraded
 
     async def acquire(self, max_wait: float | None = None) -> None:
+        """Wait for this process's next send slot of the fleet's schedule.
+
+        :param max_wait: the most seconds to wait (None: no bound).
+        :raises APITimeoutError: (``sent=False``) when the next slot, or the end of a shared
+            pause, is further away than what is left of ``max_wait``; no slot is used then.
+        """
         deadline = None if max_wait is None else self._clock() + max_wait
         if self._fallback.use_local(self._clock()):
             await self._local.acquire(max_wait)
@@ -119,7 +136,12 @@ class RedisLimiter:
         self._succeeded()
 
     async def pause(self, seconds: float) -> None:
-        # The local limiter keeps the pause too, in case Redis fails before it ends.
+        """Hold every process of the fleet back for ``seconds`` (a 429's ``Retry-After``).
+
+        The local fallback keeps the pause too, in case Redis fails before it ends.
+
+        :param seconds: how long; 0 or less does nothing on Redis.
+        """
         await self._local.pause(seconds)
         ms = math.ceil(seconds * 1000)
         if ms <= 0 or self._fallback.use_local(self._clock()):
@@ -137,6 +159,10 @@ class RedisLimiter:
         self._succeeded()
 
     async def paused_for(self) -> float:
+        """How long the fleet's pause has left.
+
+        :returns: seconds (0.0 when there is none); the local fallback's while Redis fails.
+        """
         if self._fallback.use_local(self._clock()):
             return await self._local.paused_for()
         try:

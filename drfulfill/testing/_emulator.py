@@ -61,15 +61,23 @@ class Emulator:
         read_lag: float = 0.0,
     ) -> None:
         """
-        rate_limit: requests per second per key; ``None`` switches the limit off.
-        clock: returns the aware UTC ``datetime`` stamped as ``createdTime``.
-        latency: seconds added before every request is handled.
-        fault_rate: chance that a request meets a random fault (503, 500, 429, dropped
-            connection, or for creates "commit then drop"), drawn from ``random.Random(seed)``.
-        fault_retry_after: the ``Retry-After`` of random 429 faults.
-        log_limit: how many requests ``requests`` keeps (the newest); None keeps all.
-        monotonic: the rate limiter's time source, injectable for tests.
-        read_lag: seconds before a new object shows in lists (see ``read_lag``).
+        :param rate_limit: requests per second per key; ``DEFAULT`` for DR's limits (25 for
+            test keys, 250 for live ones); ``None`` switches the limit off.
+        :param clock: returns the aware UTC ``datetime`` stamped as ``createdTime`` (and on
+            webhook signatures); default: the system clock.
+        :param latency: seconds added before every request is handled.
+        :param fault_rate: chance that a request meets a random fault (503, 500, 429,
+            dropped connection, or for creates "commit then drop"), drawn from
+            ``random.Random(seed)``.
+        :param seed: seeds the generated ids and the random faults, so runs repeat.
+        :param host: the address to listen on.
+        :param port: the port to listen on; 0 for a free one.
+        :param fault_retry_after: the ``Retry-After`` of random 429 faults.
+        :param log_limit: how many requests ``requests`` keeps (the newest); None keeps all.
+        :param monotonic: the rate limiter's time source, injectable for tests.
+        :param read_lag: seconds before a new object shows in lists (see ``read_lag``).
+        :raises ValueError: for a ``rate_limit`` <= 0, a ``fault_rate`` outside 0..1, or a
+            negative or non-finite ``read_lag``.
         """
         self._state = EmulatorState(clock=clock, seed=seed)
         self.read_lag = read_lag
@@ -96,12 +104,20 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, without a trailing slash, once started."""
+        """``http://127.0.0.1:PORT``, without a trailing slash, once started.
+
+        :raises RuntimeError: when the emulator is not running.
+        """
         if self._url is None:
             raise RuntimeError("the emulator is not running: use `async with` or `await start()`")
         return self._url
 
     async def start(self) -> None:
+        """Start serving on ``host``:``port`` (``async with`` does this); a no-op when
+        running. Afterwards ``url`` is set.
+
+        :raises OSError: when the address cannot be bound (e.g. the port is in use).
+        """
         if self._runner is not None:
             return
         # Close at once: handlers still sleeping in an injected latency are cancelled
@@ -151,8 +167,16 @@ class Emulator:
         *,
         currency: str = "USD",
     ) -> str:
-        """An order whose lines can be fulfilled: ``items=[{"item_id", "sku_id", "quantity"}]``
-        (every key optional; ids are generated DR-style). Returns the order id."""
+        """Add an order whose lines can be fulfilled.
+
+        :param order_id: its id; generated DR-style when None.
+        :param items: its lines, ``[{"item_id", "sku_id", "quantity"}]``, every key optional
+            (ids generated, ``quantity`` 1); None for one line of quantity 1.
+        :param currency: the order's currency.
+        :returns: the order id.
+        :raises ValueError: for an id already in use, a duplicate line id, a quantity that
+            is not a positive int, or an empty ``items``.
+        """
         return self._state.add_order(order_id, items, currency=currency)
 
     def add_fulfillment_order(
@@ -161,8 +185,16 @@ class Emulator:
         upstream_id: str | None = None,
         items: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
-        """A fulfillment order whose shipped lines can be returned:
-        ``items=[{"id", "inventory_item_id", "shipped_quantity"}]``. Returns its id."""
+        """Add a fulfillment order whose shipped lines can be returned.
+
+        :param fulfillment_order_id: its id; generated when None.
+        :param upstream_id: the DR order it belongs to, if any.
+        :param items: its lines, ``[{"id", "inventory_item_id", "shipped_quantity"}]``, every
+            key optional (ids generated, ``shipped_quantity`` 1); None for one shipped unit.
+        :returns: the fulfillment order id.
+        :raises ValueError: for an id already in use, a duplicate line id, a
+            ``shipped_quantity`` that is not an int >= 0, or an empty ``items``.
+        """
         return self._state.add_fulfillment_order(fulfillment_order_id, upstream_id, items)
 
     def seed(
@@ -174,9 +206,19 @@ class Emulator:
         fulfillment_orders: int = 0,
         seed: int = 0,
     ) -> Seeded:
-        """Deterministic orders and fulfillment orders (see ``EmulatorState.seed``).
+        """Add deterministic orders and fulfillment orders: the same arguments give the
+        same ids in a fresh emulator.
 
-        Returns ``Seeded(orders=[ids], fulfillment_orders=[ids])``.
+        Line ``k`` of every order sells the same SKU, so ``skuId`` filters span orders.
+        Fulfillment order ``j`` ships ``items_per_order`` lines of ``quantity`` each and
+        names order ``j % orders`` as its upstream id.
+
+        :param orders: how many orders.
+        :param items_per_order: lines per order (and per fulfillment order).
+        :param quantity: units per line.
+        :param fulfillment_orders: how many fulfillment orders.
+        :param seed: seeds these ids (independent of the emulator's ``seed``).
+        :returns: ``Seeded(orders=[ids], fulfillment_orders=[ids])``.
         """
         return self._state.seed(
             orders=orders,
@@ -187,9 +229,15 @@ class Emulator:
         )
 
     def advance_return(self, return_id: str, state: str) -> Json:
-        """Move a fulfillment return on: created → pending → accepted, or to rejected.
+        """Move a fulfillment return on: created → pending → accepted, or to rejected from
+        created or pending. Its items follow; a pending return gets a ``location``; a
+        rejected one makes its quantities returnable again. Webhooks see the change.
 
-        Raises ValueError for any other transition, KeyError for an unknown id.
+        :param return_id: the fulfillment return's id.
+        :param state: ``"pending"``, ``"accepted"`` or ``"rejected"``.
+        :returns: the return, wire-shaped (the emulator's own dict: read it only).
+        :raises ValueError: for an unknown state or any other transition.
+        :raises KeyError: for an unknown id.
         """
         return self._state.advance_return(return_id, state)
 
@@ -206,10 +254,22 @@ class Emulator:
         timeout: float = 3.0,
     ) -> WebhookEndpoint:
         """Post signed events to ``url``: ``fulfillment.created`` per create,
-        ``fulfillment_return.<state>`` per return created or moved (``types``: only these).
+        ``fulfillment_return.<state>`` per return created or moved.
+
         No 2xx within ``timeout`` s: tried again with a new signature, up to ``attempts``
         tries, ``backoff`` s apart, doubling. Signature timestamps come from ``clock``.
-        Standalone: ``POST /_emulator/webhooks``."""
+        Standalone: ``POST /_emulator/webhooks``.
+
+        :param url: an ``http://`` or ``https://`` URL.
+        :param secret: the signing secret (check with ``drfulfill.webhooks``).
+        :param types: only these event types (a single string is one type); None for all.
+        :param attempts: the most tries per event (>= 1).
+        :param backoff: seconds before the first retry (>= 0), doubling.
+        :param timeout: seconds an attempt may take (> 0).
+        :returns: the registered endpoint.
+        :raises ValueError: for a URL that is not http(s), an empty secret, or an
+            ``attempts``, ``backoff`` or ``timeout`` out of range.
+        """
         return self._webhooks.add(
             url, secret, types, attempts=attempts, backoff=backoff, timeout=timeout
         )
@@ -232,6 +292,7 @@ class Emulator:
 
     @property
     def fulfillment_returns(self) -> Records:
+        """Every fulfillment return, wire-shaped, in creation order (also indexable by id)."""
         return Records(self._state.returns.objects)
 
     @property
@@ -250,6 +311,7 @@ class Emulator:
         return list(self._server.log)
 
     def clear_log(self) -> None:
+        """Empty the request log (``requests``)."""
         self._server.log.clear()
 
     @property
@@ -325,9 +387,22 @@ class Emulator:
         creates committed 0.5-2 s late: ``add_fault("POST", "/fulfillments",
         action="respond_then_commit", commit_after=(0.5, 2), rate=0.1, times=None)``.
 
-        ``status``, ``code`` and ``retry_after`` belong to the answering actions
-        (``"respond"``, ``"respond_then_commit"``), ``commit_after`` to the late ones: a
-        ValueError elsewhere.
+        :param method: the HTTP method, or ``"*"``.
+        :param path: the path: exact, ``"*"``, or ending in ``/*`` for any id.
+        :param status: the error status to answer (400..599), for the answering actions.
+        :param code: the DR error code of the answer's body.
+        :param retry_after: the answer's ``Retry-After`` seconds.
+        :param latency: seconds to wait before acting.
+        :param action: ``"respond"``, ``"drop"``, ``"commit_then_drop"``,
+            ``"respond_then_commit"`` or ``"drop_then_commit"``.
+        :param times: how many requests meet it; None for every matching request.
+        :param commit_after: seconds (or a ``(low, high)`` range) before a late commit.
+        :param rate: the chance (0 < rate <= 1) that a matching request meets it.
+        :returns: the ``Fault``; its ``hits`` counts the requests that met it.
+        :raises ValueError: for an unknown action, a status outside 400..599, ``status``,
+            ``code`` or ``retry_after`` with an action that does not answer (or ``code`` or
+            ``retry_after`` without a ``status``), ``commit_after`` with an action that is
+            not late, a ``rate`` outside (0, 1], or ``times`` < 1.
         """
         return self._faults.add(
             Fault(
@@ -345,6 +420,7 @@ class Emulator:
         )
 
     def clear_faults(self) -> None:
+        """Remove every programmed fault (those of ``add_fault``)."""
         self._faults.clear()
 
     @property

@@ -30,8 +30,13 @@ _MODEL_BY_PREFIX: tuple[tuple[str, type[Fulfillment] | type[FulfillmentReturn]],
 
 @attrs.frozen(kw_only=True)
 class EventData:
-    """``data`` of an event: ``object`` (see ``Event.object``), ``previous_attributes``
-    (the changed fields' earlier values, as sent, or None) and ``extra`` (other keys)."""
+    """``data`` of an event.
+
+    :ivar object: a ``Fulfillment`` for ``fulfillment.*`` events, a ``FulfillmentReturn``
+        for ``fulfillment_return.*``, the raw mapping otherwise (see ``Event.object``).
+    :ivar previous_attributes: the changed fields' earlier values, as sent, or None.
+    :ivar extra: the other keys of ``data``, keyed by wire name.
+    """
 
     object: EventObject = attrs.field(hash=False)
     previous_attributes: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
@@ -40,15 +45,17 @@ class EventData:
 
 @attrs.frozen(kw_only=True)
 class Event:
-    """A Digital River event, as delivered to a webhook endpoint.
+    """A Digital River event, as delivered to a webhook endpoint (see ``parse_event``).
 
-    - ``id``: the event id; DR may deliver an event more than once, so de-duplicate on it.
-    - ``type``: e.g. ``fulfillment.created``, ``fulfillment_return.accepted``; new types
-      appear without notice and are never an error.
-    - ``created_time`` (aware, UTC) and ``live_mode``: None when absent or unreadable (the
-      raw value is then in ``extra``).
-    - ``data``: an ``EventData``; ``extra``: other envelope keys (``webhookIds``,
-      ``digitalriverVersion``, ...), keyed by wire name.
+    :ivar id: the event id; DR may deliver an event more than once, so de-duplicate on it.
+    :ivar type: e.g. ``fulfillment.created``, ``fulfillment_return.accepted``; new types
+        appear without notice and are never an error.
+    :ivar created_time: aware, UTC; None when absent or unreadable (the raw value is then
+        in ``extra``).
+    :ivar live_mode: from ``liveMode`` (or ``livemode``); None when absent or unreadable.
+    :ivar data: an ``EventData``.
+    :ivar extra: other envelope keys (``webhookIds``, ``digitalriverVersion``, ...), keyed
+        by wire name.
     """
 
     id: str
@@ -89,9 +96,15 @@ def parse_event(payload: bytes | str | Mapping[str, Any]) -> Event:
     """Decode an event body (bytes or text as received, or an already parsed mapping).
 
     Does not check the signature: use ``construct_event`` for requests from the network.
-    Raises ``DecodeError`` (a ``DigitalRiverError``) when the body is not a JSON object
-    with a string ``id`` and ``type`` and an object ``data.object``. Every other oddity is
-    tolerated: unknown keys go to ``extra``, unknown types keep ``data.object`` raw.
+    Unknown keys go to ``extra`` and unknown types keep ``data.object`` raw.
+
+    :param payload: the body as received (bytes or text), or an already parsed mapping.
+    :returns: the event; ``event.object`` is a model for fulfillment and fulfillment-return
+        events.
+    :raises DecodeError: when the body is not a JSON object with a string ``id`` and
+        ``type`` and an object ``data.object``, or when the ``data.object`` of a
+        ``fulfillment.*`` / ``fulfillment_return.*`` event cannot be decoded into its
+        model (e.g. a missing ``id`` or ``createdTime``).
     """
     raw = _load(payload)
     wire = structure(raw, _WireEvent)
@@ -123,8 +136,17 @@ def construct_event(
 ) -> Event:
     """``verify_signature`` then ``parse_event``: the one call a webhook endpoint needs.
 
-    Raises ``WebhookSignatureError`` for a bad, missing or stale signature and
-    ``DecodeError`` for a body that is not an event; both are ``DigitalRiverError``.
+    :param payload: the raw request body, exactly as received.
+    :param header: the ``DigitalRiver-Signature`` header (None when absent).
+    :param secrets: the endpoint's signing secret, or several during a rotation.
+    :param tolerance: seconds the signature's timestamp may be away from ``now``.
+    :param now: the current Unix time (default: the system clock), for tests.
+    :returns: the verified, parsed event.
+    :raises WebhookSignatureError: for a missing, malformed, non-matching or stale
+        signature; the body is not parsed then.
+    :raises DecodeError: for a correctly signed body that is not an event.
+    :raises ValidationError: when ``secrets`` is empty or holds a non-string or empty
+        secret, or ``payload`` is not bytes.
     """
     verify_signature(payload, header, secrets, tolerance=tolerance, now=now)
     return parse_event(payload)

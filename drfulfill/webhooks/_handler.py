@@ -20,7 +20,16 @@ EventCallback = Callable[[Event], Awaitable[object]]
 
 
 class WebhookHandler:
-    """An aiohttp.web request handler for one webhook endpoint (see ``webhook_handler``)."""
+    """An aiohttp.web request handler for one webhook endpoint (see ``webhook_handler``,
+    which builds one with the same parameters).
+
+    :param secrets: the endpoint's signing secret, or several during a rotation.
+    :param on_event: ``async def on_event(event)``, run in a background task per accepted
+        event.
+    :param tolerance: seconds the signature's timestamp may be away from now.
+    :raises ValidationError: when ``secrets`` is empty or holds a non-string or empty
+        secret.
+    """
 
     def __init__(
         self,
@@ -37,7 +46,13 @@ class WebhookHandler:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
-        """The request handler: ``app.router.add_post(path, hook.handle)``."""
+        """The request handler: ``app.router.add_post(path, hook.handle)``.
+
+        :param request: the incoming request; its body is read whole.
+        :returns: ``202`` (empty) once the event is verified and its ``on_event`` task
+            started; ``400`` with ``{"error": "..."}`` for a bad signature or a body that is
+            not an event (logged as a warning, ``on_event`` not called).
+        """
         body = await request.read()
         try:
             event = construct_event(
@@ -67,12 +82,18 @@ class WebhookHandler:
 
     async def wait_pending(self) -> None:
         """Wait until every accepted event has been handled (including ones that arrive
-        meanwhile). Handler errors were already logged; they are not raised here."""
+        meanwhile). Handler errors were already logged; they are not raised here.
+
+        :returns: None, once no ``on_event`` task is left.
+        """
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
     async def on_cleanup(self, app: web.Application) -> None:
-        """For ``app.on_cleanup``: finish handling accepted events before the app stops."""
+        """For ``app.on_cleanup``: finish handling accepted events before the app stops.
+
+        :param app: the application being cleaned up (unused).
+        """
         await self.wait_pending()
 
 
@@ -97,5 +118,12 @@ def webhook_handler(
     the ``drfulfill`` logger with the event id. A bad signature or body is answered ``400``
     with ``{"error": "..."}`` and logged as a warning; ``on_event`` is not called.
     DR may deliver an event twice: make ``on_event`` idempotent on ``event.id``.
+
+    :param secrets: the endpoint's signing secret, or several during a rotation.
+    :param on_event: ``async def on_event(event)``, given each accepted ``Event``.
+    :param tolerance: seconds the signature's timestamp may be away from now.
+    :returns: the handler; route ``POST`` requests to its ``handle``.
+    :raises ValidationError: at once, when ``secrets`` is empty or holds a non-string or
+        empty secret (not a 400 on every request later).
     """
     return WebhookHandler(secrets, on_event, tolerance=tolerance)

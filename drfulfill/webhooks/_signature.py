@@ -43,19 +43,26 @@ def verify_signature(
 ) -> None:
     """Check a webhook's ``DigitalRiver-Signature`` header against the raw request body.
 
-    ``payload`` must be the body exactly as received (bytes, before any JSON parsing).
-    ``secrets``: the endpoint's signing secret, or several (after a rotation DR keeps the
-    old secret valid for 12 hours: pass both). Returns None when one signature in the header
-    matches one secret; raises ``WebhookSignatureError`` when the header is missing or
-    malformed, no signature matches, or the timestamp is more than ``tolerance`` seconds
-    away from ``now`` (default: the current time) in either direction.
-
     Accepted header forms: ``"{timestamp}, {signature}"`` (DR's), either part optionally
     labelled (``t=…``, ``v0=…``), parts separated by a comma with or without a space, and
     more than one signature (any match passes). The timestamp is Unix time in seconds,
     an integer or with a fraction; a value above 1e11 is read as milliseconds. The signed
     text is ``"{timestamp}.{body}"`` with the timestamp as it appears in the header, with
     or without its label. Comparisons are constant-time (``hmac.compare_digest``).
+
+    :param payload: the body exactly as received (bytes, before any JSON parsing).
+    :param header: the ``DigitalRiver-Signature`` header's value (None when absent).
+    :param secrets: the endpoint's signing secret, or several (after a rotation DR keeps
+        the old secret valid for 12 hours: pass both).
+    :param tolerance: the most seconds the timestamp may be away from ``now``, in either
+        direction.
+    :param now: the current Unix time (default: the system clock), for tests.
+    :returns: None, when one signature in the header matches one secret and the timestamp
+        is within ``tolerance``.
+    :raises WebhookSignatureError: when the header is missing or malformed, no signature
+        matches, or the timestamp is too old or too far in the future.
+    :raises ValidationError: when ``secrets`` is empty or holds a non-string or empty
+        secret, or ``payload`` is not bytes (``bytes``, ``bytearray`` or ``memoryview``).
     """
     keys = secret_keys(secrets)
     if not isinstance(payload, (bytes, bytearray, memoryview)):
@@ -76,8 +83,14 @@ def verify_signature(
 
 
 def sign_test_payload(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
-    """The ``DigitalRiver-Signature`` value DR would send for ``payload``, for your tests:
-    ``"{timestamp}, {base64 HMAC-SHA256}"``; ``timestamp`` defaults to now (Unix seconds)."""
+    """The ``DigitalRiver-Signature`` value DR would send for ``payload``, for your tests.
+
+    :param payload: the body to sign, as it will be sent.
+    :param secret: the signing secret.
+    :param timestamp: Unix seconds to sign with (default: now).
+    :returns: ``"{timestamp}, {base64 HMAC-SHA256}"``, which ``verify_signature`` accepts.
+    :raises ValidationError: when ``secret`` is not a non-empty string.
+    """
     (key,) = secret_keys(secret)
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     return f"{stamp}, {_sign(key, stamp, bytes(payload)).decode('ascii')}"
