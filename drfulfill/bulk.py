@@ -206,7 +206,9 @@ def bulk_create(
     :raises DigitalRiverError: on the first iteration, when another run holds the journal
         (after waiting up to 5 s for it), or later when the journal's file fails.
     :raises AuthenticationError: from the iteration, when a row met it (see ``is_fatal``):
-        rows in flight are cancelled and the run ends, instead of failing every row. The
+        no row is started after it, rows still in flight are cancelled, every row that
+        finished is yielded first, and then the error is raised, instead of failing every
+        row. The
         same for ``PermissionDeniedError`` and an ``APIConnectionError`` raised before
         anything was sent. With ``since``, an error of the sweep is raised on the first
         iteration, before any row; without it, a failed per-order lookup fails its rows.
