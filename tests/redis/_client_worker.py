@@ -5,7 +5,8 @@ ROWS_JSON is a file of ``[key, order_id, item_id]`` rows. ``creates``: create ev
 (caller keys) in an order shuffled by SEED through ``safe_create.create_or_find``, printing
 "created KEY" or "found KEY" as each ends, then "done {created, found}". ``bulk``:
 ``bulk_create`` the rows of shard SHARD of OF (every OF-th row), keyed by their key, then
-"done {ok, failed}". A failure prints "error TYPE MESSAGE" and exits 1.
+"done {ok, failed}". Each prints "ready" once its Client is open and starts on a line on
+stdin, so a fleet starts together. A failure prints "error TYPE MESSAGE" and exits 1.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def request_of(row: list[str]) -> FulfillmentRequest:
     )
 
 
+async def start_together() -> None:
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+
+
 def client(base_url: str, coordinator: RedisCoordinator) -> Client:
     # settle 0: the emulator lists a create at once, so one lookup settles a doubt.
     return Client(API_KEY, base_url=base_url, coordinator=coordinator, settle=0, rate_limit=RATE)
@@ -46,6 +52,7 @@ async def creates(base_url: str, redis_url: str, rows: list[list[str]], seed: in
         async with client(base_url, coordinator) as drf:
             creator = drf.fulfillments.safe_create
             assert creator is not None
+            await start_together()
 
             async def task() -> None:
                 while rows:
@@ -65,6 +72,7 @@ async def bulk(base_url: str, redis_url: str, rows: list[list[str]], shard: int,
     async with RedisCoordinator(redis_url, lease=0.5, poll=(0.005, 0.05)) as coordinator:
         async with client(base_url, coordinator) as drf:
             requests = [request_of(row) for row in mine]
+            await start_together()
             async for result in drf.fulfillments.bulk_create(requests, key="shipment_id"):
                 counts["ok" if result.ok else "failed"] += 1
                 if result.error is not None:

@@ -45,8 +45,21 @@ async def spawn(*args: str) -> asyncio.subprocess.Process:
         "tests.redis._client_worker",
         *args,
         cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
+
+
+async def start_together(processes: list[asyncio.subprocess.Process]) -> None:
+    """Let the workers go once every one has its Client open."""
+    for process in processes:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        assert line == b"ready\n", line
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(b"go\n")
+        await process.stdin.drain()
 
 
 async def finish(process: asyncio.subprocess.Process) -> tuple[int, list[str]]:
@@ -82,6 +95,7 @@ async def run_creates(
         await spawn("creates", emulator.url, redis_url, str(rows_path), str(seed))
         for seed in range(workers)
     ]
+    await start_together(processes)
     outputs = []
     for process in processes:
         code, lines = await finish(process)
@@ -130,6 +144,7 @@ async def test_a_client_process_killed_mid_run_and_restarted_creates_nothing_twi
         rows = add_rows(emulator, count, tmp_path / "rows.json")
         args = ("creates", emulator.url, redis_url, str(tmp_path / "rows.json"))
         processes = [await spawn(*args, str(seed)) for seed in range(4)]
+        await start_together(processes)
         victim = processes[0]
         assert victim.stdout is not None
         created_before_kill = 0
@@ -139,6 +154,7 @@ async def test_a_client_process_killed_mid_run_and_restarted_creates_nothing_twi
         victim.send_signal(signal.SIGKILL)  # mid-run: claims held, creates in flight
         await victim.wait()
         processes[0] = await spawn(*args, "0")
+        await start_together(processes[:1])
         outputs = []
         for process in processes:
             code, lines = await finish(process)
@@ -163,6 +179,7 @@ async def test_bulk_create_over_shards_and_the_same_file_twice_creates_every_row
         # Three machines each upload a third, two more the whole file, all at once.
         processes = [await spawn(*args, f"{shard}/3") for shard in range(3)]
         processes += [await spawn(*args, "0/1") for _ in range(2)]
+        await start_together(processes)
         results = [await finish(process) for process in processes]
         for code, lines in results:
             assert code == 0, lines[-5:]
@@ -199,8 +216,6 @@ async def test_a_429_with_retry_after_2_to_one_process_pauses_every_process(redi
     async with emulator:
         rows = add_rows(emulator, 300, tmp_path / "rows.json")
         outputs = await run_creates(emulator, redis_url, tmp_path / "rows.json")
-        assert_each_created_once(emulator, rows)
-        check_reports(outputs, rows)
     log = responses.entries
     limited = [at for at, status in log if status == 429]
     assert len(limited) == 1  # returned to one process
@@ -211,6 +226,8 @@ async def test_a_429_with_retry_after_2_to_one_process_pauses_every_process(redi
     in_pause = [t - at for t, _ in log if at + grace < t < at + 2 - 0.01]
     assert in_pause == []
     assert any(t >= at + 2 - 0.01 for t, _ in log)  # and they went on afterwards
+    assert_each_created_once(emulator, rows)
+    check_reports(outputs, rows)
 
 
 async def test_redis_stopped_mid_run_stops_every_create_and_a_rerun_finishes_once(
@@ -224,6 +241,7 @@ async def test_redis_stopped_mid_run_stops_every_create_and_a_rerun_finishes_onc
         rows = add_rows(emulator, 300, tmp_path / "rows.json")
         args = ("creates", emulator.url, server.url, str(tmp_path / "rows.json"))
         processes = [await spawn(*args, str(seed)) for seed in range(4)]
+        await start_together(processes)
         for process in processes:
             code, lines = await finish(process)
             assert code == 1 and lines[-1].startswith("error CoordinationError "), lines[-3:]
