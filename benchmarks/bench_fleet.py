@@ -5,17 +5,15 @@
 The emulator runs in its own process, limiting every key to ``--rate`` requests per second
 (its bucket holds one second's worth; over it, a 429 with ``Retry-After`` whole seconds).
 A redis-server is started on a free loopback port (or pass ``--redis URL``). Each worker
-process runs ``--concurrency`` tasks retrieving a fulfillment for ``--seconds``, all
-started together, and honours every 429's ``Retry-After`` through its limiter's ``pause``:
+process runs one ``Client`` (``rate_limit=--rate``) with ``--concurrency`` tasks
+retrieving a fulfillment for ``--seconds``, all started together:
 
-- coordinated: every worker paces with ``RedisCoordinator.limiter`` (one schedule, one
-  pause for the fleet);
-- local: every worker paces with its own limiter at the key's rate, as a lone Client does.
+- coordinated: ``Client(coordinator=RedisCoordinator(url))``: one schedule and one 429
+  pause for the fleet;
+- local: a plain ``Client``, pacing itself at the key's rate as a lone process does.
 
 It prints each mode's combined rate of answered requests (not 429) over the run (until the
-last worker's last response) against ``--rate``, and the 429 count. Once ``Client`` takes
-``coordinator=``, the workers send through a Client instead of raw aiohttp (the Client
-then does the pacing and the pausing itself).
+last worker's last response) against ``--rate``, and the 429 count (``client.stats``).
 It ends with what the coordinator keeps in Redis, measured with ``MEMORY USAGE``.
 """
 
@@ -23,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
+import logging
 import multiprocessing
 import re
 import shutil
@@ -34,17 +32,13 @@ import tempfile
 import time
 from typing import Any
 
-import aiohttp
 from redis.asyncio import Redis
 
 from drfulfill import Client
-from drfulfill._coordination import Limiter
-from drfulfill._ratelimit import RateLimiter
 from drfulfill.errors import NotFoundError
 from drfulfill.redis import RedisCoordinator
 
 KEY = "sk_live_bench_fleet"
-CLIENT_TAKES_COORDINATOR = "coordinator" in inspect.signature(Client).parameters
 
 
 def start_emulator(rate: float) -> tuple[subprocess.Popen[str], str]:
@@ -79,43 +73,16 @@ def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
     return server, f"redis://127.0.0.1:{port}/0"
 
 
-async def run_raw(
-    limiter: Limiter, base_url: str, concurrency: int, seconds: float, ready: Any
-) -> dict[str, int]:
-    """Raw aiohttp requests behind ``limiter``: what the Client's funnel does, minimally."""
-    counts = {"answered": 0, "rate_limited": 0}
-    headers = {"Authorization": f"Bearer {KEY}"}
-    async with aiohttp.ClientSession(base_url, headers=headers) as session:
-        await limiter.paused_for()  # connected (to Redis, for the coordinated limiter)
-        ready.wait()  # every worker is set up: start together
-        start = time.time()
-
-        async def task() -> None:
-            while time.time() < start + seconds:
-                await limiter.acquire()
-                async with session.get("/fulfillments/ful_missing") as response:
-                    await response.read()
-                    if response.status == 429:
-                        counts["rate_limited"] += 1
-                        await limiter.pause(float(response.headers.get("Retry-After", "1")))
-                    else:
-                        counts["answered"] += 1
-
-        await asyncio.gather(*(task() for _ in range(concurrency)))
-        counts["elapsed_ms"] = round((time.time() - start) * 1000)
-    return counts
-
-
 async def run_client(
     coordinator: RedisCoordinator | None,
     base_url: str,
+    rate: float,
     concurrency: int,
     seconds: float,
     ready: Any,
 ) -> dict[str, int]:
-    """The same load through a Client (used once Client takes ``coordinator=``)."""
-    options: dict[str, Any] = {} if coordinator is None else {"coordinator": coordinator}
-    async with Client(KEY, base_url=base_url, **options) as client:
+    """``concurrency`` tasks retrieving through one Client for ``seconds``."""
+    async with Client(KEY, base_url=base_url, rate_limit=rate, coordinator=coordinator) as client:
         ready.wait()
         start = time.time()
 
@@ -145,10 +112,7 @@ async def work(
 ) -> dict[str, int]:
     coordinator = None if redis_url is None else RedisCoordinator(redis_url)
     try:
-        if CLIENT_TAKES_COORDINATOR:
-            return await run_client(coordinator, base_url, concurrency, seconds, ready)
-        limiter = RateLimiter(rate) if coordinator is None else coordinator.limiter(KEY, rate)
-        return await run_raw(limiter, base_url, concurrency, seconds, ready)
+        return await run_client(coordinator, base_url, rate, concurrency, seconds, ready)
     finally:
         if coordinator is not None:
             await coordinator.close()
@@ -159,6 +123,8 @@ WorkArgs = tuple[str | None, str, float, int, float]
 
 
 def worker(args: WorkArgs, ready: Any, results: Any) -> None:
+    # Without a coordinator every 429 logs a retry warning: hundreds of lines per run.
+    logging.getLogger("drfulfill").setLevel(logging.ERROR)
     results.put(asyncio.run(work(*args, ready)))
 
 
@@ -228,10 +194,9 @@ def main() -> None:
     parser.add_argument("--redis", help="a Redis URL (default: start a redis-server)")
     parser.add_argument("--skip-local", action="store_true", help="only the coordinated run")
     options = parser.parse_args()
-    sender = "Client(coordinator=...)" if CLIENT_TAKES_COORDINATOR else "raw aiohttp + limiter"
     print(
         f"workers={options.workers} concurrency={options.concurrency} rate={options.rate:g}/s "
-        f"seconds={options.seconds:g} sender={sender}"
+        f"seconds={options.seconds:g}"
     )
     with tempfile.TemporaryDirectory() as directory:
         emulator, base_url = start_emulator(options.rate)
