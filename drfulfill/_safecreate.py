@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from . import _telemetry
 from ._constants import KNOWN_KEYS_CACHE_SIZE, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from ._convert import structure, unstructure
 from ._coordination import Claim, ClaimStore
@@ -149,6 +151,14 @@ class SafeCreator:
         # Keys this client created or found, so a key it made itself costs nothing.
         self._known: OrderedDict[str, Fulfillment] = OrderedDict()
 
+    def with_options(self, transport: Transport, settle: float) -> SafeCreator:
+        """A view for ``Client.with_options``: another transport and settle window, the
+        same claims and known keys."""
+        view = copy.copy(self)
+        view._transport = transport
+        view.settle = settle
+        return view
+
     def clock(self) -> float:
         """The clock the protocol's deadlines and settle windows are read on."""
         return self._transport.clock()
@@ -224,6 +234,19 @@ class SafeCreator:
             doubt_since=options.doubt_since,
         )
         send = transport.prepare("POST", PATH, body=body, started=state.started)
+        with _telemetry.observe_call("POST", transport.url_for(PATH)):
+            return await self._loop(request, key, state, send, slots, options)
+
+    async def _loop(
+        self,
+        request: FulfillmentRequest,
+        key: str,
+        state: State,
+        send: Any,
+        slots: asyncio.Semaphore | None,
+        options: CreateOptions,
+    ) -> Outcome:
+        transport = self._transport
         action: Action = start(state, look_first=not options.verified)
         while True:
             if isinstance(action, Return):

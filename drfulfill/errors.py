@@ -109,6 +109,7 @@ class APIError(DigitalRiverError):
         request_id: str | None = None,
         body: Any = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
         self.type = type
@@ -117,6 +118,12 @@ class APIError(DigitalRiverError):
         self.body = body
         #: Seconds the server asked us to wait (``Retry-After``), if it said.
         self.retry_after = retry_after
+        #: The response's headers as received, without any ``Authorization``.
+        self.headers: dict[str, str] = {
+            name: value
+            for name, value in (headers or {}).items()
+            if name.lower() != "authorization"
+        }
         super().__init__(self._describe())
 
     @property
@@ -326,6 +333,7 @@ def error_from_response(
         request_id=None if request_id is None else redact(request_id, secrets),
         body=body,
         retry_after=parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now=now),
+        headers={name: redact(value, secrets) for name, value in headers.items()},
     )
 
 
