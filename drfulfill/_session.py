@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import math
 import platform
@@ -185,7 +184,8 @@ class Transport:
     ) -> Transport:
         """A view with these timeouts and policy, sharing the session pool, limiter,
         stats, key and injected clock/sleep/random of this transport (a shallow copy)."""
-        view = copy.copy(self)
+        view = object.__new__(Transport)
+        view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
         view._timeout = timeout
         view._connect_timeout = connect_timeout
         view.policy = policy

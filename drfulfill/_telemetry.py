@@ -90,10 +90,10 @@ def observe_call(method: str, url: URL) -> Iterator[CallRecord]:
         captured.append(record)
     token = _current.set(record)
     try:
-        if _otel_trace is None:
+        tracer = _tracer()
+        if tracer is None:
             yield record
             return
-        tracer = _otel_trace.get_tracer("drfulfill", VERSION)
         with tracer.start_as_current_span(
             method, kind=_otel_trace.SpanKind.CLIENT, attributes=_span_attributes(method, url)
         ) as span:
@@ -109,6 +109,17 @@ def observe_call(method: str, url: URL) -> Iterator[CallRecord]:
                 span.set_attribute("dr.retry_count", max(0, record.attempts - 1))
     finally:
         _current.reset(token)
+
+
+def _tracer() -> Any:
+    """The tracer of the app's tracer provider; None without one (a span from the API's
+    default provider records nothing, and costs about 20 µs a call)."""
+    if _otel_trace is None:
+        return None
+    provider = _otel_trace.get_tracer_provider()
+    if isinstance(provider, (_otel_trace.ProxyTracerProvider, _otel_trace.NoOpTracerProvider)):
+        return None
+    return provider.get_tracer("drfulfill", VERSION)
 
 
 def _span_attributes(method: str, url: URL) -> dict[str, Any]:
