@@ -34,6 +34,7 @@ from ._wire import (
     decode_json_object,
     encode_body,
     encode_query,
+    proxy_from_env,
     read_capped,
     request_error,
 )
@@ -80,12 +81,17 @@ class SessionPool:
     A caller-owned session is used as it is and never closed. Our own session is made on
     first use, inside the running loop (aiohttp binds a session to its loop), made again
     when a later call runs in another loop (``asyncio.run`` twice), and closed by
-    ``close()``. It reads ``HTTP(S)_PROXY``/``NO_PROXY`` from the environment
-    (``trust_env``).
+    ``close()``. When our session is made, ``env_proxy`` is set to the proxy that
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` name for ``base_url`` (a caller's session
+    keeps its own ``trust_env``).
     """
 
-    def __init__(self, session: aiohttp.ClientSession | None, connection_limit: int) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession | None, connection_limit: int, base_url: str
+    ) -> None:
         self._caller_session = session
+        self._base_url = base_url
+        self.env_proxy: str | None = None
         self._session: aiohttp.ClientSession | None = None  # our own, made on first use
         self._session_loop: asyncio.AbstractEventLoop | None = None  # that it belongs to
         self._connection_limit = connection_limit
@@ -107,9 +113,9 @@ class SessionPool:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 raise_for_status=False,
-                trust_env=True,
             )
             self._session_loop = loop
+            self.env_proxy = proxy_from_env(self._base_url)
         return self._session
 
     async def close(self) -> None:
@@ -154,7 +160,7 @@ class Transport:
         self._connect_timeout = connect_timeout
         self.policy = policy
         self.limiter = limiter
-        self._pool = SessionPool(session, connection_limit)
+        self._pool = SessionPool(session, connection_limit, self._base_url)
         self._proxy = proxy
         self.max_response_bytes = max_response_bytes
         self._headers = {
@@ -377,7 +383,7 @@ class Transport:
                 # A caller's session may raise for status or follow redirects; we decide.
                 raise_for_status=False,
                 allow_redirects=False,
-                proxy=self._proxy,
+                proxy=self._proxy or self._pool.env_proxy,
             ) as response:
                 status = response.status
                 headers = response.headers
