@@ -1,5 +1,7 @@
 """Issue 13 items 1, 2 and 4 against the emulator: with_options, with_raw_response, proxies."""
 
+import pickle
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -149,6 +151,7 @@ async def test_api_error_carries_the_response_headers(emu, dr):
     error: APIError = caught.value
     assert error.headers[REQUEST_ID] == error.request_id == emu.requests[-1].request_id
     assert not any(name.lower() == "authorization" for name in error.headers)
+    assert error.headers["X-DR-RequestId"] == error.request_id  # case-insensitive
 
 
 # 4. proxies ---------------------------------------------------------------------------------
@@ -212,3 +215,10 @@ def test_proxy_option_is_validated():
         with pytest.raises(ValidationError):
             Client(KEY, proxy=bad)
     assert Client(KEY, proxy="http://user:pw@proxy.example:3128")._transport._proxy
+
+
+async def test_api_error_headers_survive_pickling(emu, dr):
+    with pytest.raises(NotFoundError) as caught:
+        await dr.fulfillments.retrieve("ful_missing")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert copy.headers["X-DR-RequestId"] == caught.value.request_id
