@@ -1,4 +1,4 @@
-"""The aiohttp session's lifecycle and the one request funnel every call goes through."""
+"""The one request funnel every call goes through (the session itself: ``_pool``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from yarl import URL
 from . import _telemetry
 from ._constants import REQUEST_ID_HEADER, VERSION
 from ._coordination import Limiter
+from ._pool import SessionPool
 from ._ratelimit import is_test_key
 from ._retry import (
     RequestKind,
@@ -34,7 +35,6 @@ from ._wire import (
     decode_json_object,
     encode_body,
     encode_query,
-    proxy_from_env,
     read_capped,
     request_error,
 )
@@ -73,60 +73,6 @@ class NoSlotBeforeDeadline(APITimeoutError):
 
     Not retried: waiting for a retry only brings the deadline closer, not the slot.
     """
-
-
-class SessionPool:
-    """The aiohttp session a client and all its views (``with_options``) send through.
-
-    A caller-owned session is used as it is and never closed. Our own session is made on
-    first use, inside the running loop (aiohttp binds a session to its loop), made again
-    when a later call runs in another loop (``asyncio.run`` twice), and closed by
-    ``close()``. When our session is made, ``env_proxy`` is set to the proxy that
-    ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` name for ``base_url`` (a caller's session
-    keeps its own ``trust_env``).
-    """
-
-    def __init__(
-        self, session: aiohttp.ClientSession | None, connection_limit: int, base_url: str
-    ) -> None:
-        self._caller_session = session
-        self._base_url = base_url
-        self.env_proxy: str | None = None
-        self._session: aiohttp.ClientSession | None = None  # our own, made on first use
-        self._session_loop: asyncio.AbstractEventLoop | None = None  # that it belongs to
-        self._connection_limit = connection_limit
-        self.closed = False
-
-    def get(self) -> aiohttp.ClientSession:
-        if self.closed:
-            raise DigitalRiverError("the Client is closed")
-        if self._caller_session is not None:
-            return self._caller_session
-        loop = asyncio.get_running_loop()
-        if self._session is not None and self._session_loop is not loop:
-            # Made in an earlier loop (asyncio.run twice): its connections belong to that
-            # loop and cannot be closed from this one. detach() drops them without
-            # touching the old loop, and marks the session closed.
-            self._session.detach()
-            self._session = None
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
-                raise_for_status=False,
-            )
-            self._session_loop = loop
-            self.env_proxy = proxy_from_env(self._base_url)
-        return self._session
-
-    async def close(self) -> None:
-        """Close our own session; a caller's session is left open. Safe to call twice."""
-        self.closed = True
-        if self._session is not None:
-            session, self._session = self._session, None
-            if self._session_loop is asyncio.get_running_loop():
-                await session.close()
-            else:
-                session.detach()
 
 
 class Transport:
@@ -188,8 +134,8 @@ class Transport:
     def with_options(
         self, *, timeout: float | None, connect_timeout: float | None, policy: RetryPolicy
     ) -> Transport:
-        """A view with these timeouts and policy, sharing the session pool, limiter,
-        stats, key and injected clock/sleep/random of this transport (a shallow copy)."""
+        """A view with these timeouts and policy, sharing the session pool, limiter, stats
+        and key of this transport; its clock/sleep/random are the ones set now."""
         view = object.__new__(Transport)
         view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
         view._timeout = timeout
