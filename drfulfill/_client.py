@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import attrs
 
+from . import _telemetry
 from ._constants import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -29,6 +31,7 @@ from ._constants import (
 )
 from ._coordination import Coordinator, Limiter
 from ._ratelimit import RateLimiter, default_rate_for
+from ._raw import RawClient
 from ._retry import RetryPolicy
 from ._safecreate import SafeCreator
 from ._session import ClientStats, Transport
@@ -43,6 +46,10 @@ class _DefaultRate:
 
 
 DR_DEFAULT_RATE: Any = _DefaultRate()
+_UNSET: Any = object()  # an option with_options leaves as it is
+
+# DRFULFILL_LOG=debug|info switches the SDK's logging on without code.
+_telemetry.configure_logging(os.environ.get(_telemetry.LOG_ENV))
 
 
 class Client:
@@ -71,6 +78,8 @@ class Client:
         ``drfulfill.redis.RedisCoordinator``: exactly-once claims on safe-create keys.
     :param max_response_bytes: most of a response body read (default 8 MiB); a longer 2xx
         body is a ``DecodeError``, a longer error body is cut to this.
+    :param proxy: an ``http://`` or ``https://`` proxy URL for every request; without it
+        the session this client creates uses ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``.
     :ivar fulfillments: the Fulfillments API (``Fulfillments``): ``create``, ``retrieve``,
         ``update``, ``list``, ``find_by_key``, ``bulk_create``.
     :ivar fulfillment_returns: the Fulfillment Returns API (``FulfillmentReturns``):
@@ -96,6 +105,7 @@ class Client:
         settle: float = DEFAULT_SETTLE,
         coordinator: Coordinator | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        proxy: str | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
         base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
@@ -107,12 +117,9 @@ class Client:
             raise ValidationError(
                 f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}"
             )
-        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-            if value is not None and not value > 0:
-                raise ValidationError(f"{name} must be > 0 seconds or None, got {value!r}")
+        _check_timeouts(timeout, connect_timeout)
         _check_idempotency_field(idempotency_field)
-        if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not settle >= 0:
-            raise ValidationError(f"settle must be a number of seconds >= 0, got {settle!r}")
+        _check_settle(settle)
         if rate_limit is DR_DEFAULT_RATE:
             rate_limit = default_rate_for(api_key)
         policy = RetryPolicy(
@@ -132,6 +139,7 @@ class Client:
             session=session,
             connection_limit=connection_limit,
             max_response_bytes=max_response_bytes,
+            proxy=check_proxy(proxy),
         )
         self.base_url: str = base_url.rstrip("/")
         self.idempotency_field: str | None = idempotency_field
@@ -148,6 +156,57 @@ class Client:
         self.fulfillments: Fulfillments = Fulfillments(self._transport, creator)
         #: ``client.fulfillment_returns``: create, retrieve, list.
         self.fulfillment_returns: FulfillmentReturns = FulfillmentReturns(self._transport)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = _UNSET,
+        connect_timeout: float | None = _UNSET,
+        deadline: float | None = _UNSET,
+        max_retries: int = _UNSET,
+        settle: float = _UNSET,
+    ) -> Client:
+        """A view of this client with other options for every call made through it, creates
+        included; options not given stay as they are. It shares the session (no new
+        connection pool), limiter, stats, coordinator and known keys; validation is the
+        constructor's. ``close()`` on a view closes the shared session: close the client.
+
+        ``await dr.with_options(timeout=2, max_retries=0).fulfillments.retrieve(id)``
+        """
+        transport = self._transport
+        timeout = transport.timeout if timeout is _UNSET else timeout
+        connect_timeout = (
+            transport.connect_timeout if connect_timeout is _UNSET else connect_timeout
+        )
+        _check_timeouts(timeout, connect_timeout)
+        settle = self.settle if settle is _UNSET else settle
+        _check_settle(settle)
+        changes: dict[str, Any] = {}
+        if deadline is not _UNSET:
+            changes["deadline"] = deadline
+        if max_retries is not _UNSET:
+            changes["max_retries"] = max_retries
+        view = object.__new__(Client)
+        view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
+        view._transport = transport.with_options(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            policy=attrs.evolve(transport.policy, **changes) if changes else transport.policy,
+        )
+        view.settle = float(settle)
+        creator = self.fulfillments.safe_create
+        view.fulfillments = Fulfillments(
+            view._transport,
+            None if creator is None else creator.with_options(view._transport, view.settle),
+        )
+        view.fulfillment_returns = FulfillmentReturns(view._transport)
+        return view
+
+    @property
+    def with_raw_response(self) -> RawClient:
+        """The same resources, each method returning ``drfulfill.APIResponse`` (status,
+        headers, request id, elapsed, retries, data); ``list`` yields one per page."""
+        return RawClient(self.fulfillments, self.fulfillment_returns)
 
     @property
     def target(self) -> str:
@@ -209,6 +268,24 @@ def check_base_url(base_url: str) -> str:
     return base_url
 
 
+def check_proxy(proxy: str | None) -> str | None:
+    """``proxy`` if it is None or an ``http://``/``https://`` URL with a host; else
+    ValidationError (the URL is not echoed: it may hold credentials)."""
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str):
+        raise ValidationError(f"proxy must be a string URL, got {type(proxy).__name__}")
+    try:
+        parts = urlsplit(proxy)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ValidationError("proxy must be an http:// or https:// URL with a host")
+    return proxy
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names this machine: 127.0.0.0/8, ::1 or localhost."""
     if host.lower() == "localhost":
@@ -228,6 +305,17 @@ def _limiter(
     if coordinator is not None and api_key:
         return coordinator.limiter(api_key, rate)
     return RateLimiter(rate)
+
+
+def _check_timeouts(timeout: float | None, connect_timeout: float | None) -> None:
+    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
+        if value is not None and not value > 0:
+            raise ValidationError(f"{name} must be > 0 seconds or None, got {value!r}")
+
+
+def _check_settle(settle: float) -> None:
+    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not settle >= 0:
+        raise ValidationError(f"settle must be a number of seconds >= 0, got {settle!r}")
 
 
 def _check_idempotency_field(field: str | None) -> None:

@@ -8,6 +8,9 @@ costs no aiohttp, cattrs or tenacity import."""
 from ._client import (  # noqa: I001
     Client as Client,
 )
+from ._raw import (
+    APIResponse as APIResponse,
+)
 from ._retry import (
     RetryPolicy as RetryPolicy,
 )

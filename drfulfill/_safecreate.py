@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from . import _telemetry
 from ._constants import KNOWN_KEYS_CACHE_SIZE, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from ._convert import structure, unstructure
 from ._coordination import Claim, ClaimStore
@@ -166,6 +167,15 @@ class SafeCreator:
         # since when: the next create of such a key waits out its settle window first.
         self._doubts: OrderedDict[str, float] = OrderedDict()
 
+    def with_options(self, transport: Transport, settle: float) -> SafeCreator:
+        """A view for ``Client.with_options``: another transport and settle window, the
+        same claims and known keys."""
+        view = object.__new__(SafeCreator)
+        view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
+        view._transport = transport
+        view.settle = settle
+        return view
+
     def clock(self) -> float:
         """The clock the protocol's deadlines and settle windows are read on.
 
@@ -301,6 +311,20 @@ class SafeCreator:
         )
         sends = _SendClock()
         send = transport.prepare("POST", PATH, body=body, started=state.started, on_send=sends.sent)
+        with _telemetry.observe_call("POST", transport.url_for(PATH)):
+            return await self._loop(request, key, state, send, sends, slots, options)
+
+    async def _loop(
+        self,
+        request: FulfillmentRequest,
+        key: str,
+        state: State,
+        send: Any,
+        sends: _SendClock,
+        slots: asyncio.Semaphore | None,
+        options: CreateOptions,
+    ) -> Outcome:
+        transport = self._transport
         action: Action = start(state, look_first=not options.verified)
         try:
             while True:

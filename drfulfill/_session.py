@@ -1,4 +1,4 @@
-"""The aiohttp session's lifecycle and the one request funnel every call goes through."""
+"""The one request funnel every call goes through (the session itself: ``_pool``)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import attrs
 import tenacity
 from yarl import URL
 
+from . import _telemetry
 from ._constants import REQUEST_ID_HEADER, VERSION
 from ._coordination import Limiter
+from ._pool import SessionPool
 from ._ratelimit import is_test_key
 from ._retry import (
     RequestKind,
@@ -75,12 +77,10 @@ class NoSlotBeforeDeadline(APITimeoutError):
 
 
 class Transport:
-    """Owns the aiohttp session, authenticates, paces, retries and decodes.
+    """Authenticates, paces, retries and decodes, sending through a ``SessionPool``.
 
-    A caller-owned session is used as it is and never closed. Our own session is made on
-    first use, inside the running loop (aiohttp binds a session to its loop), made again
-    when a later call runs in another loop (``asyncio.run`` twice), and closed by
-    ``close()``. At most ``max_response_bytes`` of a response body are read.
+    At most ``max_response_bytes`` of a response body are read. ``with_options`` makes a
+    view with other timeouts and retry policy that shares everything else.
     """
 
     def __init__(
@@ -95,6 +95,7 @@ class Transport:
         session: aiohttp.ClientSession | None,
         connection_limit: int,
         max_response_bytes: int,
+        proxy: str | None = None,
     ) -> None:
         if api_key:
             check_header_value("api_key", api_key)
@@ -108,12 +109,9 @@ class Transport:
         self._connect_timeout = connect_timeout
         self.policy = policy
         self.limiter = limiter
-        self._caller_session = session
-        self._session: aiohttp.ClientSession | None = None  # our own, made on first use
-        self._session_loop: asyncio.AbstractEventLoop | None = None  # that it belongs to
-        self._connection_limit = connection_limit
+        self._pool = SessionPool(session, connection_limit, self._base_url)
+        self._proxy = proxy
         self.max_response_bytes = max_response_bytes
-        self._closed = False
         self._headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
@@ -132,41 +130,45 @@ class Transport:
         return self._timeout
 
     @property
+    def connect_timeout(self) -> float | None:
+        """Seconds allowed to connect (None: no limit)."""
+        return self._connect_timeout
+
+    def with_options(
+        self, *, timeout: float | None, connect_timeout: float | None, policy: RetryPolicy
+    ) -> Transport:
+        """A view with these timeouts and policy, sharing the session pool, limiter, stats
+        and key of this transport; its clock/sleep/random are the ones set now."""
+        view = object.__new__(Transport)
+        view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
+        view._timeout = timeout
+        view._connect_timeout = connect_timeout
+        view.policy = policy
+        return view
+
+    def url_for(self, path: str, query: Query = ()) -> URL:
+        """The URL of an API path with its query."""
+        text = self._base_url + path
+        if query:
+            text += "?" + encode_query(query)
+        return URL(text, encoded=True)
+
+    @property
     def target(self) -> str:
         """Which API this transport talks to: base URL and the key's mode, never the key."""
         return f"{self._base_url} ({'test' if is_test_key(self._api_key) else 'live'} mode)"
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
+        if self._pool.closed:
             raise DigitalRiverError("the Client is closed")
         if not self._api_key:
             raise ValidationError("api_key is required: pass api_key= or set DR_API_KEY")
-        if self._caller_session is not None:
-            return self._caller_session
-        loop = asyncio.get_running_loop()
-        if self._session is not None and self._session_loop is not loop:
-            # Made in an earlier loop (asyncio.run twice): its connections belong to that
-            # loop and cannot be closed from this one. detach() drops them without
-            # touching the old loop, and marks the session closed.
-            self._session.detach()
-            self._session = None
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
-                raise_for_status=False,
-            )
-            self._session_loop = loop
-        return self._session
+        return self._pool.get()
 
     async def close(self) -> None:
-        """Close our own session; a caller's session is left open. Safe to call twice."""
-        self._closed = True
-        if self._session is not None:
-            session, self._session = self._session, None
-            if self._session_loop is asyncio.get_running_loop():
-                await session.close()
-            else:
-                session.detach()
+        """Close our own session (shared by every view); a caller's session is left open.
+        Safe to call twice."""
+        await self._pool.close()
 
     async def request(
         self,
@@ -185,12 +187,13 @@ class Transport:
         """
         if started is None:
             started = self.clock()
-        return await self.call_with_retries(
-            self.prepare(method, path, query=query, body=body, started=started),
-            lambda error: is_retryable(kind, error),
-            f"{method} {path}",
-            started=started,
-        )
+        with _telemetry.observe_call(method, self.url_for(path, query)):
+            return await self.call_with_retries(
+                self.prepare(method, path, query=query, body=body, started=started),
+                lambda error: is_retryable(kind, error),
+                f"{method} {path}",
+                started=started,
+            )
 
     def prepare(
         self,
@@ -209,10 +212,7 @@ class Transport:
         ``on_send(now)`` is called once the limiter let the request go, just before it is
         sent: when a doubtful create went out (its settle window counts from then).
         """
-        text = self._base_url + path
-        if query:
-            text += "?" + encode_query(query)
-        url = URL(text, encoded=True)
+        url = self.url_for(path, query)
         data = None if body is None else encode_body(body)
         deadline = self.policy.deadline
         ends = (
@@ -282,6 +282,7 @@ class Transport:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
+            _telemetry.retried()
             error = state.outcome.exception() if state.outcome else None
             logger.warning(
                 "retrying %s (attempt %d failed: %s); waiting %.3fs; request id %s",
@@ -317,13 +318,16 @@ class Transport:
         """One attempt. ``ends``: the ``clock()`` reading at the call's deadline, if any."""
         session = self._get_session()
         if self.limiter is not None:
+            waiting_since = self.clock()
             await self._wait_for_limiter(self.limiter, ends)
+            _telemetry.limiter_waited(self.clock() - waiting_since)
             if ends is not None:  # what the wait used is gone from this attempt too
                 timeout = max(0.001, min(ends - self.clock(), timeout or math.inf))
         if on_send is not None:
             on_send(self.clock())
         self.stats.requests += 1
         failure: DigitalRiverError
+        sent_at = self.clock()
         try:
             async with session.request(
                 method,
@@ -334,6 +338,7 @@ class Transport:
                 # A caller's session may raise for status or follow redirects; we decide.
                 raise_for_status=False,
                 allow_redirects=False,
+                proxy=self._proxy or self._pool.env_proxy,
             ) as response:
                 status = response.status
                 headers = response.headers
@@ -341,6 +346,7 @@ class Transport:
                 if not complete:  # never hand back a connection with unread bytes
                     response.close()
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            _telemetry.attempt_done(method, url, None, {}, None, self.clock() - sent_at)
             failure = request_error(error, self._secrets)
         except RuntimeError as error:  # e.g. a caller's session bound to a closed loop
             failure = DigitalRiverError(
@@ -349,16 +355,20 @@ class Transport:
                 " pass a session created in the running loop"
             )
         else:
+            request_id = headers.get(REQUEST_ID_HEADER)
+            _telemetry.attempt_done(
+                method, url, status, headers, request_id, self.clock() - sent_at
+            )
             if status >= 300:
                 raise await self._api_error(status, headers, payload)
             if not complete:
                 raise DecodeError(
                     f"the response body is over max_response_bytes ({self.max_response_bytes})",
                     text=payload.decode("utf-8", "replace"),
-                    request_id=headers.get(REQUEST_ID_HEADER),
+                    request_id=request_id,
                     secrets=self._secrets,
                 )
-            return decode_json_object(payload, headers.get(REQUEST_ID_HEADER), self._secrets)
+            return decode_json_object(payload, request_id, self._secrets)
         # Raised here, outside the except blocks, so the error has no __context__.
         raise failure
 

