@@ -6,9 +6,10 @@ async with Client(api_key="sk_test_…") as dr:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._constants import VERSION as __version__
+from ._lazy import lazy_exports
 
 # ruff: noqa: F405 - __all__ names what ``_public`` imports (a star import, for type checkers)
 
@@ -61,17 +62,4 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # type checkers see the star import above, not this
-
-    def __getattr__(name: str) -> Any:
-        # PEP 562: the public names are imported on first use (see ``_public``).
-        if name in __all__:
-            from . import _public
-
-            value = getattr(_public, name)
-            globals()[name] = value
-            return value
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, __all__, globals())
