@@ -215,6 +215,10 @@ class SafeCreator:
     ) -> Outcome:
         """Create ``request`` under ``key`` exactly once, or find the fulfillment that has.
 
+        A call for a key this client is creating already joins that call. A key whose last
+        create here raised or was cancelled with its outcome unknown is treated as a
+        doubtful create: lookups span the settle window from that send before any resend.
+
         :param request: what to create.
         :param key: the safe-create key, stored in ``metadata[field]``.
         :param options: what the caller already knows about the key (``CreateOptions``).
