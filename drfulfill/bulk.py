@@ -195,7 +195,8 @@ def bulk_create(
         flight finish, yield them, and end.
     :param on_progress: called synchronously with each result, just before it is yielded.
     :param since: the earliest time an earlier run of this input could have started
-        (timezone-aware); then one sweep of the fulfillments created since then verifies
+        (timezone-aware); then one sweep of the fulfillments created since then (less
+        ``BULK_SINCE_MARGIN``, 5 minutes, for clock skew with Digital River) verifies
         every row (the cheapest way: a fresh run spends nearly all requests on creates).
         Without it, one lookup per order verifies all rows of that order.
     :returns: an async generator of one ``BulkResult`` per input row. Nothing is read or

@@ -65,3 +65,18 @@ def sent(mock):
         for call in call_list
     ]
     return calls
+
+
+class FakeTime:
+    """A clock that moves only when something sleeps on it."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = []
+
+    def clock(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds

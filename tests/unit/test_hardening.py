@@ -22,7 +22,7 @@ from drfulfill._ratelimit import RateLimiter
 from drfulfill.errors import error_from_response, redact, redact_body
 from drfulfill.pagination import PaginationError
 
-from .conftest import BASE, KEY, sent, url_pattern
+from .conftest import BASE, KEY, FakeTime, sent, url_pattern
 
 FULFILLMENT = {"id": "ful_1", "orderId": "o1", "createdTime": "2026-01-01T00:00:00Z", "items": []}
 
@@ -95,19 +95,6 @@ def test_the_request_id_header_is_redacted():
 
 
 # --- the limiter: bounded by max_wait, cancellation gives slots back -----------------------
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def clock(self):
-        return self.now
-
-    async def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 async def test_acquire_past_max_wait_raises_at_once_and_gives_the_slot_back():

@@ -3,18 +3,7 @@ import pytest
 from drfulfill import ValidationError
 from drfulfill._ratelimit import RateLimiter, default_rate_for, is_test_key
 
-
-class FakeTime:
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def clock(self):
-        return self.now
-
-    async def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
+from .conftest import FakeTime
 
 
 def test_default_rates_follow_the_key():
