@@ -375,3 +375,17 @@ async def test_an_unsettled_journal_row_fails_the_row_not_the_run(
     assert [r.ok for r in results] == [False, False]
     assert all(isinstance(r.error, DigitalRiverError) for r in results)
     assert len(emu.fulfillments) == 2
+
+
+async def test_since_tolerates_a_dr_clock_behind_this_machines() -> None:
+    def behind() -> datetime:  # Digital River's clock, a minute slow
+        return datetime.now(timezone.utc) - timedelta(minutes=1)
+
+    async with Emulator(rate_limit=None, clock=behind) as emu:
+        rows = rows_for(emu, 5)
+        started = datetime.now(timezone.utc)  # this machine's clock, when run 1 began
+        async with make_client(emu) as dr:
+            await run(dr, rows)
+        async with make_client(emu) as dr:  # a new client: nothing remembered
+            again = await run(dr, rows, since=started)
+        assert all(r.resumed for r in again) and len(emu.fulfillments) == 5
