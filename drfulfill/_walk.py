@@ -48,7 +48,9 @@ def read_has_more(value: object) -> bool:
 def read_envelope(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
     """``(data, hasMore)`` of a list response; ``hasMore`` is only read when data is not empty."""
     data = body.get("data")
-    if not isinstance(data, list) or not all(isinstance(item, Mapping) for item in data):
+    if not isinstance(data, list) or not all(
+        item.__class__ is dict or isinstance(item, Mapping) for item in data
+    ):
         raise DecodeError("a list response's data is not a list of objects", text=str(body))
     if not data:
         return data, False
@@ -212,10 +214,17 @@ class CursorWalk(Generic[T]):
 
     def _admit(self, raw: Mapping[str, Any]) -> str:
         """The id of ``raw``, once it is known not to repeat an object already yielded."""
-        object_id = id_of(raw)
+        # This runs for every listed object: DR's own forms are read inline.
+        object_id = raw.get("id")
+        if object_id.__class__ is not str or not object_id:
+            object_id = id_of(raw)
         if object_id in self._unkeyed:
             raise _repeat(object_id)
-        key = time_key(raw.get("createdTime"))
+        created = raw.get("createdTime")
+        if created.__class__ is str and len(created) == 20 and _DR_TIME.fullmatch(created):
+            key: str | None = created[:19] + ".000000"
+        else:
+            key = time_key(created)
         if key is None:
             self._unkeyed.add(object_id)
             return object_id

@@ -83,12 +83,18 @@ def request_error(
     return APIConnectionError(f"connection failed ({cause})", sent=True)
 
 
-async def read_capped(stream: aiohttp.StreamReader, cap: int) -> tuple[bytearray, bool]:
+async def read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes | bytearray, bool]:
     """Up to ``cap`` bytes of a body, and whether that was all of it.
 
-    Read in chunks into one buffer, so no more than ``cap`` bytes (plus one, to tell a
-    body of exactly ``cap`` from a longer one) are ever held, whatever the body's length.
+    A body whose ``Content-Length`` is within ``cap`` is read whole (aiohttp reads no more
+    than that length); any other is read in chunks into one buffer, so no more than
+    ``cap`` bytes (plus one, to tell a body of exactly ``cap`` from a longer one) are ever
+    held, whatever the body's length.
     """
+    length = response.content_length
+    if length is not None and length <= cap and not response.headers.get("Content-Encoding"):
+        return await response.read(), True
+    stream = response.content
     buffer = bytearray()
     while len(buffer) <= cap:
         chunk = await stream.read(min(READ_CHUNK, cap + 1 - len(buffer)))
@@ -104,7 +110,7 @@ def decode_json_object(
 ) -> dict[str, Any]:
     """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``)."""
     try:
-        decoded = _json.loads(bytes(payload))
+        decoded = _json.loads(payload if payload.__class__ is bytes else bytes(payload))
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
         decoded = None
     if not isinstance(decoded, dict):

@@ -35,6 +35,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._convert import format_datetime
+from ._deferred import built_on_read
 from ._validation import (
     copy_if_mapping,
     describe,
@@ -202,6 +203,7 @@ class FulfillmentItem:
     extra: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
+@built_on_read("items")
 @attrs.frozen(kw_only=True)
 class Fulfillment:
     """A fulfillment: units of an order fulfilled (captured) and/or cancelled.
@@ -268,6 +270,7 @@ class FulfillmentReturnItem:
     extra: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
+@built_on_read("items")
 @attrs.frozen(kw_only=True)
 class FulfillmentReturn:
     """A fulfillment return (Digital River coordinated returns).

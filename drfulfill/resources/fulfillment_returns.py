@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .._convert import structure, unstructure
+from .._convert import decoder, structure, unstructure
 from .._retry import RequestKind
 from .._session import Transport
 from .._shards import time_windows
@@ -100,7 +100,7 @@ class FulfillmentReturns:
         )
         return AsyncPager(
             lambda query: self._transport.request("GET", _PATH, query=query),
-            _decode,
+            decoder(FulfillmentReturn),
             filters,
             limit=limit,
             max_items=max_items,

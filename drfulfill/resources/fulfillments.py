@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Se
 from datetime import datetime
 from typing import Any
 
-from .._convert import unstructure
+from .._convert import decoder, unstructure
 from .._retry import RequestKind
 from .._safecreate import PATH as _PATH
 from .._safecreate import (
@@ -203,7 +203,7 @@ class Fulfillments:
         transport = self._transport
         return AsyncPager(
             lambda query: transport.request("GET", _PATH, query=query),
-            _decode,
+            decoder(Fulfillment),
             filters,
             **paging,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import json
 import logging
 import time
@@ -381,6 +382,45 @@ async def test_a_body_of_exactly_the_cap_is_read_and_the_connection_reused():
     async with HostileServer(respond) as server, client(server, max_response_bytes=CAP) as dr:
         for _ in range(2):
             assert (await dr.fulfillments.retrieve("ful_1")).id == "ful_1"
+
+
+async def test_a_small_gzip_body_that_inflates_past_the_cap_is_cut():
+    # Content-Length counts the compressed bytes: within the cap, but the body is not.
+    inflated = json.dumps({**FULFILLMENT, "pad": "z" * (4 * CAP)}).encode()
+    compressed = gzip.compress(inflated)
+    assert len(compressed) < CAP < len(inflated)
+
+    async def respond(request, writer):
+        writer.write(http_response(200, compressed, {"Content-Encoding": "gzip"}))
+
+    async with HostileServer(respond) as server, client(server, max_response_bytes=CAP) as dr:
+        with pytest.raises(DecodeError, match="max_response_bytes") as caught:
+            await dr.fulfillments.retrieve("ful_1")
+    assert len(caught.value.text) == CAP
+
+
+async def test_a_content_length_over_the_cap_is_cut_at_the_cap():
+    body = json.dumps({**FULFILLMENT, "pad": "p" * CAP}).encode()
+
+    async def respond(request, writer):
+        writer.write(http_response(200, body))
+
+    async with HostileServer(respond) as server, client(server, max_response_bytes=CAP) as dr:
+        with pytest.raises(DecodeError, match="max_response_bytes") as caught:
+            await dr.fulfillments.retrieve("ful_1")
+    assert len(caught.value.text) == CAP
+
+
+async def test_a_body_shorter_than_its_content_length_is_a_connection_error():
+    async def respond(request, writer):
+        writer.write(http_response(200, b'{"id": "ful_1"}')[:-5])
+        await writer.drain()
+        writer.close()
+
+    async with HostileServer(respond) as server, client(server, max_retries=0) as dr:
+        with pytest.raises(APIConnectionError) as caught:
+            await dr.fulfillments.retrieve("ful_1")
+    assert not any(isinstance(link, aiohttp.ClientError) for link in chain(caught.value))
 
 
 def test_max_response_bytes_is_validated():
