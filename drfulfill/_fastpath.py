@@ -10,8 +10,8 @@ reader of ``drfulfill._convert``, makes of the object.
 
 Why not cattrs' ``make_dict_structure_fn``, which the fast path used before: its generated
 function collects every field into a dict, calls a hook per field and then the class with
-``**kwargs``, so a 100-item page decoded through it cost 1.9x what this path costs over
-the parse itself (``python -m benchmarks.bench_decode`` prints both, side by side).
+``**kwargs``, so a 100-item page decoded through it cost 1.5-1.8x what this path costs
+over the parse itself (``python -m benchmarks.bench_decode`` prints both, side by side).
 
 Only models whose fields have no converter and no ``__attrs_post_init__`` qualify (setting
 slots skips both); validators, where a model has them, are run with ``attrs.validate``.
