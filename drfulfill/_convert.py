@@ -32,6 +32,7 @@ Wire names are ``to_camel(field name)`` unless a field's metadata says otherwise
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -48,7 +49,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from . import _readers as r
 from ._datetimes import format_datetime, has_utc_offset, parse_datetime, parse_fast_utc
 from ._deferred import BuiltOnRead
-from ._fastpath import FieldPlan, compile_fast_path
+from ._fastpath import FieldPlan, NotBuildable, compile_fast_path
 from .errors import DecodeError, ValidationError
 
 __all__ = [
@@ -193,7 +194,7 @@ def _fast_plan(cls: type, field: attrs.Attribute[Any]) -> FieldPlan:
         return plan(read=r.fast_object(_structure_fn(tp)))
     item = _tuple_item(tp)
     if item is not None and attrs.has(item):
-        if not isinstance(cls.__dict__.get(field.name), BuiltOnRead):
+        if not _built_on_read(cls, field.name):
             return plan(read=r.fast_tuple_of(_structure_fn(item)))
         if any(_is_required(part) for part in _model_fields(item)):
             raise TypeError(f"{cls.__name__}.{field.name}: {item.__name__} may fail to build")
@@ -242,6 +243,7 @@ def _excerpt(data: Any) -> str:
 
 
 _structure_fns: dict[type, Callable[..., Any]] = {}
+_complete_fns: dict[type, Callable[..., Any]] = {}
 _unstructure_fns: dict[type, Callable[[Any], dict[str, Any]]] = {}
 
 
@@ -268,14 +270,49 @@ def _make_structure_fn(cls: type) -> Callable[..., Any]:
     required = [(field.name, _wire_names(field)[0]) for field in fields if _is_required(field)]
     # Only the primary wire names: an alias or an unknown key takes the tolerant reader.
     known = [_wire_names(field)[0] for field in fields]
-    return compile_fast_path(
-        cls,
-        field_plans(cls),
-        known=known,
-        extra_field=EXTRA_FIELD,
-        fallback=_tolerant_structure_fn(cls, readers, required),
-        misses=_FAST_PATH_MISSES,
-    )
+    tolerant = _tolerant_structure_fn(cls, readers, required)
+    try:
+        return compile_fast_path(
+            cls,
+            field_plans(cls),
+            known=known,
+            extra_field=EXTRA_FIELD,
+            fallback=tolerant,
+            misses=_FAST_PATH_MISSES,
+        )
+    except NotBuildable:  # e.g. a caller's unslotted attrs class: correct, only slower
+        return lambda data, _cls=None: tolerant(data)
+
+
+def _built_on_read(cls: type, name: str) -> bool:
+    return isinstance(inspect.getattr_static(cls, name, None), BuiltOnRead)
+
+
+def _complete_fn(cls: type) -> Callable[..., Any]:
+    """The (cached) function that decodes ``cls`` with nothing left unbuilt: for objects
+    the caller holds and may change later, which unbuilt items would still refer to."""
+    fn = _complete_fns.get(cls)
+    if fn is None:
+        fn = _complete_fns[cls] = _make_complete_fn(cls)
+    return fn
+
+
+def _make_complete_fn(cls: type) -> Callable[..., Any]:
+    build = _structure_fn(cls)
+    if not attrs.has(cls):
+        return build
+    deferred = [field.name for field in attrs.fields(cls) if _built_on_read(cls, field.name)]
+    if not deferred:
+        return build
+
+    def structure_completely(data: Any, _cls: Any = None) -> Any:
+        obj = build(data)
+        for name in deferred:
+            getattr(obj, name)  # builds it now, from the wire objects as they are now
+        return obj
+
+    structure_completely.__qualname__ = f"structure_{cls.__name__}_completely"
+    return structure_completely
 
 
 def _is_required(field: attrs.Attribute[Any]) -> bool:
@@ -378,7 +415,7 @@ def _make_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
     return unstructure_response
 
 
-converter.register_structure_hook_factory(attrs.has, _structure_fn)
+converter.register_structure_hook_factory(attrs.has, _complete_fn)
 converter.register_unstructure_hook_factory(attrs.has, _unstructure_fn)
 converter.register_unstructure_hook(Decimal, r.write_decimal)
 converter.register_unstructure_hook(datetime, format_datetime)
@@ -388,8 +425,10 @@ converter.register_unstructure_hook(datetime, format_datetime)
 
 
 def decoder(cls: type[T]) -> Callable[[Any], T]:
-    """The function that decodes a wire object into ``cls`` (as ``structure`` does), for
-    callers decoding many objects of one model."""
+    """The function that decodes a wire object into ``cls`` as ``structure`` does, except
+    that tuples of nested models (``Fulfillment.items``) are left unbuilt, referring to the
+    wire objects, until first read: only for objects the SDK parsed itself and hands to
+    nobody else (response bodies)."""
     return _structure_fn(cls)
 
 
@@ -399,7 +438,7 @@ def structure(data: Mapping[str, Any], cls: type[T]) -> T:
     For a response model, raises only DecodeError (not an object, or a field DR always
     sends missing or unreadable); for a request model, only ValidationError.
     """
-    result: T = _structure_fn(cls)(data)
+    result: T = _complete_fn(cls)(data)
     return result
 
 

@@ -3,16 +3,17 @@
 A 100-item page of fulfillments holds 300 models, 200 of them line items; building every
 one at decode time costs several times parsing the page (``benchmarks/README.md``,
 "Decode"). A consumer that files ids, order ids and times never reads the items. So the
-decoder checks an ``items`` array (an array of JSON objects) and stores it, unbuilt, in the
-field's slot; the field's descriptor builds the tuple on the first read and stores it in
-the slot in its place.
+decoder of response bodies (``_convert.decoder``, which the pager uses) checks an ``items``
+array (an array of JSON objects) and stores it, unbuilt, in the field's slot; the field's
+descriptor builds the tuple on the first read and stores it in the slot in its place.
 
 Nothing else can tell: every read of the attribute (``obj.items``, ``==``, ``hash``,
 ``repr``, ``attrs.asdict``, ``attrs.evolve``, pickling) goes through the descriptor, and
 building an element cannot fail (the element models have no required field, and the
-tolerant reader keeps whatever does not fit in ``extra``). The wire objects are the
-decoder's own, parsed from the response body, so nothing else can change them before they
-are built. Two threads reading an unbuilt field at once may each build it; both get equal
+tolerant reader keeps whatever does not fit in ``extra``) from wire objects nothing else
+holds: a response body the SDK parsed itself. A mapping a caller passes in (``structure``,
+``webhooks.parse_event``) is decoded with nothing left unbuilt, since the caller may change
+it afterwards. Two threads reading an unbuilt field at once may each build it; both get equal
 tuples.
 """
 

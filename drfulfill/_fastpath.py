@@ -13,12 +13,15 @@ function collects every field into a dict, calls a hook per field and then the c
 ``**kwargs``, so a 100-item page decoded through it cost 1.5-1.8x what this path costs
 over the parse itself (``python -m benchmarks.bench_decode`` prints both, side by side).
 
-Only models whose fields have no converter and no ``__attrs_post_init__`` qualify (setting
-slots skips both); validators, where a model has them, are run with ``attrs.validate``.
+Only slotted models whose fields have no converter and no ``__attrs_post_init__`` qualify
+(setting slots skips both; ``NotBuildable`` otherwise); validators, where a model has them,
+are run with ``attrs.validate``.
 """
 
 from __future__ import annotations
 
+import inspect
+import types
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -26,7 +29,12 @@ import attrs
 
 from ._deferred import BuiltOnRead
 
-__all__ = ["FieldPlan", "compile_fast_path"]
+__all__ = ["FieldPlan", "NotBuildable", "compile_fast_path"]
+
+
+class NotBuildable(TypeError):
+    """The model cannot be built slot by slot; decode it with the tolerant reader alone."""
+
 
 _EXACT_TYPES = (str, int, bool, dict)
 
@@ -50,23 +58,23 @@ class FieldPlan:
 
 
 def _slot_setter(cls: type, name: str) -> Callable[[object, Any], None]:
-    descriptor = cls.__dict__.get(name)
+    # Looked up along the MRO without calling it: a subclass inherits its parents' slots.
+    descriptor = inspect.getattr_static(cls, name, None)
     if isinstance(descriptor, BuiltOnRead):
         descriptor = descriptor.slot
-    setter = getattr(descriptor, "__set__", None)
-    if setter is None or isinstance(descriptor, property):
-        raise TypeError(f"{cls.__name__}.{name} is not a slot")
-    result: Callable[[object, Any], None] = setter
-    return result
+    if not isinstance(descriptor, types.MemberDescriptorType):
+        raise NotBuildable(f"{cls.__name__}.{name} is not a slot")
+    setter: Callable[[object, Any], None] = descriptor.__set__
+    return setter
 
 
 def _check_buildable(cls: type) -> bool:
     """Whether ``cls`` can be built slot by slot; True when its validators must then run."""
     if getattr(cls, "__attrs_post_init__", None) is not None:
-        raise TypeError(f"{cls.__name__} has __attrs_post_init__: no fast path")
+        raise NotBuildable(f"{cls.__name__} has __attrs_post_init__: no fast path")
     fields = attrs.fields(cls)
     if any(field.converter is not None for field in fields):
-        raise TypeError(f"{cls.__name__} has converters: no fast path")
+        raise NotBuildable(f"{cls.__name__} has converters: no fast path")
     return any(field.validator is not None for field in fields)
 
 

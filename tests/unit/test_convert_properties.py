@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drfulfill._convert import format_datetime, structure, unstructure
+from drfulfill._convert import decoder, format_datetime, structure, unstructure
 from drfulfill._datetimes import parse_datetime, parse_fast_utc
 from drfulfill.errors import DecodeError
 from drfulfill.models import Fulfillment, FulfillmentItem, FulfillmentReturn
@@ -67,6 +67,11 @@ def test_structure_raises_only_decode_error(cls: type, data: Any) -> None:
         return
     assert isinstance(decoded, cls)
     unstructure(decoded)  # whatever decodes, encodes
+    # The decoder of response bodies leaves items unbuilt: building them on read never
+    # raises, and gives what structure gave.
+    deferred: Any = decoder(cls)(data)
+    assert repr(deferred) == repr(decoded) and hash(deferred) == hash(decoded)
+    assert deferred == decoded
 
 
 # --- valid DR objects ---------------------------------------------------------------------

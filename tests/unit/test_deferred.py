@@ -14,7 +14,7 @@ import pytest
 
 from drfulfill._convert import decoder, structure, unstructure
 from drfulfill._deferred import BuiltOnRead, Unbuilt
-from drfulfill._fastpath import FieldPlan, compile_fast_path
+from drfulfill._fastpath import FieldPlan, NotBuildable, compile_fast_path
 from drfulfill.errors import DecodeError
 from drfulfill.models import (
     Address,
@@ -49,7 +49,7 @@ def slot_value(obj: object, name: str) -> object:
 
 
 def decoded() -> Fulfillment:
-    return structure({**WIRE, "items": [dict(item) for item in ITEMS]}, Fulfillment)
+    return decoder(Fulfillment)({**WIRE, "items": [dict(item) for item in ITEMS]})
 
 
 def test_items_stay_unbuilt_until_first_read_then_are_built_once() -> None:
@@ -93,7 +93,7 @@ def test_copies_and_pickles_are_equal_to_the_original() -> None:
 
 
 def test_an_empty_array_is_the_empty_tuple_at_once() -> None:
-    ful = structure({**WIRE, "items": []}, Fulfillment)
+    ful = decoder(Fulfillment)({**WIRE, "items": []})
     assert slot_value(ful, "items") == ()
 
 
@@ -117,7 +117,7 @@ def test_return_items_with_nested_locations_are_built_on_read() -> None:
             }
         ],
     }
-    ret = structure(wire, FulfillmentReturn)
+    ret = decoder(FulfillmentReturn)(wire)
     assert isinstance(slot_value(ret, "items"), Unbuilt)
     (item,) = ret.items
     assert item.location == Location(address=Address(city="Paris", extra={"zip": "75001"}))
@@ -142,9 +142,9 @@ def test_threads_reading_an_unbuilt_field_at_once_get_equal_tuples() -> None:
     assert seen == [BUILT] * 4
 
 
-def test_the_decoder_is_the_function_structure_uses() -> None:
+def test_the_decoder_decodes_as_structure_does() -> None:
     decode = decoder(Fulfillment)
-    assert decode(WIRE) == structure(WIRE, Fulfillment)
+    assert decode(WIRE) == structure(WIRE, Fulfillment)  # the same but for when items build
     assert decoder(Fulfillment) is decode
     assert decoder(FulfillmentReturnItem)({"quantity": "2"}).quantity == 2  # tolerant reader
 
@@ -169,7 +169,7 @@ class WithConverter:
 
 @pytest.mark.parametrize("cls", [WithPostInit, WithConverter])
 def test_a_model_the_fast_path_would_build_wrongly_is_refused(cls: type) -> None:
-    with pytest.raises(TypeError, match="no fast path"):
+    with pytest.raises(NotBuildable, match="no fast path"):
         compile_fast_path(
             cls,
             [FieldPlan("a", "a", False, exact=str)],
@@ -214,3 +214,74 @@ def test_the_fast_path_sets_every_slot_and_a_fresh_extra() -> None:
     assert one.extra == {} and one.extra is not two.extra
     for field in attrs.fields(FulfillmentItem):
         getattr(one, field.name)  # no AttributeError: no slot left empty
+
+
+# --- a caller's own mapping is never aliased by unbuilt items ----------------------------
+
+
+def wire_copy() -> dict[str, Any]:
+    return {**WIRE, "items": [dict(item) for item in ITEMS]}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["items"][0].update(quantity=99),
+        lambda d: d["items"].append({"itemId": "3"}),
+        lambda d: d["items"].clear(),
+        lambda d: d["items"].append(None),  # would make a deferred build raise
+    ],
+    ids=["item-changed", "item-added", "cleared", "junk-added"],
+)
+def test_structure_of_a_callers_mapping_is_not_changed_by_mutating_it(mutate: Any) -> None:
+    data = wire_copy()
+    ful = structure(data, Fulfillment)
+    mutate(data)
+    assert ful.items == BUILT
+    assert repr(ful) and hash(ful) == hash(attrs.evolve(ful))
+
+
+def test_parse_event_of_a_callers_mapping_is_not_changed_by_mutating_it() -> None:
+    from drfulfill.webhooks import parse_event
+
+    event_wire: dict[str, Any] = {
+        "id": "evt_1",
+        "type": "fulfillment.created",
+        "data": {"object": wire_copy()},
+    }
+    event = parse_event(event_wire)
+    event_wire["data"]["object"]["items"][0]["quantity"] = 42
+    event_wire["data"]["object"]["items"].append("junk")
+    assert isinstance(event.object, Fulfillment)
+    assert event.object.items == BUILT
+    assert repr(event)
+
+
+def test_the_decoder_for_the_sdks_own_bodies_leaves_items_unbuilt() -> None:
+    assert isinstance(slot_value(decoder(Fulfillment)(wire_copy()), "items"), Unbuilt)
+    assert not isinstance(slot_value(structure(wire_copy(), Fulfillment), "items"), Unbuilt)
+
+
+# --- models the fast path cannot build still decode ---------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class NotedFulfillment(Fulfillment):
+    note: str | None = None
+
+
+@attrs.define(slots=False, kw_only=True)
+class Unslotted:
+    name: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+def test_a_subclass_of_a_model_decodes_with_its_inherited_slots() -> None:
+    decoded = structure({**wire_copy(), "note": "n"}, NotedFulfillment)
+    assert decoded.note == "n" and decoded.items == BUILT and decoded.extra == {}
+    assert structure({**wire_copy(), "new": 1}, NotedFulfillment).extra == {"new": 1}
+
+
+def test_a_model_without_slots_takes_the_tolerant_reader() -> None:
+    assert structure({"name": "x"}, Unslotted) == Unslotted(name="x")
+    assert structure({"name": "x", "zz": 1}, Unslotted) == Unslotted(name="x", extra={"zz": 1})
