@@ -1,7 +1,7 @@
 """The decoder's fast path: one generated function per response model.
 
-For a wire object holding only the model's known keys, each value of the JSON type DR
-sends, the generated function builds the model directly: it checks each value inline
+For a wire object (a ``dict``) holding only the model's known keys, each value of the JSON
+type DR sends, the generated function builds the model directly: it checks each value inline
 (``v.__class__ is str``), hands the few values that need converting (times, money, enum
 values, nested objects) to a reader, and sets the model's slots without going through
 attrs' ``__init__``. Anything else raises (``TypeError``, ``KeyError``, or whatever a
@@ -102,8 +102,9 @@ def compile_fast_path(
     }
     namespace.update((kind.__name__, kind) for kind in _EXACT_TYPES)
     lines = [
-        "    if not d.keys() <= known:",
-        "        raise TypeError('a key the fast path does not know')",
+        # Exactly a dict: another Mapping (a defaultdict!) may answer d[key] in its own way.
+        "    if d.__class__ is not dict or not d.keys() <= known:",
+        "        raise TypeError('not a dict, or a key the fast path does not know')",
         "    o = new(cls)",
         "    get = d.get",
     ]

@@ -285,3 +285,12 @@ def test_a_subclass_of_a_model_decodes_with_its_inherited_slots() -> None:
 def test_a_model_without_slots_takes_the_tolerant_reader() -> None:
     assert structure({"name": "x"}, Unslotted) == Unslotted(name="x")
     assert structure({"name": "x", "zz": 1}, Unslotted) == Unslotted(name="x", extra={"zz": 1})
+
+
+def test_a_mapping_that_is_not_a_dict_is_read_without_being_changed() -> None:
+    from collections import defaultdict
+
+    data: defaultdict[str, Any] = defaultdict(str, {k: v for k, v in WIRE.items() if k != "id"})
+    with pytest.raises(DecodeError, match="'id'"):
+        structure(data, Fulfillment)
+    assert "id" not in data  # a lookup d["id"] would have inserted it
