@@ -436,7 +436,8 @@ def structure(data: Mapping[str, Any], cls: type[T]) -> T:
     """Decode a camelCase wire object into ``cls``.
 
     For a response model, raises only DecodeError (not an object, or a field DR always
-    sends missing or unreadable); for a request model, only ValidationError.
+    sends missing or unreadable); for a request model, only ValidationError. Nothing is
+    left unbuilt (unlike ``decoder``): ``data`` may be the caller's, changed later.
     """
     result: T = _complete_fn(cls)(data)
     return result
