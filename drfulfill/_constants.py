@@ -64,4 +64,3 @@ REQUEST_ID_HEADER = "x-dr-requestid"
 RETRY_AFTER_HEADER = "Retry-After"
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})

@@ -11,7 +11,6 @@ from collections.abc import Callable
 import attrs
 
 from ._constants import (
-    AMBIGUOUS_STATUSES,
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_CAP,
     DEFAULT_DEADLINE,
@@ -61,23 +60,6 @@ class RetryPolicy:
             raise ValidationError(f"deadline must be > 0 or None, got {self.deadline}")
 
 
-class NotApplied(Exception):
-    """A create failed ambiguously and a lookup showed it had not been applied.
-
-    Raised inside the safe-create retry loop, where it is the one failure that may be sent
-    again; it carries the create's own ``error`` (re-raised when the retries run out) and
-    that error's ``Retry-After``.
-    """
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-    @property
-    def request_id(self) -> str | None:
-        return getattr(self.error, "request_id", None)
-
-
 def is_retryable(kind: RequestKind, error: BaseException) -> bool:
     """Whether repeating the request after ``error`` is safe and may help."""
     if isinstance(error, RateLimitError):
@@ -95,14 +77,12 @@ def is_ambiguous(error: BaseException) -> bool:
         return error.sent
     if isinstance(error, APIError):
         # Any 5xx (a 520 or 524 from a CDN too): the server may have applied it.
-        return error.status == 408 or error.status in AMBIGUOUS_STATUSES or error.status >= 500
+        return error.status == 408 or error.status >= 500
     return False
 
 
 def retry_after_of(error: BaseException | None) -> float | None:
     """The server's ``Retry-After`` carried by an error, in seconds."""
-    if isinstance(error, NotApplied):
-        error = error.error
     return error.retry_after if isinstance(error, APIError) else None
 
 

@@ -38,7 +38,6 @@ from ._wire import (
     read_capped,
     request_error,
 )
-from ._wire import encode_path as encode_path  # the resources build their paths with it
 from .errors import (
     APIError,
     APITimeoutError,

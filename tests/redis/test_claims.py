@@ -69,9 +69,13 @@ async def test_a_holder_that_lost_its_claim_stops_renewing_and_says_so(stores, r
     caplog.set_level(logging.WARNING, logger="drfulfill")
     claim = await stores[0].acquire("k1", max_wait=None)
     await raw.set(stores[0].keys_for("k1")[0], "someone-else", px=1000)  # as after a stall
-    # The next renewal (a third of the 0.2 s lease) finds out.
-    while claim.held:  # noqa: ASYNC110 (polling a property, there is no event to wait on)
-        await asyncio.sleep(0.01)
+    # The next renewal (a third of the 0.2 s lease) finds out; bounded, so a renewal that
+    # never notices fails the test instead of hanging it.
+    async def until_released() -> None:
+        while claim.held:  # noqa: ASYNC110 (polling a property, there is no event to wait on)
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(until_released(), timeout=5)
     assert "lost the claim" in caplog.text
     await claim.release("ful_1")  # not the holder: records nothing
     assert await raw.exists(stores[0].keys_for("k1")[2]) == 0

@@ -16,7 +16,6 @@ def test_pages_and_items_are_async_generators(prefetch):
     assert inspect.isasyncgen(p.pages()) and inspect.isasyncgen(aiter(p))
 
 
-@pytest.mark.slow
 def test_aclosing_and_aclose_pass_mypy_strict(tmp_path):
     api = pytest.importorskip("mypy.api")
     out, err, status = api.run(
