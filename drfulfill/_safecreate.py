@@ -254,10 +254,11 @@ class SafeCreator:
         try:
             outcome = await self._claimed(request, key, options, slots)
         except BaseException as error:
-            if isinstance(error, Exception):
-                future.set_exception(error)
-            else:
-                future.cancel()
+            # A joiner treats any Exception as "go on with your own attempt"; cancelling the
+            # future instead would end the joiner's task cancelled, though nobody cancelled it.
+            future.set_exception(
+                error if isinstance(error, Exception) else _Abandoned(f"create of {key} ended")
+            )
             raise
         else:
             future.set_result(outcome)
@@ -512,6 +513,10 @@ class SafeCreator:
 def _key_of(fulfillment: Fulfillment, field: str) -> str | None:
     value = (fulfillment.metadata or {}).get(field)
     return value if isinstance(value, str) else None
+
+
+class _Abandoned(Exception):
+    """What joiners of a create see when that create was cancelled (or interrupted)."""
 
 
 def _retrieve_outcome(future: asyncio.Future[Outcome]) -> None:

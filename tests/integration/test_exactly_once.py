@@ -298,6 +298,36 @@ async def test_concurrent_creates_of_one_key_in_one_client_are_one_fulfillment(
     assert len({f.id for f in made}) == 1 and len(emu.fulfillments) == 1
 
 
+async def test_a_call_joining_a_create_that_is_cancelled_goes_on_with_its_own(
+    emu: Emulator,
+) -> None:
+    # Found by review: the joiner of a cancelled leader ended cancelled itself, although
+    # nobody had cancelled it.
+    order_id = order(emu)
+    items = [{"item_id": ITEM, "quantity": 1}]
+    hanging = emu.add_fault("POST", "/fulfillments", latency=5)  # the leader's create hangs
+    async with make_client(emu, settle=0.2) as dr:
+        leader = asyncio.create_task(
+            dr.fulfillments.create(order_id=order_id, items=items, key="K")
+        )
+
+        async def until_sent() -> None:
+            while not hanging.hits:  # noqa: ASYNC110 (polling the fault's counter)
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(until_sent(), timeout=5)  # the leader's create is out
+        joiner = asyncio.create_task(
+            dr.fulfillments.create(order_id=order_id, items=items, key="K")
+        )
+        await asyncio.sleep(0)  # the joiner awaits the leader
+        leader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leader
+        made = await joiner  # its own attempt, after the doubt the leader left
+    await emu.commit_pending()
+    assert [f["id"] for f in emu.fulfillments] == [made.id]
+
+
 async def test_a_retry_after_an_unsettled_create_waits_out_its_window(emu: Emulator) -> None:
     order_id = order(emu)
     items = [{"item_id": ITEM, "quantity": 1}]

@@ -69,6 +69,7 @@ async def test_a_holder_that_lost_its_claim_stops_renewing_and_says_so(stores, r
     caplog.set_level(logging.WARNING, logger="drfulfill")
     claim = await stores[0].acquire("k1", max_wait=None)
     await raw.set(stores[0].keys_for("k1")[0], "someone-else", px=1000)  # as after a stall
+
     # The next renewal (a third of the 0.2 s lease) finds out; bounded, so a renewal that
     # never notices fails the test instead of hanging it.
     async def until_released() -> None:
