@@ -309,16 +309,18 @@ class _Row:
 
 
 class _OrderKeys:
-    """One lookup per order, shared by the rows of that order in flight."""
+    """One lookup per order, shared by the rows of that order in flight; it holds one of
+    the run's request ``slots`` while it runs."""
 
-    def __init__(self, creator: SafeCreator) -> None:
+    def __init__(self, creator: SafeCreator, slots: asyncio.Semaphore) -> None:
         self._creator = creator
+        self._slots = slots
         self._lookups: dict[str, tuple[asyncio.Task[dict[str, Fulfillment]], int]] = {}
 
     async def get(self, order_id: str) -> dict[str, Fulfillment]:
         task, users = self._lookups.get(order_id, (None, 0))
         if task is None:
-            task = asyncio.ensure_future(self._creator.keys_of_order(order_id))
+            task = asyncio.ensure_future(self._look_up(order_id))
         self._lookups[order_id] = (task, users + 1)
         try:
             return await asyncio.shield(task)
@@ -330,6 +332,10 @@ class _OrderKeys:
                     task.cancel()
             else:
                 self._lookups[order_id] = (task, users - 1)
+
+    async def _look_up(self, order_id: str) -> dict[str, Fulfillment]:
+        async with self._slots:
+            return await self._creator.keys_of_order(order_id)
 
 
 class _BulkRun:
@@ -352,7 +358,7 @@ class _BulkRun:
         self._on_progress = on_progress
         self._journal: Journal | None = None
         self._swept: dict[str, Fulfillment] | None = None
-        self._orders = _OrderKeys(creator)
+        self._orders = _OrderKeys(creator, self._slots)
         self._running: set[asyncio.Task[BulkResult]] = set()
         # Finished rows not yet yielded: results known at once, and tasks that are done.
         self._ready: deque[BulkResult | asyncio.Task[BulkResult]] = deque()

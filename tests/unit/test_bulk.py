@@ -51,6 +51,8 @@ class FakeFulfillments:
         self.blocked_orders: set[str] = set()  # their creates never return
         self.in_flight = 0
         self.max_in_flight = 0
+        self.requests = 0  # creates and lookups in flight
+        self.max_requests = 0
         self.delays: dict[str, int] = {}  # order id -> event-loop turns a create takes
 
     def clock(self) -> float:
@@ -77,6 +79,7 @@ class FakeFulfillments:
         self.create_calls.append(key)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self._request_starts()
         try:
             if request.order_id in self.blocked_orders:
                 await asyncio.Event().wait()
@@ -104,11 +107,21 @@ class FakeFulfillments:
             return fulfillment
         finally:
             self.in_flight -= 1
+            self.requests -= 1
+
+    def _request_starts(self) -> None:
+        self.requests += 1
+        self.max_requests = max(self.max_requests, self.requests)
 
     async def keys_of_order(self, order_id: str) -> dict[str, Fulfillment]:
         self.find_calls.append(order_id)
-        await asyncio.sleep(0)
-        return {k: f for k, f in self.by_key.items() if f.order_id == order_id}
+        self._request_starts()
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return {k: f for k, f in self.by_key.items() if f.order_id == order_id}
+        finally:
+            self.requests -= 1
 
     async def sweep(self, since: datetime) -> dict[str, Fulfillment]:
         self.sweeps.append(since)
@@ -291,6 +304,13 @@ async def test_concurrency_bounds_creates_in_flight(fake):
     results = await collect(bulk_create(fake, (row(i) for i in range(100)), concurrency=5))
     assert len(results) == 100
     assert fake.max_in_flight == 5
+
+
+async def test_concurrency_bounds_lookups_and_creates_together(fake):
+    # Found by review: the per-order lookups ran outside the request slots.
+    results = await collect(bulk_create(fake, (row(i) for i in range(100)), concurrency=5))
+    assert len(results) == 100 and len(fake.find_calls) == 100
+    assert fake.max_requests <= 5
 
 
 async def test_default_concurrency(fake):
