@@ -222,8 +222,8 @@ class SafeCreator:
         :param request: what to create.
         :param key: the safe-create key, stored in ``metadata[field]``.
         :param options: what the caller already knows about the key (``CreateOptions``).
-        :param slots: bounds requests in flight (bulk): held for each request, never for a
-            wait.
+        :param slots: bounds requests in flight (bulk): held for each request (its wait for
+            the rate limiter included), never for a backoff or settle wait.
         :returns: an ``Outcome``: the fulfillment, and ``found`` when it existed before this
             call sent anything.
         :raises KeyReuseError: when ``key`` names a fulfillment with different content.

@@ -114,8 +114,8 @@ class ValidationError(DigitalRiverError, ValueError):
 
     Raised by request models and ``from_mapping``, by every method for an invalid argument
     (no request sent), and by ``bulk_create`` for a journal that cannot be used. Its
-    subclass ``KeyReuseError`` comes after the lookups that found the clash, but before any
-    create. Also a ``ValueError``.
+    subclass ``KeyReuseError`` comes after the lookups that found the clash: before any
+    create, or after one that failed ambiguously. Also a ``ValueError``.
     """
 
 
@@ -277,7 +277,8 @@ class DecodeError(DigitalRiverError):
 class KeyReuseError(ValidationError):
     """A safe-create key names a fulfillment (or, in ``bulk_create``, an earlier row) whose
     order, items or quantities differ from the request: the key was used for different
-    content. The create was not sent.
+    content. Usually the create was not sent; when a send failed ambiguously first, the
+    lookup after it found the key on that other content.
 
     :ivar key: the safe-create key.
     :ivar fulfillment_id: the existing fulfillment that carries the key; None when the

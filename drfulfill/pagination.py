@@ -196,7 +196,7 @@ class AsyncPager(Generic[T]):
                 query = walk.next_query()
                 if query is not None:
                     ahead = self._start_fetch(query)
-                    await let_run()  # the request goes out before this page is decoded
+                    await let_run()  # the fetch starts before this page is decoded
                 yield walk.page(raw)
         finally:
             if ahead is not None:
@@ -232,7 +232,7 @@ class AsyncPager(Generic[T]):
                                 pending[self._start_fetch(query)] = each
                     if raw is not None:
                         ready.append((walk, raw))
-                await let_run()  # the requests go out before these pages are decoded
+                await let_run()  # the fetches start before these pages are decoded
                 for walk, raw in ready:
                     yielded = True
                     yield walk.page(raw)
@@ -257,7 +257,8 @@ class AsyncPager(Generic[T]):
 
 
 async def let_run() -> None:
-    """Let tasks just started run up to their first real wait (a fetch: its request sent).
+    """Let tasks just started run up to their first real wait (a fetch: its request sent,
+    unless it first waits for the rate limiter or a connection).
 
     A bare ``sleep(0)`` yields to the event loop once, without any wall-clock wait."""
     await asyncio.sleep(0)
