@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import time
 from collections.abc import Awaitable, Callable
 
+from ._clock import monotonic
 from ._constants import LIVE_RATE_LIMIT, TEST_KEY_PREFIX, TEST_RATE_LIMIT
 from .errors import APITimeoutError, ValidationError
 
@@ -39,7 +39,7 @@ class RateLimiter:
         rate: float,
         *,
         burst: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if not rate > 0:

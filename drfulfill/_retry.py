@@ -1,6 +1,8 @@
 """The retry policy and its decisions, as pure functions (no I/O, no clock of their own).
 
-The request funnel (``_session.py``) and the safe-create protocol feed these to tenacity.
+``next_wait`` is the one rule for "stop, or wait how long": the request funnel
+(``_session.py``) gives it to tenacity, the safe-create loop (``_safecreate_core``) calls it
+for every failed send or lookup, and the funnel's wait for a paused rate limiter asks it too.
 """
 
 from __future__ import annotations
@@ -86,37 +88,49 @@ def retry_after_of(error: BaseException | None) -> float | None:
     return error.retry_after if isinstance(error, APIError) else None
 
 
-def backoff_delay(
+class Stop(enum.Enum):
+    """Why ``next_wait`` says to give up."""
+
+    #: ``max_retries`` failures already.
+    ATTEMPTS = "attempts"
+    #: The server asks for a wait longer than ``max_retry_after``.
+    RETRY_AFTER = "retry_after"
+    #: The wait would reach the call's deadline.
+    DEADLINE = "deadline"
+
+
+def next_wait(
     policy: RetryPolicy,
-    retry_number: int,
-    error: BaseException | None,
-    random: Callable[[], float],
-) -> float:
-    """Seconds to wait before retry number ``retry_number`` (1 for the first retry).
-
-    ``random`` returns a float in [0, 1); it is injected so tests are deterministic.
-    """
-    retry_after = retry_after_of(error)
-    if retry_after is not None:
-        return retry_after
-    ceiling: float = min(policy.backoff_cap, policy.backoff_base * 2.0 ** (retry_number - 1))
-    return ceiling * random() if policy.jitter else ceiling
-
-
-def should_stop(
-    policy: RetryPolicy,
-    attempts_made: int,
-    error: BaseException | None,
+    *,
+    failures: int,
+    retry_after: float | None,
     elapsed: float,
-    upcoming_wait: float,
-) -> bool:
-    """Whether to give up (raising ``error``) instead of waiting ``upcoming_wait`` and retrying."""
-    if attempts_made > policy.max_retries:
-        return True
-    retry_after = retry_after_of(error)
+    random: Callable[[], float],
+    backoff: bool = True,
+) -> float | Stop:
+    """Seconds to wait before trying again, or why to stop.
+
+    ``failures`` counts the failed tries so far (1 after the first). The wait is
+    ``retry_after`` when the server gave one, else (with ``backoff``) the exponential
+    backoff with full jitter for retry number ``failures``, else 0 (a try that follows no
+    failure of its own, e.g. a resend, or a wait for a paused rate limiter).
+    ``elapsed``: seconds since the call started. ``random`` returns a float in [0, 1); it
+    is injected so tests are deterministic.
+    """
+    if failures > policy.max_retries:
+        return Stop.ATTEMPTS
     if retry_after is not None and retry_after > policy.max_retry_after:
-        return True
-    return policy.deadline is not None and elapsed + upcoming_wait >= policy.deadline
+        return Stop.RETRY_AFTER
+    if retry_after is not None:
+        wait = retry_after
+    elif not backoff:
+        wait = 0.0
+    else:
+        ceiling = min(policy.backoff_cap, policy.backoff_base * 2.0 ** min(failures - 1, 64))
+        wait = ceiling * random() if policy.jitter else ceiling
+    if policy.deadline is not None and elapsed + wait >= policy.deadline:
+        return Stop.DEADLINE
+    return wait
 
 
 def attempt_timeout(policy: RetryPolicy, timeout: float | None, elapsed: float) -> float | None:

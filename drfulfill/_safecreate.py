@@ -1,9 +1,11 @@
 """The safe-create component: every ``POST /fulfillments`` of the SDK goes through here.
 
-``SafeCreator.create`` runs the protocol's one loop: it carries out what the pure decision
-core (``_safecreate_core.decide``) says - send, look the key up, wait, return or raise - so
-sends and every lookup page share one attempt budget and one deadline. ``Fulfillments.create``,
-``bulk_create`` and the CLI all use it; ``bulk_create`` talks to nothing else of the resource.
+``SafeCreator.create_or_find`` runs the protocol's one loop: it carries out what the pure
+decision core (``_safecreate_core.decide``) says - send, look the key up, wait, return or
+raise - so sends and every lookup page share one attempt budget and one deadline (decided
+by ``_retry.next_wait``, the rule the request funnel gives tenacity). In a fleet each send
+is fenced by the key's claim. ``Fulfillments.create``, ``bulk_create`` and the CLI all use
+it; ``bulk_create`` talks to nothing else of the resource.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
 from . import _telemetry
-from ._constants import KNOWN_KEYS_CACHE_SIZE, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
+from ._constants import KNOWN_KEYS_CACHE_SIZE
 from ._convert import decoder, structure, unstructure
 from ._coordination import Claim, ClaimStore
+from ._keymemory import Doubts, KnownKey, KnownKeys
 from ._retry import attempt_timeout
 from ._safecreate_core import (
     Action,
@@ -35,22 +37,35 @@ from ._safecreate_core import (
     Send,
     SendFailed,
     State,
+    content_digest,
+    content_lines,
     content_mismatch,
     decide,
+    describe_lines,
+    in_doubt,
     key_reuse_error,
     start,
     unsettled_error,
 )
+from ._safecreate_keys import PATH, KeyLookups, check_key, key_of, stamp_key
 from ._session import Transport
 from ._wire import Query, encode_path
-from .errors import APITimeoutError, DigitalRiverError, ValidationError
-from .models import CreatedTime, Fulfillment, FulfillmentRequest, from_mapping
+from .errors import APITimeoutError, DigitalRiverError, KeyReuseError
+from .models import Fulfillment, FulfillmentRequest, from_mapping
 from .pagination import AsyncPager
 
-logger = logging.getLogger("drfulfill")
+__all__ = [
+    "PATH",
+    "CreateOptions",
+    "Outcome",
+    "SafeCreator",
+    "as_fulfillment_request",
+    "check_key",
+    "decode_fulfillment",
+    "stamp_key",
+]
 
-PATH = "/fulfillments"
-_LOOKUP_PAGE_SIZE = 100
+logger = logging.getLogger("drfulfill")
 
 
 def as_fulfillment_request(request: FulfillmentRequest | Mapping[str, Any]) -> FulfillmentRequest:
@@ -64,55 +79,27 @@ def decode_fulfillment(raw: Mapping[str, Any]) -> Fulfillment:
     return structure(raw, Fulfillment)
 
 
-def stamp_key(body: dict[str, Any], field: str, key: str | None, new_key: str) -> str:
-    """Put the safe-create key into the wire body's metadata; return the key used.
-
-    ``key`` is the caller's, if any; a key already in the metadata is used when the caller
-    gave none; ``new_key`` otherwise.
-    """
-    metadata = dict(body.get("metadata") or {})
-    existing = metadata.get(field)
-    if existing is not None and key is not None and existing != key:
-        raise ValidationError(f"metadata[{field!r}] is {existing!r} but key is {key!r}")
-    key = key if key is not None else existing if existing is not None else new_key
-    check_key(key)
-    metadata[field] = key
-    if len(metadata) > METADATA_MAX_KEYS:
-        raise ValidationError(
-            f"metadata has {len(metadata) - 1} keys and the safe-create key "
-            f"{field!r} makes it more than DR's {METADATA_MAX_KEYS}; drop one, or pass "
-            "idempotency_field=None to the Client"
-        )
-    body["metadata"] = metadata
-    return key
-
-
-def check_key(key: object) -> str:
-    if not isinstance(key, str) or not key or len(key) > METADATA_MAX_VALUE_LENGTH:
-        raise ValidationError(
-            f"key must be a non-empty string of at most {METADATA_MAX_VALUE_LENGTH} characters, "
-            f"got {key!r}"
-        )
-    return key
-
-
 @attrs.frozen
 class CreateOptions:
-    """How much ``SafeCreator.create`` may assume about a key.
+    """How much ``SafeCreator.create_or_find`` may assume about a key.
 
     :ivar verified: the caller has just looked the key up and it was not there (a random
         key is verified by construction): the first step is a send, not a lookup (unless
         ``doubt_since`` is set).
     :ivar shared: other processes may create with the same key (a caller's or a bulk row's
         key), so a fleet claim guards it (when the client has a coordinator).
-    :ivar doubt_since: a ``SafeCreator.clock()`` reading since which an earlier create with
-        this key may be landing (a journal's 'started' row), so lookups must span the
-        settle window from then.
+    :ivar doubt_since: a ``SafeCreator.clock()`` reading from which an earlier create with
+        this key may land (a journal's 'started' row), so lookups must span the settle
+        window from then before any send.
+    :ivar exists: the key is known to be on a fulfillment already (an earlier row of the
+        same bulk run created or found it): it is looked up (across a settle window, since
+        lists may lag), never sent.
     """
 
     verified: bool = False
     shared: bool = True
     doubt_since: float | None = None
+    exists: bool = False
 
 
 _DEFAULT_OPTIONS = CreateOptions()
@@ -135,15 +122,16 @@ class SafeCreator:
     """Creates fulfillments exactly once, under late commits, lagging lists and fleets.
 
     Public for ``bulk_create`` (``client.fulfillments.safe_create``): ``create``,
-    ``create_or_find``, ``check``, ``find``, ``keys_of_order``, ``sweep``, ``clock``,
-    ``field``, ``settle`` and ``target``. Built by the client; not built directly.
+    ``create_or_find``, ``check``, ``find``, ``keys_of_order``, ``sweep``,
+    ``keys_created_since``, ``doubt_since``, ``clock``, ``field``, ``settle`` and
+    ``target``. Built by the client; not built directly.
 
     :param transport: the client's request funnel.
     :param field: the metadata field that carries the key (the client's
         ``idempotency_field``); also the attribute ``field``.
-    :param settle: seconds a doubtful create (timed out, dropped, 5xx) is given to show
-        up in DR's lists before it is sent again (the client's ``settle``); also the
-        attribute ``settle``.
+    :param settle: seconds a send whose outcome is unknown is given, from when that became
+        so, to show up in DR's lists before the create is sent again (the client's
+        ``settle``); also the attribute ``settle``.
     :param claims: the fleet's claim store (from ``Client(coordinator=...)``), or None.
     """
 
@@ -159,20 +147,22 @@ class SafeCreator:
         self.field = field
         self.settle = settle
         self._claims = claims
-        # Keys this client created or found, so a key it made itself costs nothing.
-        self._known: OrderedDict[str, Fulfillment] = OrderedDict()
+        # Keys this client created or found (id and content), so a repeat costs one GET.
+        self._known = KnownKeys(KNOWN_KEYS_CACHE_SIZE)
         # Creates in progress, joined by a second call with the same key.
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         # Keys whose last create ended (raised or was cancelled) with a send in doubt, and
-        # since when: the next create of such a key waits out its settle window first.
-        self._doubts: OrderedDict[str, float] = OrderedDict()
+        # from when it may land: the next create of such a key waits out its window first.
+        self._doubts = Doubts()
+        self._lookups = KeyLookups(transport, field)
 
     def with_options(self, transport: Transport, settle: float) -> SafeCreator:
         """A view for ``Client.with_options``: another transport and settle window, the
-        same claims and known keys."""
+        same claims, known keys and doubts."""
         view = object.__new__(SafeCreator)
         view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
         view._transport = transport
+        view._lookups = KeyLookups(transport, self.field)
         view.settle = settle
         return view
 
@@ -187,6 +177,15 @@ class SafeCreator:
     def target(self) -> str:
         """Which API creates go to: base URL and the key's mode, never the key."""
         return self._transport.target
+
+    def doubt_since(self, key: str) -> float | None:
+        """From when a send of ``key`` by this client may still land, if its last create
+        here ended with the outcome unknown less than a settle window ago.
+
+        :param key: the safe-create key.
+        :returns: a ``clock()`` reading, or None.
+        """
+        return self._doubts.since(key, self.clock())
 
     async def create(
         self,
@@ -215,9 +214,11 @@ class SafeCreator:
     ) -> Outcome:
         """Create ``request`` under ``key`` exactly once, or find the fulfillment that has.
 
-        A call for a key this client is creating already joins that call. A key whose last
-        create here raised or was cancelled with its outcome unknown is treated as a
-        doubtful create: lookups span the settle window from that send before any resend.
+        A call for a key this client is creating already joins that call. A key this
+        client created or found before costs one GET by id. A key whose last create here
+        (or, in a fleet, anywhere) ended with its outcome unknown is looked up across the
+        settle window from then before any send. In a fleet, the key's claim is confirmed
+        in Redis just before each send.
 
         :param request: what to create.
         :param key: the safe-create key, stored in ``metadata[field]``.
@@ -227,16 +228,18 @@ class SafeCreator:
         :returns: an ``Outcome``: the fulfillment, and ``found`` when it existed before this
             call sent anything.
         :raises KeyReuseError: when ``key`` names a fulfillment with different content.
-        :raises CoordinationError: when the fleet's claim store fails; nothing was sent.
+        :raises CoordinationError: when the fleet's claim store fails, or the claim was
+            lost before a send; nothing was sent then.
         :raises APITimeoutError: (``sent=False``) when another process holds the key's claim
             past the call's deadline.
         :raises DigitalRiverError: the create's own error (an ``APIError``,
             ``APIConnectionError``, ...) when its outcome could not be settled.
         """
+        started = self.clock()
         while True:
             known = self._known.get(key)
             if known is not None:
-                return Outcome(self._checked(request, key, known), found=True)
+                return Outcome(await self._known_fulfillment(request, key, known), found=True)
             running = self._in_flight.get(key)
             if running is None:
                 break
@@ -244,15 +247,16 @@ class SafeCreator:
             with contextlib.suppress(Exception):  # it failed: go on with our own attempt
                 outcome = await asyncio.shield(running)
                 return Outcome(self._checked(request, key, outcome.fulfillment), found=True)
-        doubt = self._doubts.pop(key, None)
+        doubt = self.doubt_since(key)
         if doubt is not None:  # an earlier call with this key ended with its send in doubt
-            since = doubt if options.doubt_since is None else min(doubt, options.doubt_since)
-            options = CreateOptions(verified=False, shared=options.shared, doubt_since=since)
+            options = attrs.evolve(
+                options, verified=False, doubt_since=_later(options.doubt_since, doubt)
+            )
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve_outcome)
         self._in_flight[key] = future
         try:
-            outcome = await self._claimed(request, key, options, slots)
+            outcome = await self._claimed(request, key, options, slots, started)
         except BaseException as error:
             # A joiner treats any Exception as "go on with your own attempt"; cancelling the
             # future instead would end the joiner's task cancelled, though nobody cancelled it.
@@ -262,9 +266,24 @@ class SafeCreator:
             raise
         else:
             future.set_result(outcome)
+            self._doubts.forget(key)
             return outcome
         finally:
             del self._in_flight[key]
+
+    async def _known_fulfillment(
+        self, request: FulfillmentRequest, key: str, known: KnownKey
+    ) -> Fulfillment:
+        """The fulfillment this client created or found with ``key``: one GET by id."""
+        if known.content != content_digest(request):
+            raise KeyReuseError(
+                f"key {key!r} was used for different content: fulfillment "
+                f"{known.fulfillment_id} does not have order {request.order_id!r} with items "
+                f"{describe_lines(content_lines(request))}",
+                key=key,
+                fulfillment_id=known.fulfillment_id,
+            )
+        return self._checked(request, key, await self._retrieve(known.fulfillment_id))
 
     async def _claimed(
         self,
@@ -272,26 +291,30 @@ class SafeCreator:
         key: str,
         options: CreateOptions,
         slots: asyncio.Semaphore | None,
+        started: float,
     ) -> Outcome:
         """The create under a fleet claim, when the key may be shared and there is a fleet."""
         body = unstructure(request)
         stamp_key(body, self.field, key, key)
         claim: Claim | None = None
         if options.shared and self._claims is not None:
-            claim = await self._claims.acquire(key, max_wait=self._transport.policy.deadline)
+            claim = await self._claims.acquire(key, max_wait=self._left(started), memory=self)
             if claim.done_id is not None:
                 done = await self._retrieve(claim.done_id)
                 return Outcome(self._remember(key, self._checked(request, key, done)), True)
-            if claim.taken_over:  # its holder died: it may have sent the create
-                options = CreateOptions(shared=True, doubt_since=self._transport.clock())
+            options = _with_claim(options, claim)
         try:
-            outcome = await self._run(request, key, body, options, slots)
+            outcome = await self._run(request, key, body, options, slots, started, claim)
         except BaseException:
             if claim is not None:
-                await _shielded(claim.release(None))
+                await _shielded(
+                    claim.release(
+                        None, doubt_since=self.doubt_since(key), max_wait=self._left(started)
+                    )
+                )
             raise
         if claim is not None:
-            await _shielded(claim.release(outcome.fulfillment.id))
+            await _shielded(claim.release(outcome.fulfillment.id, max_wait=self._left(started)))
         self._remember(key, outcome.fulfillment)
         return outcome
 
@@ -302,6 +325,8 @@ class SafeCreator:
         body: dict[str, Any],
         options: CreateOptions,
         slots: asyncio.Semaphore | None,
+        started: float,
+        claim: Claim | None,
     ) -> Outcome:
         transport = self._transport
         state = State(
@@ -309,23 +334,27 @@ class SafeCreator:
             key=key,
             policy=transport.policy,
             settle=self.settle,
-            started=transport.clock(),
-            doubt_since=options.doubt_since,
-            doubt=None if options.doubt_since is None else unsettled_error(key),
+            started=started,
             shared=options.shared,
+            applied=options.exists,
         )
-        sends = _SendClock()
-        send = transport.prepare("POST", PATH, body=body, started=state.started, on_send=sends.sent)
+        if options.doubt_since is not None or options.exists:
+            since = options.doubt_since if options.doubt_since is not None else self.clock()
+            state = in_doubt(state, since, unsettled_error(key))
+        sending = _Sending(claim, lambda: self._left(started))
+        send = transport.prepare(
+            "POST", PATH, body=body, started=started, before_send=sending.before_send
+        )
         with _telemetry.observe_call("POST", transport.url_for(PATH)):
-            return await self._loop(request, key, state, send, sends, slots, options)
+            return await self._loop(request, key, state, send, sending, slots, options)
 
     async def _loop(
         self,
         request: FulfillmentRequest,
         key: str,
         state: State,
-        send: Any,
-        sends: _SendClock,
+        send: Callable[[float | None], Awaitable[dict[str, Any]]],
+        sending: _Sending,
         slots: asyncio.Semaphore | None,
         options: CreateOptions,
     ) -> Outcome:
@@ -348,8 +377,10 @@ class SafeCreator:
                     raise action.error from action.cause
                 if action.wait > 0:
                     logger.warning(
-                        "%s for order %s (key %s) in %.3fs: %s",
-                        "resending" if isinstance(action, Send) else "looking up the create",
+                        "%s the create for order %s (key %s) in %.3fs: %s",
+                        "sending the create"
+                        if isinstance(action, Send)
+                        else "looking up the create",
                         request.order_id,
                         key,
                         action.wait,
@@ -361,16 +392,15 @@ class SafeCreator:
                     if action.resend:
                         transport.stats.recreated += 1
                     state = attrs.evolve(state, sends=state.sends + 1)
-                    sends.at = None
                     try:
                         raw = await self._attempt(send, state.started, slots)
                         event = Created(decode_fulfillment(raw))
                     except DigitalRiverError as error:
-                        # The settle window counts from when the request went out, after
-                        # any wait for the rate limiter or a request slot.
-                        sent_at = transport.clock() if sends.at is None else sends.at
-                        event = SendFailed(error, sent_at)
-                    sends.waiting = False
+                        # The settle window counts from when the failure was seen: until
+                        # then the request may still have been on its way or in process.
+                        event = SendFailed(error, transport.clock())
+                    # Not reset when cancelled: the handler below needs to know.
+                    sending.active = False
                 else:
                     assert isinstance(action, LookUp)
                     looked_at = transport.clock()
@@ -383,22 +413,16 @@ class SafeCreator:
         except BaseException:
             # Raised with a send in doubt, or cancelled while a send awaited its answer: the
             # next create of this key must not trust a lookup made before that send settles.
-            doubt_since = state.doubt_since
-            if sends.waiting and sends.at is not None:
-                doubt_since = sends.at if doubt_since is None else min(doubt_since, sends.at)
-            if doubt_since is not None:
-                self._note_doubt(key, doubt_since)
+            since = state.doubt_since
+            if sending.active:
+                since = _later(since, transport.clock())
+            if since is not None:
+                self._doubts.note(key, since, self.settle, transport.clock())
             raise
-
-    def _note_doubt(self, key: str, since: float) -> None:
-        self._doubts[key] = since
-        self._doubts.move_to_end(key)
-        if len(self._doubts) > KNOWN_KEYS_CACHE_SIZE:
-            self._doubts.popitem(last=False)
 
     async def _attempt(
         self,
-        send: Any,
+        send: Callable[[float | None], Awaitable[dict[str, Any]]],
         started: float,
         slots: asyncio.Semaphore | None,
     ) -> dict[str, Any]:
@@ -411,10 +435,7 @@ class SafeCreator:
                 raise APITimeoutError(
                     f"the create's deadline of {deadline:g}s has passed", sent=False
                 )
-            result: dict[str, Any] = await send(
-                attempt_timeout(transport.policy, transport.timeout, elapsed)
-            )
-            return result
+            return await send(attempt_timeout(transport.policy, transport.timeout, elapsed))
 
     async def _find_once(
         self, order_id: str, key: str, started: float, slots: asyncio.Semaphore | None
@@ -422,13 +443,13 @@ class SafeCreator:
         """One lookup, every page a single attempt of the create's loop."""
         transport = self._transport
 
-        def fetch(query: Query) -> Any:
+        def fetch(query: Query) -> Awaitable[dict[str, Any]]:
             send = transport.prepare("GET", PATH, query=query, started=started)
             return self._attempt(send, started, slots)
 
         pager = AsyncPager(fetch, decoder(Fulfillment), [("orderId", order_id)], limit=100)
         async for fulfillment in pager:
-            if _key_of(fulfillment, self.field) == key:
+            if key_of(fulfillment, self.field) == key:
                 return fulfillment
         return None
 
@@ -440,46 +461,22 @@ class SafeCreator:
         :returns: the fulfillment, or None.
         :raises DigitalRiverError: the list call's error, once its retries are spent.
         """
-        return (await self.keys_of_order(order_id)).get(key)
+        return (await self._lookups.keys_of_order(order_id)).get(key)
 
     async def keys_of_order(self, order_id: str) -> dict[str, Fulfillment]:
-        """Every safe-create key among the order's fulfillments: one lookup for all rows
-        of an order.
-
-        :param order_id: the order to list.
-        :returns: key -> the first fulfillment listed with it (the newest).
-        :raises DigitalRiverError: the list call's error, once its retries are spent.
-        """
-        return await self._collect_keys([("orderId", order_id)])
+        """Every safe-create key among the order's fulfillments (``KeyLookups``)."""
+        return await self._lookups.keys_of_order(order_id)
 
     async def sweep(self, since: datetime) -> dict[str, Fulfillment]:
-        """Every safe-create key on fulfillments created at or after ``since``.
+        """Every safe-create key on fulfillments created at or after ``since``
+        (``KeyLookups``)."""
+        return await self._lookups.sweep(since)
 
-        :param since: a timezone-aware datetime.
-        :returns: key -> the first fulfillment listed with it (the newest).
-        :raises ValidationError: when ``since`` is not timezone-aware.
-        :raises DigitalRiverError: the list call's error, once its retries are spent.
-        """
-        return await self._collect_keys(CreatedTime(gte=since).to_query())
-
-    async def _collect_keys(self, filters: Query) -> dict[str, Fulfillment]:
-        keys: dict[str, Fulfillment] = {}
-        async for fulfillment in self._list(filters):
-            key = _key_of(fulfillment, self.field)
-            if key is not None:
-                keys.setdefault(key, fulfillment)
-        return keys
-
-    def _list(self, filters: Query) -> AsyncIterator[Fulfillment]:
-        transport = self._transport
-        return aiter(
-            AsyncPager(
-                lambda query: transport.request("GET", PATH, query=query),
-                decoder(Fulfillment),
-                filters,
-                limit=_LOOKUP_PAGE_SIZE,
-            )
-        )
+    def keys_created_since(self, seconds_ago: float) -> AsyncIterator[tuple[str, str]]:
+        """(key, fulfillment id) of fulfillments created within ``seconds_ago`` (less a
+        margin for clock skew): what a claim store loads to earn its memory of the fleet
+        (``KeyLookups``)."""
+        return self._lookups.keys_created_since(seconds_ago)
 
     async def _retrieve(self, fulfillment_id: str) -> Fulfillment:
         path = encode_path("fulfillments", fulfillment_id)
@@ -503,16 +500,32 @@ class SafeCreator:
         return found
 
     def _remember(self, key: str, fulfillment: Fulfillment) -> Fulfillment:
-        self._known[key] = fulfillment
-        self._known.move_to_end(key)
-        if len(self._known) > KNOWN_KEYS_CACHE_SIZE:
-            self._known.popitem(last=False)
+        self._known.add(key, KnownKey(fulfillment.id, content_digest(fulfillment)))
         return fulfillment
 
+    def _left(self, started: float) -> float | None:
+        """Seconds left of a call that started at ``started`` (None: no deadline)."""
+        deadline = self._transport.policy.deadline
+        return None if deadline is None else max(0.0, started + deadline - self.clock())
 
-def _key_of(fulfillment: Fulfillment, field: str) -> str | None:
-    value = (fulfillment.metadata or {}).get(field)
-    return value if isinstance(value, str) else None
+
+def _with_claim(options: CreateOptions, claim: Claim) -> CreateOptions:
+    """What a fresh claim adds to what the caller knows of the key."""
+    if claim.doubt_since is not None:  # an earlier holder's send may land from then on
+        return attrs.evolve(
+            options, verified=False, doubt_since=_later(options.doubt_since, claim.doubt_since)
+        )
+    if claim.vouched and options.doubt_since is None:
+        # The fleet's records are whole and hold nothing of this key: nobody sent it, so
+        # the create is sent at once (one request), not looked up first.
+        return attrs.evolve(options, verified=True)
+    return options
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
 
 
 class _Abandoned(Exception):
@@ -525,20 +538,22 @@ def _retrieve_outcome(future: asyncio.Future[Outcome]) -> None:
         future.exception()
 
 
-@attrs.define
-class _SendClock:
-    """When the current send went out (after the limiter let it go), and whether it is still
-    waiting for its answer."""
+class _Sending:
+    """The hook the funnel awaits just before each send of a create: the fleet's fence,
+    and whether a send is out with no answer yet (a cancellation then leaves it in doubt)."""
 
-    at: float | None = None
-    waiting: bool = False
+    def __init__(self, claim: Claim | None, left: Callable[[], float | None]) -> None:
+        self._claim = claim
+        self._left = left
+        self.active = False
 
-    def sent(self, now: float) -> None:
-        self.at = now
-        self.waiting = True
+    async def before_send(self, timeout: float | None) -> None:
+        if self._claim is not None:
+            await self._claim.fence(timeout, self._left())
+        self.active = True
 
 
-async def _shielded(release: Any) -> None:
+async def _shielded(release: Awaitable[None]) -> None:
     """Release a claim even when the create was cancelled."""
     task = asyncio.ensure_future(release)
     try:

@@ -7,7 +7,6 @@ import logging
 import math
 import platform
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ import tenacity
 from yarl import URL
 
 from . import _telemetry
+from ._clock import monotonic
 from ._constants import REQUEST_ID_HEADER, VERSION
 from ._coordination import Limiter
 from ._pool import SessionPool
@@ -24,10 +24,11 @@ from ._ratelimit import is_test_key
 from ._retry import (
     RequestKind,
     RetryPolicy,
+    Stop,
     attempt_timeout,
-    backoff_delay,
     is_retryable,
-    should_stop,
+    next_wait,
+    retry_after_of,
 )
 from ._wire import (
     Query,
@@ -120,7 +121,7 @@ class Transport:
         self.stats: ClientStats = ClientStats()
         # Injection points for tests: no real sleeping, a controllable clock, fixed jitter.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
-        self.clock: Callable[[], float] = time.monotonic
+        self.clock: Callable[[], float] = monotonic
         self.random: Callable[[], float] = random.random
 
     @property
@@ -203,16 +204,17 @@ class Transport:
         query: Query = (),
         body: Any = None,
         started: float | None = None,
-        on_send: Callable[[float], object] | None = None,
+        before_send: Callable[[float | None], Awaitable[object]] | None = None,
     ) -> Callable[[float | None], Awaitable[dict[str, Any]]]:
         """One attempt of a request (no retries), as a function of its timeout.
 
         ``started``: the ``clock()`` reading the call's deadline counts from (default now);
         the wait for the rate limiter is bounded by what is left of that deadline.
-        ``on_send(now)`` is called once the limiter let the request go, just before it is
-        sent: when a doubtful create went out (its settle window counts from then).
+        ``before_send(timeout)`` is awaited once the limiter let the request go, just
+        before it is sent, with the attempt's timeout: the safe-create component confirms
+        its fleet claim there (an error it raises sends nothing).
         """
-        return self._prepare_url(method, self.url_for(path, query), body, started, on_send)
+        return self._prepare_url(method, self.url_for(path, query), body, started, before_send)
 
     def _prepare_url(
         self,
@@ -220,7 +222,7 @@ class Transport:
         url: URL,
         body: Any,
         started: float | None,
-        on_send: Callable[[float], object] | None,
+        before_send: Callable[[float | None], Awaitable[object]] | None,
     ) -> Callable[[float | None], Awaitable[dict[str, Any]]]:
         data = None if body is None else encode_body(body)
         deadline = self.policy.deadline
@@ -229,7 +231,7 @@ class Transport:
         )
 
         def send(timeout: float | None) -> Awaitable[dict[str, Any]]:
-            return self._send_once(method, url, data, timeout, ends, on_send)
+            return self._send_once(method, url, data, timeout, ends, before_send)
 
         return send
 
@@ -241,8 +243,10 @@ class Transport:
         *,
         started: float | None = None,
     ) -> T:
-        """Run ``attempt(timeout)`` under the retry policy; the one retry loop of the SDK.
+        """Run ``attempt(timeout)`` under the retry policy, with tenacity.
 
+        Every request but a create's sends and lookups runs here (those run in the
+        safe-create loop, ``_safecreate``, which decides by the same rule, ``next_wait``).
         The deadline counts from ``started`` (a ``clock()`` reading; default now). Once it
         has passed, no further attempt is made.
         """
@@ -281,13 +285,27 @@ class Transport:
                 raise failure
             return await attempt(timeout_left())
 
+        decided: dict[int, float | Stop] = {}
+
+        def decision(state: tenacity.RetryCallState) -> float | Stop:
+            # tenacity asks for the wait, then whether to stop: one decision serves both.
+            if state.attempt_number not in decided:
+                error = state.outcome.exception() if state.outcome else None
+                decided[state.attempt_number] = next_wait(
+                    policy,
+                    failures=state.attempt_number,
+                    retry_after=retry_after_of(error),
+                    elapsed=elapsed(),
+                    random=self.random,
+                )
+            return decided[state.attempt_number]
+
         def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            return backoff_delay(policy, state.attempt_number, error, self.random)
+            step = decision(state)
+            return 0.0 if isinstance(step, Stop) else step
 
         def stop(state: tenacity.RetryCallState) -> bool:
-            error = state.outcome.exception() if state.outcome else None
-            return should_stop(policy, state.attempt_number, error, elapsed(), state.upcoming_sleep)
+            return isinstance(decision(state), Stop)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
@@ -322,7 +340,7 @@ class Transport:
         data: bytes | None,
         timeout: float | None,
         ends: float | None,
-        on_send: Callable[[float], object] | None = None,
+        before_send: Callable[[float | None], Awaitable[object]] | None = None,
     ) -> dict[str, Any]:
         """One attempt. ``ends``: the ``clock()`` reading at the call's deadline, if any."""
         session = self._get_session()
@@ -332,8 +350,8 @@ class Transport:
             _telemetry.limiter_waited(self.clock() - waiting_since)
             if ends is not None:  # what the wait used is gone from this attempt too
                 timeout = max(0.001, min(ends - self.clock(), timeout or math.inf))
-        if on_send is not None:
-            on_send(self.clock())
+        if before_send is not None:
+            await before_send(timeout)
         self.stats.requests += 1
         failure: DigitalRiverError
         sent_at = self.clock()
@@ -384,12 +402,28 @@ class Transport:
     async def _wait_for_limiter(self, limiter: Limiter, ends: float | None) -> None:
         """Wait for the limiter, unless a 429 paused it longer than we may sleep through.
 
-        The same rule as for the 429 itself: a ``Retry-After`` beyond ``max_retry_after``
-        is raised, so a long pause (set by another process sharing the limiter) fails calls
-        at once. The wait never runs past the call's deadline.
+        The same rule as for the 429 itself (``next_wait``): a pause beyond
+        ``max_retry_after`` is raised, so a long pause (set by another process sharing the
+        limiter) fails calls at once. The wait never runs past the call's deadline.
         """
         paused = await limiter.paused_for()
-        if paused > self.policy.max_retry_after:
+        deadline = self.policy.deadline
+        elapsed = 0.0 if ends is None or deadline is None else deadline - (ends - self.clock())
+        step = next_wait(
+            self.policy,
+            failures=0,
+            retry_after=paused,
+            elapsed=elapsed,
+            random=self.random,
+            backoff=False,
+        )
+        if step is Stop.DEADLINE:
+            raise NoSlotBeforeDeadline(
+                f"not sent: the rate limiter is paused for {paused:.3f}s more, past the "
+                "call's deadline",
+                sent=False,
+            )
+        if step is Stop.RETRY_AFTER:
             raise RateLimitError(
                 429,
                 errors=(
@@ -419,6 +453,6 @@ class Transport:
             self.stats.rate_limited += 1
             if self.limiter is not None and error.retry_after:
                 # Capped: one absurd Retry-After (1e9 s, a date in 2099) must not disable
-                # the client; the call that got it still raises it (should_stop).
+                # the client; the call that got it still raises it (next_wait).
                 await self.limiter.pause(min(error.retry_after, self.policy.max_retry_after))
         return error

@@ -1,4 +1,11 @@
-"""Exactly-once claims on safe-create keys, held in Redis with a lease the holder renews."""
+"""Exactly-once claims on safe-create keys, held in Redis with a lease the holder renews.
+
+What the store remembers outlives any one process: which keys are done (and as which
+fulfillment), and from when a send of a key may land (a claim released in doubt, or a send
+in flight when its holder vanished). Every round trip to Redis is bounded by the caller's
+time (and never longer than a lease), so a Redis that hangs fails a create before anything
+is sent, as one that is down does.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +14,29 @@ import contextlib
 import logging
 import math
 import secrets
-import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .._clock import monotonic
+from .._coordination import FleetMemory
 from ..errors import APITimeoutError, CoordinationError
 from . import _scripts
-from ._shielded import shielded
 
 logger = logging.getLogger("drfulfill")
+
+T = TypeVar("T")
+
+# Done records written per script call while the fleet's memory is loaded.
+_RECORD_BATCH = 500
+# The least time a round trip to Redis is given, even when the caller has less left (a
+# ``max_wait=0`` means "do not wait for another holder", not "do not ask Redis").
+_ROUND_TRIP_FLOOR = 0.1
+# After the first sweep of a memory load, wait this much more than a renewal period, so
+# that every holder that was sending when Redis lost its data has taken its claim back.
+_TAKE_BACK_MARGIN = 0.05
 
 
 def poll_wait(
@@ -25,13 +44,17 @@ def poll_wait(
 ) -> float:
     """How long a waiter sleeps before asking again: ``first`` doubling up to ``cap``,
     never past the holder's lease (it may expire then) nor past the caller's deadline."""
-    wait = min(cap, first * 2.0**attempt, lease_left)
+    wait = min(cap, first * 2.0 ** min(attempt, 64), lease_left)
     return wait if left is None else min(wait, left)
 
 
 def _text(value: bytes | str) -> str:
     # A caller's client may have been made with decode_responses=True.
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _microseconds(seconds: float) -> int:
+    return round(seconds * 1_000_000)
 
 
 class RedisClaim:
@@ -47,23 +70,31 @@ class RedisClaim:
         *,
         token: str | None,
         done_id: str | None = None,
-        taken_over: bool = False,
+        doubt_since: float | None = None,
+        vouched: bool = False,
     ) -> None:
         self._store = store
         self._key = key
         self._token = token
         self._done_id = done_id
-        self._taken_over = taken_over
+        self._doubt_since = doubt_since
+        self._vouched = vouched
+        # From when a send of the key may land, as far as this holder knows (its fences,
+        # the doubt it inherited): restored with the claim if Redis loses it.
+        self.may_land_from: float | None = doubt_since
         self._renewal: asyncio.Task[None] | None = None
         if token is not None:
-            self._renewal = asyncio.get_running_loop().create_task(
-                store.renew_until_lost(key, token)
-            )
+            self._renewal = asyncio.get_running_loop().create_task(store.renew_until_lost(self))
 
     @property
     def key(self) -> str:
         """The safe-create key claimed."""
         return self._key
+
+    @property
+    def token(self) -> str | None:
+        """This holder's random token (None for a done record, or once released)."""
+        return self._token
 
     @property
     def done_id(self) -> str | None:
@@ -72,10 +103,23 @@ class RedisClaim:
         return self._done_id
 
     @property
+    def doubt_since(self) -> float | None:
+        """A clock reading (the running loop's time) from when a send of this key by an
+        earlier holder may land, or None: look the key up across the settle window from
+        then before sending."""
+        return self._doubt_since
+
+    @property
     def taken_over(self) -> bool:
-        """True when an earlier holder's lease expired while it held the key: it may have
-        sent the create, so look the key up before creating."""
-        return self._taken_over
+        """True when an earlier holder left a send of this key in doubt (it released the
+        claim so, or its lease expired while it may have been sending)."""
+        return self._doubt_since is not None
+
+    @property
+    def vouched(self) -> bool:
+        """True when the store's records are whole (its memory was earned), so a claim with
+        neither ``done_id`` nor ``doubt_since`` is a key the fleet has never sent."""
+        return self._vouched
 
     @property
     def held(self) -> bool:
@@ -83,8 +127,37 @@ class RedisClaim:
         record, or after its lease was lost and another process may have taken it)."""
         return self._renewal is not None and not self._renewal.done()
 
-    async def release(self, done_id: str | None) -> None:
-        """End the claim, recording ``done_id`` (when given) for every later acquirer.
+    async def fence(self, timeout: float | None, max_wait: float | None = None) -> None:
+        """Confirm, atomically in Redis, that this claim is still held, just before a send;
+        make it outlast a send of ``timeout`` seconds and record that the send may land
+        from the end of that time.
+
+        :param timeout: the most seconds the send may take (None: a lease).
+        :param max_wait: the most seconds to wait for Redis (None: a lease).
+        :raises CoordinationError: when the claim is not held, or Redis fails or does not
+            answer in time; then nothing must be sent.
+        """
+        token = self._token
+        if token is None:
+            raise CoordinationError(f"the claim on {self._key!r} is not held; nothing was sent")
+        held = await self._store.fence(self._key, token, timeout, max_wait)
+        if not held:
+            raise CoordinationError(
+                f"lost the claim on safe-create key {self._key!r} (its lease lapsed, or Redis "
+                "lost it) before the send; nothing was sent"
+            )
+        until = monotonic() + (self._store.lease if timeout is None else timeout)
+        self.may_land_from = until if self.may_land_from is None else max(self.may_land_from, until)
+
+    async def release(
+        self,
+        done_id: str | None,
+        *,
+        doubt_since: float | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        """End the claim, recording ``done_id`` (when given) or ``doubt_since`` (a clock
+        reading from when a send may land) for every later acquirer.
 
         Does nothing for a claim that is not held by this object (a done record, or one
         already released). A Redis failure is logged, not raised (see
@@ -92,6 +165,8 @@ class RedisClaim:
 
         :param done_id: the id of the fulfillment created with the key; None when the
             create failed or its outcome is unknown.
+        :param doubt_since: when the outcome is unknown: from when a send may land.
+        :param max_wait: the most seconds to wait for Redis (None: a lease).
         """
         token, self._token = self._token, None
         if token is None:
@@ -100,7 +175,9 @@ class RedisClaim:
             self._renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewal
-        await self._store.release(self._key, token, done_id)
+        await self._store.release(
+            self._key, token, done_id, doubt_since=doubt_since, max_wait=max_wait
+        )
 
 
 class RedisClaimStore:
@@ -121,19 +198,23 @@ class RedisClaimStore:
         done_ttl: float,
         poll_first: float,
         poll_cap: float,
-        clock: Callable[[], float] = time.monotonic,
+        horizon: float | None = None,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self.lease = lease
+        self.horizon = done_ttl if horizon is None else horizon
         self._lease_ms = max(1, math.ceil(lease * 1000))
         self._done_ms = max(1, math.ceil(done_ttl * 1000))
         self._poll_first = poll_first
         self._poll_cap = poll_cap
         self._clock = clock
         self._acquire = redis.register_script(_scripts.ACQUIRE_CLAIM)
+        self._fence = redis.register_script(_scripts.FENCE_CLAIM)
         self._renew = redis.register_script(_scripts.RENEW_CLAIM)
         self._release = redis.register_script(_scripts.RELEASE_CLAIM)
+        self._record = redis.register_script(_scripts.RECORD_DONE)
 
     def keys_for(self, key: str) -> list[str]:
         """The Redis keys of one safe-create key: claim, started marker, done record.
@@ -143,38 +224,68 @@ class RedisClaimStore:
         """
         return [f"{self._prefix}:{kind}:{key}" for kind in ("claim", "started", "done")]
 
-    async def acquire(self, key: str, *, max_wait: float | None) -> RedisClaim:
+    @property
+    def memory_key(self) -> str:
+        """The Redis key that says this store's records are whole (see ``acquire``)."""
+        return f"{self._prefix}:memory"
+
+    @property
+    def loading_key(self) -> str:
+        """The Redis key held by the process that loads the fleet's memory."""
+        return f"{self._prefix}:memory-loading"
+
+    async def acquire(
+        self, key: str, *, max_wait: float | None, memory: FleetMemory | None = None
+    ) -> RedisClaim:
         """Claim ``key``, waiting while another process holds it.
 
+        With ``memory``, a store whose records are not whole (Redis new, flushed or
+        replaced: its memory marker is missing) first loads them (``load_memory``), or
+        waits while another process does, so that a claim with neither ``done_id`` nor
+        ``doubt_since`` means a key the fleet never sent (``vouched``). Without ``memory``
+        such a claim is not vouched for.
+
         :param key: the safe-create key.
-        :param max_wait: the most seconds to wait for another holder (None: no bound).
-        :returns: a held claim (``taken_over`` True when the previous holder's lease
-            expired), or, when the key is recorded as done, a claim that is not held with
+        :param max_wait: the most seconds to wait, for another holder and for Redis itself
+            (None: no bound for the holder; a lease for each round trip to Redis).
+        :param memory: where the fleet's keys can be loaded from (the safe-create
+            component), or None.
+        :returns: a held claim (``doubt_since`` set when an earlier holder left a send in
+            doubt), or, when the key is recorded as done, a claim that is not held with
             ``done_id`` set.
-        :raises CoordinationError: when Redis fails; nothing was sent.
+        :raises CoordinationError: when Redis fails or does not answer in time; nothing
+            was sent.
         :raises APITimeoutError: (``sent=False``) when another process still holds the key
-            after ``max_wait`` seconds.
+            (or is still loading the fleet's memory) after ``max_wait`` seconds.
+        :raises DigitalRiverError: from ``memory``, when loading it failed.
         """
         deadline = None if max_wait is None else self._clock() + max_wait
         token = secrets.token_hex(16)
+        need_memory = "1" if memory is not None else ""
         attempt = 0
         while True:
-            try:
-                status, value = await shielded(
-                    self._acquire(
-                        keys=self.keys_for(key), args=[token, self._lease_ms, self._done_ms]
-                    )
-                )
-            except RedisError as exc:
-                raise CoordinationError(
-                    f"cannot claim safe-create key {key!r}: Redis failed ({exc}); nothing was sent"
-                ) from exc
+            status, value, *rest = await self._round_trip(
+                self._acquire(
+                    keys=[*self.keys_for(key), self.memory_key],
+                    args=[token, self._lease_ms, need_memory],
+                ),
+                self._left(deadline),
+                f"claim safe-create key {key!r}",
+            )
             status = _text(status)
+            if status == "unearned":
+                assert memory is not None
+                await self.load_memory(memory, max_wait=self._left(deadline))
+                continue
             if status == "done":
                 return RedisClaim(self, key, token=None, done_id=_text(value))
-            if status in ("claimed", "taken_over"):
-                return RedisClaim(self, key, token=token, taken_over=status == "taken_over")
-            left = None if deadline is None else deadline - self._clock()
+            if status in ("claimed", "doubt"):
+                doubt_since = None
+                if status == "doubt":
+                    doubt_since = self._clock() - int(_text(value)) / 1_000_000
+                vouched = bool(int(rest[0])) if rest else False
+                return RedisClaim(self, key, token=token, doubt_since=doubt_since, vouched=vouched)
+            left = self._left(deadline)
             if left is not None and left <= 0:
                 raise APITimeoutError(
                     f"safe-create key {key!r} is still claimed by another process after "
@@ -193,37 +304,197 @@ class RedisClaimStore:
             )
             attempt += 1
 
-    async def renew_until_lost(self, key: str, token: str) -> None:
-        """Extend the lease every third of it while the token holds the claim.
+    async def load_memory(self, memory: FleetMemory, *, max_wait: float | None) -> None:
+        """Make the store's records whole again, once, for the whole fleet.
+
+        One process (holding ``loading_key``) loads the safe-create keys of Digital River's
+        fulfillments created within ``horizon`` as done records; waits out the settle
+        window and a renewal period (so that creates still landing show, and holders that
+        were sending when Redis lost its data have taken their claims back); loads what was
+        created meanwhile; then writes ``memory_key``. The others wait for it.
+
+        :param memory: the fleet's keys at Digital River, and the settle window.
+        :param max_wait: the most seconds to wait for another process's load (None: no
+            bound).
+        :raises APITimeoutError: (``sent=False``) when another process is still loading
+            after ``max_wait`` seconds.
+        :raises CoordinationError: when Redis fails or does not answer in time.
+        :raises DigitalRiverError: when listing Digital River's fulfillments failed.
+        """
+        deadline = None if max_wait is None else self._clock() + max_wait
+        token = secrets.token_hex(16)
+        attempt = 0
+        while True:
+            left = self._left(deadline)
+            if await self._round_trip(
+                self._redis.exists(self.memory_key), left, "read the memory marker"
+            ):
+                return
+            taken = await self._round_trip(
+                self._redis.set(self.loading_key, token, nx=True, px=self._lease_ms),
+                left,
+                "take the memory load",
+            )
+            if taken:
+                await self._load(memory, token)
+                return
+            if left is not None and left <= 0:
+                raise APITimeoutError(
+                    "another process is still loading the fleet's memory of safe-create "
+                    f"keys after {max_wait}s; nothing was sent",
+                    sent=False,
+                )
+            wait = poll_wait(
+                attempt, first=self._poll_first, cap=self._poll_cap, lease_left=1.0, left=left
+            )
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _load(self, memory: FleetMemory, token: str) -> None:
+        keeper = asyncio.get_running_loop().create_task(self._keep_loading_key(token))
+        try:
+            started = self._clock()
+            logger.warning(
+                "the fleet's memory of safe-create keys is missing (Redis is new, was "
+                "flushed or replaced): loading the keys of the last %gs from Digital River",
+                self.horizon,
+            )
+            loaded = await self._record_all(memory.keys_created_since(self.horizon))
+            settled = started + max(memory.settle, self.lease / 3 + _TAKE_BACK_MARGIN)
+            await asyncio.sleep(max(0.0, settled - self._clock()))
+            loaded += await self._record_all(
+                memory.keys_created_since(self._clock() - started + memory.settle)
+            )
+            await self._round_trip(
+                self._redis.set(self.memory_key, "1"), self.lease, "write the memory marker"
+            )
+            logger.warning("the fleet's memory is loaded: %d key(s) recorded as done", loaded)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(RedisError, CoordinationError):
+                current = await self._round_trip(
+                    self._redis.get(self.loading_key), self.lease, "end the memory load"
+                )
+                if current is not None and _text(current) == token:
+                    await self._round_trip(
+                        self._redis.delete(self.loading_key), self.lease, "end the memory load"
+                    )
+
+    async def _keep_loading_key(self, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            with contextlib.suppress(RedisError, CoordinationError):
+                await self._round_trip(
+                    self._redis.set(self.loading_key, token, xx=True, px=self._lease_ms),
+                    self.lease,
+                    "keep the memory load",
+                )
+
+    async def _record_all(self, pairs: AsyncIterator[tuple[str, str]]) -> int:
+        """Record every (key, fulfillment id) as done, a batch per round trip."""
+        recorded = 0
+        batch: list[tuple[str, str]] = []
+        async for pair in pairs:
+            batch.append(pair)
+            if len(batch) == _RECORD_BATCH:
+                recorded += await self._record_batch(batch)
+                batch = []
+        if batch:
+            recorded += await self._record_batch(batch)
+        return recorded
+
+    async def _record_batch(self, batch: list[tuple[str, str]]) -> int:
+        await self._round_trip(
+            self._record(
+                keys=[self.keys_for(key)[2] for key, _ in batch],
+                args=[*(fulfillment_id for _, fulfillment_id in batch), self._done_ms],
+            ),
+            self.lease,
+            "record done keys",
+        )
+        return len(batch)
+
+    async def fence(
+        self, key: str, token: str, timeout: float | None, max_wait: float | None
+    ) -> bool:
+        """Whether ``token`` still holds ``key``'s claim; if so, the claim now outlasts a
+        send of ``timeout`` seconds (None: a lease) and ``started`` says the send may land
+        from the end of that time.
+
+        :raises CoordinationError: when Redis fails or does not answer within ``max_wait``
+            seconds (None: a lease).
+        """
+        send = self.lease if timeout is None else timeout
+        hold_ms = max(1, math.ceil((send + self.lease) * 1000))
+        held = await self._round_trip(
+            self._fence(
+                keys=self.keys_for(key)[:2],
+                args=[token, hold_ms, -_microseconds(send), self._done_ms],
+            ),
+            max_wait,
+            f"confirm the claim on {key!r}",
+        )
+        return bool(held)
+
+    async def renew_until_lost(self, claim: RedisClaim) -> None:
+        """Extend the lease every third of it while ``claim`` holds the key; take it back if
+        it vanished while nobody else took it (Redis lost it, or the lease lapsed during a
+        stall), with what the holder knows may land.
 
         Runs as a ``RedisClaim``'s background task. A failed renewal is logged and tried
         again; returns (with a WARNING) once the claim is found lost.
-
-        :param key: the safe-create key.
-        :param token: the holder's token.
         """
-        claim_key = self.keys_for(key)[0]
+        claim_key, started_key, done_key = self.keys_for(claim.key)
         while True:
             await asyncio.sleep(self.lease / 3)
+            token = claim.token
+            if token is None:
+                return
+            since = claim.may_land_from
+            age = "" if since is None else str(_microseconds(self._clock() - since))
             try:
-                still_held = await shielded(
-                    self._renew(keys=[claim_key], args=[token, self._lease_ms])
+                state = await self._round_trip(
+                    self._renew(
+                        keys=[claim_key, started_key, done_key],
+                        args=[token, self._lease_ms, age, self._done_ms],
+                    ),
+                    self.lease,
+                    f"renew the claim on {claim.key!r}",
                 )
-            except RedisError as exc:
+            except CoordinationError as exc:
                 # The next renewal may still come within the lease.
-                logger.warning("could not renew the claim on %r (%s)", key, exc)
+                logger.warning("could not renew the claim on %r (%s)", claim.key, exc)
                 continue
-            if not still_held:
+            if state == 2:
+                logger.warning(
+                    "the claim on safe-create key %r had vanished (Redis lost it, or its "
+                    "lease lapsed): taken back",
+                    claim.key,
+                )
+            elif not state:
                 logger.warning(
                     "lost the claim on safe-create key %r: its lease (%gs) expired and "
                     "another process may have taken it over",
-                    key,
+                    claim.key,
                     self.lease,
                 )
                 return
 
-    async def release(self, key: str, token: str, done_id: str | None) -> None:
-        """Delete the claim if ``token`` holds it, recording ``done_id`` in the same step.
+    async def release(
+        self,
+        key: str,
+        token: str,
+        done_id: str | None,
+        *,
+        doubt_since: float | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        """End ``token``'s claim on ``key``, recording ``done_id``, or with ``doubt_since``
+        (a clock reading) that a send may land from then on; with neither, the key is free
+        and nothing of it can land. Only the holder releases (or anyone records, while
+        nobody holds the claim).
 
         A failure is logged, not raised: the lease then expires and the next holder, told
         it took over, looks the key up before creating anything.
@@ -231,12 +502,52 @@ class RedisClaimStore:
         :param key: the safe-create key.
         :param token: the holder's token.
         :param done_id: the fulfillment created with the key, or None.
+        :param doubt_since: from when a send may land, when the outcome is unknown.
+        :param max_wait: the most seconds to wait for Redis (None: a lease).
         """
+        age = "" if doubt_since is None else str(_microseconds(self._clock() - doubt_since))
         try:
-            await shielded(
-                self._release(keys=self.keys_for(key), args=[token, done_id or "", self._done_ms])
+            await self._round_trip(
+                self._release(
+                    keys=self.keys_for(key), args=[token, done_id or "", age, self._done_ms]
+                ),
+                max_wait,
+                f"release the claim on {key!r}",
             )
-        except RedisError as exc:
+        except CoordinationError as exc:
             logger.warning(
                 "could not release the claim on %r (%s); it expires in %gs", key, exc, self.lease
             )
+
+    async def _round_trip(self, call: Awaitable[T], left: float | None, what: str) -> T:
+        """``call``'s result within ``left`` seconds (at most a lease, at least
+        ``_ROUND_TRIP_FLOOR``); a Redis error or no answer in time is a
+        ``CoordinationError``.
+
+        The command runs in a task of its own: a caller cancelled meanwhile gets its
+        ``CancelledError`` at once (redis-py can swallow one that arrives while a command is
+        in flight, redis/redis-py#2028), and the command finishes or fails on its own.
+        """
+        bound = max(_ROUND_TRIP_FLOOR, self.lease if left is None else min(left, self.lease))
+        task = asyncio.ensure_future(call)
+        task.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({task}, timeout=bound)
+        if not done:
+            task.cancel()
+            raise CoordinationError(
+                f"cannot {what}: Redis did not answer within {bound:.3g}s; nothing was sent"
+            )
+        try:
+            return task.result()
+        except RedisError as exc:
+            raise CoordinationError(
+                f"cannot {what}: Redis failed ({exc}); nothing was sent"
+            ) from exc
+
+    def _left(self, deadline: float | None) -> float | None:
+        return None if deadline is None else max(0.0, deadline - self._clock())
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # nobody awaits a call whose caller gave up: not an error

@@ -17,12 +17,20 @@ from ._limiter import RedisLimiter
 DEFAULT_NAMESPACE = "drfulfill"
 DEFAULT_FALLBACK_SHARE = 0.25
 DEFAULT_LEASE = 10.0
-DEFAULT_DONE_TTL = 7 * 24 * 3600.0
+DEFAULT_HORIZON = 7 * 24 * 3600.0
 DEFAULT_PROBE_INTERVAL = 1.0
 DEFAULT_POLL = (0.01, 0.25)
 # For a client made from a URL: fail fast so the limiter falls back (and claims raise)
 # within about a second, and reconnect once after a dropped connection (a Redis restart).
 URL_SOCKET_TIMEOUT = 1.0
+
+
+# Beyond this a number of seconds is not a duration (and Redis' PX would overflow).
+_MAX_SECONDS = 10.0**9
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def key_prefix(namespace: str, api_key: str) -> str:
@@ -52,13 +60,19 @@ class RedisCoordinator:
         share of the key's rate; set it to 1/N for N processes (default 1/4).
     :param lease: seconds a claim lives without renewal (renewed every third of it): how
         soon a crashed holder's claim is taken over.
-    :param done_ttl: seconds a "created as <id>" record is kept (default 7 days).
+    :param horizon: how old a key may be when it comes again (a redelivered message, a
+        re-run) and still be recognised by the fleet without asking Digital River first
+        (default 7 days, or ``done_ttl`` when only that is given): the time "created as
+        <id>" and "in doubt since" records are kept, and how far back the fleet's keys are loaded from Digital River when Redis has lost
+        its records (new, flushed or replaced). A key older than that is created again.
+    :param done_ttl: seconds the "created as <id>" and "in doubt since" records are kept;
+        default ``horizon``, and never less.
     :param probe_interval: seconds between attempts to reach Redis again while it fails.
     :param poll: (first, cap) seconds between polls of a waiter on a claimed key,
         doubling from first to cap.
-    :raises ValidationError: when ``fallback_share`` is not in (0, 1], ``lease`` or
-        ``done_ttl`` is not > 0, ``poll`` is not ``0 < first <= cap``, or ``namespace`` is
-        empty.
+    :raises ValidationError: when ``fallback_share`` is not in (0, 1], ``lease``,
+        ``horizon`` or ``done_ttl`` is not a number of seconds > 0, ``done_ttl`` is shorter
+        than ``horizon``, ``poll`` is not ``0 < first <= cap``, or ``namespace`` is empty.
     """
 
     def __init__(
@@ -68,7 +82,8 @@ class RedisCoordinator:
         namespace: str = DEFAULT_NAMESPACE,
         fallback_share: float = DEFAULT_FALLBACK_SHARE,
         lease: float = DEFAULT_LEASE,
-        done_ttl: float = DEFAULT_DONE_TTL,
+        horizon: float | None = None,
+        done_ttl: float | None = None,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
         poll: tuple[float, float] = DEFAULT_POLL,
     ) -> None:
@@ -76,9 +91,18 @@ class RedisCoordinator:
             raise ValidationError(
                 f"fallback_share must be a fraction in (0, 1], got {fallback_share!r}"
             )
-        for name, value in (("lease", lease), ("done_ttl", done_ttl)):
-            if not value > 0:
-                raise ValidationError(f"{name} must be > 0 seconds, got {value!r}")
+        if horizon is None:
+            horizon = DEFAULT_HORIZON if done_ttl is None else done_ttl
+        if done_ttl is None:
+            done_ttl = horizon
+        for name, value in (("lease", lease), ("horizon", horizon), ("done_ttl", done_ttl)):
+            if not _is_seconds(value) or not 0 < value < _MAX_SECONDS:
+                raise ValidationError(f"{name} must be a number of seconds > 0, got {value!r}")
+        if done_ttl < horizon:
+            raise ValidationError(
+                f"done_ttl ({done_ttl:g}s) must not be shorter than horizon ({horizon:g}s): "
+                "a key must be remembered for as long as it may come again"
+            )
         if not 0 < poll[0] <= poll[1]:
             raise ValidationError(f"poll must be (first, cap) with 0 < first <= cap, got {poll!r}")
         if not namespace:
@@ -99,6 +123,7 @@ class RedisCoordinator:
         self.namespace = namespace
         self.fallback_share = fallback_share
         self.lease = lease
+        self.horizon = horizon
         self.done_ttl = done_ttl
         self.probe_interval = probe_interval
         self.poll = poll
@@ -142,6 +167,7 @@ class RedisCoordinator:
             self.prefix(api_key),
             lease=self.lease,
             done_ttl=self.done_ttl,
+            horizon=self.horizon,
             poll_first=self.poll[0],
             poll_cap=self.poll[1],
         )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 
 import attrs
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .._clock import monotonic
 from .._coordination import Limiter
 from ..errors import APITimeoutError
 from . import _scripts
@@ -89,7 +89,7 @@ class RedisLimiter:
         *,
         fallback: Limiter,
         probe_interval: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self._redis = redis

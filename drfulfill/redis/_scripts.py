@@ -94,50 +94,139 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. after)
 return 1
 """
 
-# Claims. ``claim`` holds the holder's random token with the lease as TTL; ``started``
-# holds the same token until release, so a claim that expired without a release is seen
-# by the next holder ("taken over"); ``done`` holds the created fulfillment's id.
+# Claims. Per safe-create key: ``claim`` holds the holder's random token, with the lease as
+# TTL; ``started`` holds a Redis time (microseconds) from which a send of the key may land:
+# written by a fence (the send may be in flight until then) and by a release in doubt, kept
+# for ``done_ms``, and deleted only once the key is done, or by its holder when nothing of
+# its sends can land; ``done`` holds the created fulfillment's id. ``memory`` (one per API
+# key) says the store's records are whole: written once the fleet's keys were loaded from
+# Digital River; a store without it (new, flushed, replaced) cannot tell a new key from a
+# forgotten one. Times travel as ages (Redis now minus the time), never as host clocks.
 #
-# KEYS: claim, started, done.  ARGV: token, lease_ms, marker_ms.
-# Returns {'done', id} | {'claimed', ''} | {'taken_over', ''} | {'held', lease_left_ms}.
+# KEYS: claim, started, done, memory.  ARGV: token, lease_ms, need_memory ('1' or '').
+# Returns {'unearned', ''} | {'done', id} | {'claimed', '', earned} |
+# {'doubt', age_us, earned} | {'held', lease_left_ms}; earned is 1 when memory is there.
 ACQUIRE_CLAIM = """
+local earned = redis.call('EXISTS', KEYS[4])
+if earned == 0 and ARGV[3] == '1' then
+    return {'unearned', ''}
+end
 local done = redis.call('GET', KEYS[3])
 if done then
     return {'done', done}
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    local before = redis.call('GET', KEYS[2])
-    redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
-    if before then
-        return {'taken_over', ''}
+    local since = redis.call('GET', KEYS[2])
+    if since then
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        -- A marker that is not a time (written by an older drfulfill): in doubt from now.
+        local age = now - (tonumber(since) or now)
+        return {'doubt', tostring(age), earned}
     end
-    return {'claimed', ''}
+    return {'claimed', '', earned}
 end
 return {'held', tostring(redis.call('PTTL', KEYS[1]))}
 """
 
-# KEYS: claim.  ARGV: token, lease_ms.  Returns 1 while the token still holds the claim.
-RENEW_CLAIM = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+# ``started`` moves only forward: the latest time a send may land from wins.
+# KEYS: started.  ARGV[n]: the age in microseconds (negative: in the future); ARGV[n+1]: ttl ms.
+_KEEP_LATEST = """
+local function keep_latest(started_key, age_us, ttl_ms)
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    local since = now - tonumber(age_us)
+    local current = tonumber(redis.call('GET', started_key) or '')
+    if current == nil or current < since then
+        redis.call('SET', started_key, string.format('%d', since), 'PX', ttl_ms)
+    end
+end
+"""
+
+# Just before a send: only the holder may send. The claim is made to outlast the send (the
+# attempt's timeout, then a lease for the holder to record its outcome), and ``started``
+# says the send may land from the end of that timeout on.
+# KEYS: claim, started.  ARGV: token, hold_ms, -send_us (an age: the send's end is ahead),
+# started_ms.  Returns 1 when the holder may send, 0 when it does not hold the claim.
+FENCE_CLAIM = (
+    _KEEP_LATEST
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return 0
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+keep_latest(KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+)
+
+# Every third of the lease: extend the holder's claim (never shortening what a fence set).
+# A claim that is gone while nobody else holds it or recorded it done (its lease lapsed
+# during a stall, or Redis lost its data) is taken back, with what the holder knows may
+# land (``age_us``, '' for nothing), so no one else can claim the key while its send may
+# still be in flight.
+# KEYS: claim, started, done.  ARGV: token, lease_ms, age_us, started_ms.
+# Returns 1 (held), 2 (taken back) or 0 (lost: another process has it, or it is done).
+RENEW_CLAIM = (
+    _KEEP_LATEST
+    + """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+    if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    end
+    return 1
+end
+if holder == false and redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    if ARGV[3] ~= '' then
+        keep_latest(KEYS[2], ARGV[3], ARGV[4])
+    end
+    return 2
 end
 return 0
 """
+)
 
-# The holder is the token in ``claim``, or, once the lease lapsed and nobody took the
-# claim, the token still in ``started``. Anyone else's release changes nothing.
-# KEYS: claim, started, done.  ARGV: token, done_id ('' for none), done_ms.
-RELEASE_CLAIM = """
+# The holder (the token in ``claim``), or anyone while nobody holds the claim, records what
+# it knows: the fulfillment id (done), or that a send may land from ``age_us`` ago (doubt).
+# A clean release (neither) is the holder's only: it deletes ``started`` too, since no send
+# of the key can land. Anyone else's release changes nothing.
+# KEYS: claim, started, done.  ARGV: token, done_id ('' for none), age_us ('' for none),
+# done_ms.  Returns 1 when something was recorded or released, else 0.
+RELEASE_CLAIM = (
+    _KEEP_LATEST
+    + """
 local holder = redis.call('GET', KEYS[1])
-if holder == false then
-    holder = redis.call('GET', KEYS[2])
-end
-if holder ~= ARGV[1] then
+local mine = holder == ARGV[1]
+if not mine and holder ~= false then
     return 0
 end
 if ARGV[2] ~= '' then
-    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+    redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+    redis.call('DEL', KEYS[2])
+elseif ARGV[3] ~= '' then
+    keep_latest(KEYS[2], ARGV[3], ARGV[4])
+elseif mine then
+    redis.call('DEL', KEYS[2])
+else
+    return 0
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+if mine then
+    redis.call('DEL', KEYS[1])
+end
 return 1
+"""
+)
+
+# Loading the fleet's memory: done records for keys of fulfillments found at Digital River
+# (an existing record is kept).  KEYS: done keys.  ARGV: their ids, then done_ms.
+RECORD_DONE = """
+local ttl = ARGV[#ARGV]
+for i, key in ipairs(KEYS) do
+    redis.call('SET', key, ARGV[i], 'PX', ttl, 'NX')
+end
+return #KEYS
 """

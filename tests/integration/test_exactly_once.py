@@ -119,7 +119,8 @@ async def test_the_same_key_twice_is_one_fulfillment_in_one_client_and_across_cl
         first = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
         emu.clear_log()
         again = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
-        assert emu.requests == []  # a key this client made costs nothing
+        # A key this client made costs one GET by id (it keeps ids, not models), never a POST.
+        assert [(r.method, r.path) for r in emu.requests] == [("GET", f"/fulfillments/{first.id}")]
     async with make_client(emu) as other:  # another process: it looks the key up first
         third = await other.fulfillments.create(order_id=order_id, items=items, key="K")
     assert first.id == again.id == third.id and len(emu.fulfillments) == 1

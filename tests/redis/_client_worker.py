@@ -41,7 +41,15 @@ async def start_together() -> None:
 
 def client(base_url: str, coordinator: RedisCoordinator) -> Client:
     # settle 0: the emulator lists a create at once, so one lookup settles a doubt.
-    return Client(API_KEY, base_url=base_url, coordinator=coordinator, settle=0, rate_limit=RATE)
+    # timeout 2: a fenced send is in doubt until its timeout, when its holder vanishes.
+    return Client(
+        API_KEY,
+        base_url=base_url,
+        coordinator=coordinator,
+        settle=0,
+        timeout=2,
+        rate_limit=RATE,
+    )
 
 
 async def creates(base_url: str, redis_url: str, rows: list[list[str]], seed: int) -> None:

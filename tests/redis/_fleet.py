@@ -24,6 +24,7 @@ async def handle(store: RedisClaimStore, dr: Redis, key: str) -> str:
         if existing is not None:
             await claim.release(existing.decode())
             return "found"
+    await claim.fence(1.0)  # every send is fenced: the claim is confirmed just before it
     async with dr.pipeline(transaction=True) as create:  # one atomic create, as DR's is
         create.hincrby(COUNTS, key, 1).hset(CREATED, key, f"ful_{key}")
         await create.execute()

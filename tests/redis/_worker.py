@@ -2,7 +2,8 @@
 
 ``limit URL API_KEY RATE COUNT``: print "ready", wait for a line on stdin, take COUNT
 slots of the shared limiter and print their wall-clock times as JSON.
-``claim URL API_KEY LEASE``: claim "k1", print "claimed" and hold it until killed.
+``claim URL API_KEY LEASE``: claim "k1", fence a send of 0.1 s, print "claimed" and hold it
+until killed (a holder that dies while it may be sending).
 ``claims URL API_KEY LEASE SEED COUNT``: handle keys k0..k<COUNT-1> in an order shuffled by
 SEED (``_fleet.handle``), print "created <key>" for each created, then "done <json>".
 """
@@ -37,7 +38,8 @@ async def limit(url: str, api_key: str, rate: float, count: int) -> None:
 
 async def claim(url: str, api_key: str, lease: float) -> None:
     async with RedisCoordinator(url, lease=lease) as coordinator:
-        await coordinator.claims(api_key).acquire("k1", max_wait=None)
+        held = await coordinator.claims(api_key).acquire("k1", max_wait=None)
+        await held.fence(0.1)
         print("claimed", flush=True)
         await asyncio.Event().wait()
 

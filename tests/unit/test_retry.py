@@ -3,11 +3,12 @@ import pytest
 from drfulfill import APIConnectionError, APITimeoutError, RetryPolicy, ValidationError
 from drfulfill._retry import (
     RequestKind,
+    Stop,
     attempt_timeout,
-    backoff_delay,
     is_ambiguous,
     is_retryable,
-    should_stop,
+    next_wait,
+    retry_after_of,
 )
 from drfulfill.errors import error_from_response
 
@@ -67,42 +68,65 @@ def test_ambiguity():
         assert not is_ambiguous(error)
 
 
+def wait_for(policy, failures, error=None, *, elapsed=0.0, random=lambda: 0.5, backoff=True):
+    """``next_wait`` after ``failures`` failures ending in ``error``."""
+    return next_wait(
+        policy,
+        failures=failures,
+        retry_after=retry_after_of(error),
+        elapsed=elapsed,
+        random=random,
+        backoff=backoff,
+    )
+
+
 def test_backoff_grows_exponentially_to_the_cap():
-    policy = RetryPolicy(backoff_base=0.5, backoff_cap=4.0, jitter=False)
-    waits = [backoff_delay(policy, n, api_error(503), lambda: 0.5) for n in range(1, 7)]
+    policy = RetryPolicy(backoff_base=0.5, backoff_cap=4.0, jitter=False, max_retries=9)
+    waits = [wait_for(policy, n, api_error(503)) for n in range(1, 7)]
     assert waits == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
 
 
 def test_backoff_uses_full_jitter():
     policy = RetryPolicy(backoff_base=1.0, backoff_cap=10.0)
-    assert backoff_delay(policy, 3, api_error(503), lambda: 0.25) == 1.0
-    assert backoff_delay(policy, 3, api_error(503), lambda: 0.0) == 0.0
+    assert wait_for(policy, 3, api_error(503), random=lambda: 0.25) == 1.0
+    assert wait_for(policy, 3, api_error(503), random=lambda: 0.0) == 0.0
+
+
+def test_a_huge_failure_count_never_overflows():
+    policy = RetryPolicy(backoff_base=1.0, backoff_cap=10.0, jitter=False, max_retries=10**6)
+    assert wait_for(policy, 5000, api_error(503), random=lambda: 0.0) == 10.0
 
 
 def test_retry_after_is_honoured_exactly():
     policy = RetryPolicy(backoff_base=1.0)
-    assert backoff_delay(policy, 1, api_error(429, retry_after=7), lambda: 0.1) == 7.0
-    assert backoff_delay(policy, 1, api_error(503, retry_after=2), lambda: 0.1) == 2.0
+    assert wait_for(policy, 1, api_error(429, retry_after=7), random=lambda: 0.1) == 7.0
+    assert wait_for(policy, 1, api_error(503, retry_after=2), random=lambda: 0.1) == 2.0
+
+
+def test_without_backoff_only_a_retry_after_is_waited_for():
+    policy = RetryPolicy(backoff_base=1.0)
+    assert wait_for(policy, 0, api_error(503), backoff=False) == 0.0
+    assert wait_for(policy, 0, api_error(503, retry_after=3), backoff=False) == 3.0
 
 
 def test_stop_after_max_retries():
     policy = RetryPolicy(max_retries=2, deadline=None)
-    assert not should_stop(policy, 1, api_error(503), 0, 0)
-    assert not should_stop(policy, 2, api_error(503), 0, 0)
-    assert should_stop(policy, 3, api_error(503), 0, 0)
-    assert should_stop(RetryPolicy(max_retries=0), 1, api_error(503), 0, 0)
+    assert wait_for(policy, 1, api_error(503)) != Stop.ATTEMPTS
+    assert wait_for(policy, 2, api_error(503)) != Stop.ATTEMPTS
+    assert wait_for(policy, 3, api_error(503)) is Stop.ATTEMPTS
+    assert wait_for(RetryPolicy(max_retries=0), 1, api_error(503)) is Stop.ATTEMPTS
 
 
 def test_retry_after_beyond_the_cap_is_raised():
     policy = RetryPolicy(max_retry_after=60)
-    assert not should_stop(policy, 1, api_error(429, retry_after=60), 0, 60)
-    assert should_stop(policy, 1, api_error(429, retry_after=120), 0, 120)
+    assert wait_for(policy, 1, api_error(429, retry_after=60)) == 60
+    assert wait_for(policy, 1, api_error(429, retry_after=120)) is Stop.RETRY_AFTER
 
 
 def test_deadline_stops_a_wait_that_would_pass_it():
-    policy = RetryPolicy(deadline=10)
-    assert not should_stop(policy, 1, api_error(503), elapsed=5, upcoming_wait=4.9)
-    assert should_stop(policy, 1, api_error(503), elapsed=5, upcoming_wait=5)
+    policy = RetryPolicy(deadline=10, jitter=False, backoff_base=4.9)
+    assert wait_for(policy, 1, api_error(503), elapsed=5) == 4.9
+    assert wait_for(policy, 1, api_error(503, retry_after=5), elapsed=5) is Stop.DEADLINE
 
 
 def test_attempt_timeout_is_cut_to_the_deadline():

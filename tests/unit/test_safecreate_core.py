@@ -34,9 +34,11 @@ from drfulfill._safecreate_core import (
     State,
     content_mismatch,
     decide,
+    in_doubt,
     poll_interval,
     start,
 )
+from drfulfill.errors import ErrorDetail
 
 REQUEST = FulfillmentRequest(order_id="o1", items=[{"item_id": "i1", "quantity": 2}])
 MADE = Fulfillment(
@@ -99,7 +101,7 @@ def test_only_a_lookup_started_after_the_window_allows_the_resend() -> None:
     state = fresh(sends=1, failures=1, doubt=ServerError(504), doubt_since=1.0)
     new_state, action = decide(state, LookedUp(None, 9.0), 9.1, half)
     assert action == Send(resend=True)
-    assert new_state.doubt is None and new_state.resent
+    assert new_state.doubt is None and new_state.ever_doubted and not new_state.resend_due
 
 
 def test_a_late_landing_is_found_and_reported_reconciled() -> None:
@@ -109,9 +111,52 @@ def test_a_late_landing_is_found_and_reported_reconciled() -> None:
     )
 
 
-def test_a_resend_honours_the_failures_retry_after() -> None:
+def test_a_resend_honours_the_failures_retry_after_and_looks_up_right_before_it() -> None:
+    # DR answered 503 Retry-After: 2. The window is covered at 8 s; the resend is due at
+    # 10 s, but only after a lookup made then: the first create may have landed meanwhile.
     state = fresh(sends=1, failures=1, doubt=ServerError(503, retry_after=2), doubt_since=0)
-    assert decide(state, LookedUp(None, 8.0), 8.0, half)[1] == Send(wait=2, resend=True)
+    state, action = decide(state, LookedUp(None, 8.0), 8.0, half)
+    assert action == LookUp(wait=2)
+    assert decide(state, LookedUp(None, 10.0), 10.0, half)[1] == Send(resend=True)
+    assert decide(state, LookedUp(MADE, 10.0), 10.0, half)[1] == Return(
+        MADE, found=False, reconciled=True
+    )
+
+
+def test_the_window_counts_from_when_the_failure_was_seen_not_from_the_send() -> None:
+    # Sent at 0; DR's gateway answered 504 after 11 s: that is when the doubt begins.
+    state, action = decide(fresh(sends=1), SendFailed(ServerError(504), 11.0), 11.0, half)
+    assert action == LookUp() and state.doubt_since == 11.0
+    state, action = decide(state, LookedUp(None, 11.0), 11.0, half)
+    assert isinstance(action, LookUp) and action.wait > 0  # one immediate miss proves nothing
+    assert decide(state, LookedUp(None, 19.0), 19.0, half)[1] == Send(resend=True)
+
+
+def test_the_latest_doubt_wins() -> None:
+    state = in_doubt(fresh(), 5.0, ServerError(504))
+    assert in_doubt(state, 3.0).doubt_since == 5.0
+    assert in_doubt(state, 7.0).doubt_since == 7.0 and in_doubt(state, 7.0).ever_doubted
+
+
+def test_a_429_after_a_doubt_is_waited_out_then_looked_up_before_sending() -> None:
+    limited = RateLimitError(429, retry_after=3)
+    state = fresh(sends=2, failures=1, ever_doubted=True)
+    state, action = decide(state, SendFailed(limited, 20.0), 20.0, half)
+    assert action == LookUp(wait=3)
+    assert decide(state, LookedUp(None, 23.0), 23.0, half)[1] == Send()
+    assert decide(state, LookedUp(MADE, 23.0), 23.0, half)[1] == Return(
+        MADE, found=False, reconciled=True
+    )
+
+
+def test_a_key_known_to_exist_is_looked_up_and_never_sent() -> None:
+    state = in_doubt(attrs.evolve(fresh(), applied=True), 0.0)
+    assert start(state, look_first=False) == LookUp()
+    assert decide(state, LookedUp(MADE, 0.0), 0.0, half)[1] == Return(
+        MADE, found=True, reconciled=False
+    )
+    _, action = decide(state, LookedUp(None, 8.0), 8.0, half)
+    assert isinstance(action, Raise)
 
 
 def test_a_key_found_on_other_content_is_a_key_reuse_error() -> None:
@@ -135,11 +180,16 @@ def test_a_plain_409_is_looked_up_once_then_raised() -> None:
     assert decide(state, LookedUp(None, 0.2), 0.2, half)[1] == Raise(conflict)
 
 
-@pytest.mark.parametrize("refusal", [ConflictError(409), BadRequestError(400)])
+OVER_QUANTITY = BadRequestError(
+    400, errors=(ErrorDetail(code="invalid_quantity_amount", parameter="items[0].quantity"),)
+)
+
+
+@pytest.mark.parametrize("refusal", [ConflictError(409), OVER_QUANTITY])
 def test_a_refusal_after_a_resend_is_looked_up_across_its_own_window(refusal: Exception) -> None:
     # The first send committed late; the resend is refused because of it (order_fulfilled,
     # or over the ordered quantity) while the list still lags the late write.
-    state = fresh(sends=2, failures=1, resent=True)
+    state = fresh(sends=2, failures=1, ever_doubted=True)
     state, action = decide(state, SendFailed(refusal, 10.0), 10.1, half)  # type: ignore[arg-type]
     assert action == LookUp()
     state, action = decide(state, LookedUp(None, 10.1), 10.2, half)
@@ -153,6 +203,28 @@ def test_a_refusal_after_a_resend_is_looked_up_across_its_own_window(refusal: Ex
 def test_a_400_without_any_doubt_is_raised_at_once() -> None:
     error = BadRequestError(400)
     assert decide(fresh(sends=1), SendFailed(error, 0.0), 0.0, half)[1] == Raise(error)
+    assert decide(fresh(sends=1), SendFailed(OVER_QUANTITY, 0.0), 0.0, half)[1] == Raise(
+        OVER_QUANTITY
+    )
+
+
+def test_a_400_that_is_not_about_quantities_is_raised_at_once_even_after_a_doubt() -> None:
+    # An unknown order: no earlier send can have caused it, so no second window is waited.
+    unknown = BadRequestError(
+        400, errors=(ErrorDetail(code="invalid_parameter", parameter="orderId"),)
+    )
+    state = fresh(sends=2, failures=1, ever_doubted=True)
+    assert decide(state, SendFailed(unknown, 10.0), 10.0, half)[1] == Raise(unknown)
+
+
+def test_a_409_on_a_shared_key_takes_the_in_doubt_path() -> None:
+    # Another process with the same key may have just made it: looked up across a window.
+    conflict = ConflictError(409)
+    state, action = decide(fresh(sends=1, shared=True), SendFailed(conflict, 1.0), 1.0, half)
+    assert action == LookUp() and state.doubt_since == 1.0
+    state, action = decide(state, LookedUp(None, 1.0), 1.0, half)
+    assert isinstance(action, LookUp) and action.wait > 0
+    assert decide(state, LookedUp(None, 9.0), 9.0, half)[1] == Raise(conflict)
 
 
 def test_an_unreadable_2xx_is_never_sent_again() -> None:

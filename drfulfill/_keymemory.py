@@ -1,0 +1,165 @@
+"""What one process remembers of safe-create keys, in bounded memory.
+
+``KnownKeys``: keys this client created or found, as fulfillment id and content digest (not
+whole models), so a repeat costs one GET by id and never a POST. ``Doubts``: keys whose
+last create here ended with a send in doubt, and from when that send may land; each is kept
+until its settle window from then has passed, after which any lookup is conclusive, so the
+map never holds more than what can land within one window. ``RunKeys``: the keys one
+``bulk_create`` run created, found or left in doubt, as 64-bit fingerprints in flat arrays
+(about 24-48 bytes per key), so a row repeated anywhere in the input is recognised.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from array import array
+from collections import OrderedDict
+
+import attrs
+
+
+@attrs.frozen
+class KnownKey:
+    """A key's fulfillment, as this client knows it."""
+
+    fulfillment_id: str
+    content: int  # ``_safecreate_core.content_digest`` of the fulfillment
+
+
+class KnownKeys:
+    """The last ``size`` keys created or found, least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: OrderedDict[str, KnownKey] = OrderedDict()
+
+    def get(self, key: str) -> KnownKey | None:
+        return self._keys.get(key)
+
+    def add(self, key: str, known: KnownKey) -> None:
+        self._keys[key] = known
+        self._keys.move_to_end(key)
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Doubts:
+    """Keys left in doubt, each with the clock reading from which its send may land."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[float, float]] = OrderedDict()  # since, expiry
+
+    def note(self, key: str, since: float, settle: float, now: float) -> None:
+        """``key``'s send may land from ``since`` on (the latest doubt wins)."""
+        self._prune(now)
+        old = self._entries.pop(key, None)
+        if old is not None and old[0] > since:
+            since = old[0]
+        self._entries[key] = (since, since + settle)
+
+    def since(self, key: str, now: float) -> float | None:
+        """From when ``key``'s send may land, while its settle window has not passed."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del self._entries[key]
+            return None
+        return entry[0]
+
+    def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        while self._entries:
+            key, (_, expiry) = next(iter(self._entries.items()))
+            if expiry > now:
+                return
+            del self._entries[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RunKey(enum.Enum):
+    """What a bulk run knows of a key it met."""
+
+    EXISTS = 1  # created or found: the key is on a fulfillment
+    IN_DOUBT = 2  # a create of it ended with its outcome unknown
+
+
+class RunKeys:
+    """A set of (key fingerprint -> content digest, state) in two flat arrays with open
+    addressing: 16 bytes a slot, at most two thirds full (24-48 bytes a key).
+
+    Fingerprints are 64-bit: two distinct keys of one run share one with a chance of about
+    n^2 / 2^65 (3e-8 for a million keys); the cost of such a collision is a row refused or
+    looked up, never a create sent twice.
+    """
+
+    _EMPTY = 0
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._capacity = max(8, 1 << (capacity - 1).bit_length())
+        self._keys = array("Q", bytes(8 * self._capacity))
+        self._values = array("Q", bytes(8 * self._capacity))
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the two arrays."""
+        return 16 * self._capacity
+
+    def get(self, key: str) -> tuple[int, RunKey] | None:
+        """The content digest and state recorded for ``key``, or None."""
+        fingerprint = _fingerprint(key)
+        slot = self._find(fingerprint)
+        if self._keys[slot] == self._EMPTY:
+            return None
+        value = self._values[slot]
+        return value >> 1, RunKey.IN_DOUBT if value & 1 else RunKey.EXISTS
+
+    def put(self, key: str, content: int, state: RunKey) -> None:
+        """Record ``key`` (``content``: a 63-bit digest); a key that exists stays so."""
+        fingerprint = _fingerprint(key)
+        slot = self._find(fingerprint)
+        if self._keys[slot] == self._EMPTY:
+            self._keys[slot] = fingerprint
+            self._count += 1
+        elif state is RunKey.IN_DOUBT and not self._values[slot] & 1:
+            return  # created or found already: a later doubt changes nothing
+        self._values[slot] = (content << 1) | (state is RunKey.IN_DOUBT)
+        if 3 * self._count > 2 * self._capacity:
+            self._grow()
+
+    def _find(self, fingerprint: int) -> int:
+        mask = self._capacity - 1
+        slot = fingerprint & mask
+        while True:
+            current = self._keys[slot]
+            if current == self._EMPTY or current == fingerprint:
+                return slot
+            slot = (slot + 1) & mask
+
+    def _grow(self) -> None:
+        keys, values = self._keys, self._values
+        self._capacity *= 2
+        self._keys = array("Q", bytes(8 * self._capacity))
+        self._values = array("Q", bytes(8 * self._capacity))
+        for fingerprint, value in zip(keys, values, strict=True):
+            if fingerprint != self._EMPTY:
+                slot = self._find(fingerprint)
+                self._keys[slot] = fingerprint
+                self._values[slot] = value
+
+
+def _fingerprint(key: str) -> int:
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") or 1  # 0 marks an empty slot
