@@ -109,6 +109,37 @@ def connect(path: str | os.PathLike[str], target: str) -> sqlite3.Connection:
     return db
 
 
+def holds_creates(db: sqlite3.Connection) -> bool:
+    """Whether a journal records a create that was made ('done') or may have been sent
+    ('started', the outcome unknown): then it must be kept, and stays bound to its API."""
+    query = "SELECT 1 FROM journal WHERE status IN ('started', 'done') LIMIT 1"
+    return db.execute(query).fetchone() is not None
+
+
+def journal_in_doubt(path: str | os.PathLike[str]) -> int:
+    """How many creates the journal at ``path`` records as in doubt ('started': sent, or
+    about to be, with no outcome recorded). Such a journal must never be deleted: it is
+    the only record that those creates may still land.
+
+    :param path: the journal's file.
+    :returns: the number of 'started' rows (0 when the file holds no journal).
+    :raises ValidationError: when the file cannot be read as a journal.
+    """
+    try:
+        db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True, timeout=0)
+    except sqlite3.Error as error:
+        raise ValidationError(f"cannot read the journal {os.fspath(path)!r}: {error}") from None
+    try:
+        (count,) = db.execute("SELECT count(*) FROM journal WHERE status = 'started'").fetchone()
+        return int(count)
+    except sqlite3.Error as error:
+        if "no such table" in str(error):
+            return 0
+        raise ValidationError(f"cannot read the journal {os.fspath(path)!r}: {error}") from None
+    finally:
+        db.close()
+
+
 def claim_journal(path: str | os.PathLike[str], target: str) -> None:
     """Check now that the journal at ``path`` can be used for ``target``, raising as
     ``bulk_create`` would on its first iteration (for callers that must know before they
@@ -211,9 +242,9 @@ class Journal:
         self._db.execute("BEGIN")
         try:
             self._db.executemany(_UPSERT, rows)
-            if not self._bound and any(row[2] == "done" for row in rows):
-                # Bound only once something was done: a run that created nothing (a wrong
-                # key, an unreachable API) leaves the journal free for the corrected run.
+            if not self._bound and any(row[2] in ("started", "done") for row in rows):
+                # Bound once it records something true of this API only: a create that
+                # may have been sent there ('started') or was made there ('done').
                 self._db.execute(
                     "INSERT INTO drfulfill_target (target) VALUES (?)", (self._target,)
                 )
@@ -224,11 +255,21 @@ class Journal:
             raise
 
     async def close(self) -> None:
+        """Commit, and unbind a journal that holds nothing true of its API any more (every
+        row a definite failure: a wrong key, an unreachable API), so it never blocks the
+        corrected run against another API; then close."""
         try:
             await self.commit()
+            if self._bound:
+                await self._run(self._unbind_if_unused)
         finally:
             await self._run(self._db.close)
             self._executor.shutdown(wait=False)
+
+    def _unbind_if_unused(self) -> None:
+        if not holds_creates(self._db):
+            self._db.execute("DELETE FROM drfulfill_target")
+            self._bound = False
 
 
 def _entry(status: str, fulfillment_json: str | None) -> Entry:

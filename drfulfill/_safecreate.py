@@ -154,6 +154,8 @@ class SafeCreator:
         # Keys whose last create ended (raised or was cancelled) with a send in doubt, and
         # from when it may land: the next create of such a key waits out its window first.
         self._doubts = Doubts()
+        # Keys whose create is out, with no answer yet.
+        self._sending: set[str] = set()
         self._lookups = KeyLookups(transport, field)
 
     def with_options(self, transport: Transport, settle: float) -> SafeCreator:
@@ -186,6 +188,13 @@ class SafeCreator:
         :returns: a ``clock()`` reading, or None.
         """
         return self._doubts.since(key, self.clock())
+
+    def sending(self, key: str) -> bool:
+        """Whether a create of ``key`` by this client is out, with no answer yet.
+
+        :param key: the safe-create key.
+        """
+        return key in self._sending
 
     async def create(
         self,
@@ -252,6 +261,10 @@ class SafeCreator:
             options = attrs.evolve(
                 options, verified=False, doubt_since=_later(options.doubt_since, doubt)
             )
+        if options.doubt_since is not None:
+            # Kept until this call settles it, whatever stops the call (a claim that cannot
+            # be had, a cancellation): the doubt is a fact about the key, not about the call.
+            self._doubts.note(key, options.doubt_since, self.settle, self.clock())
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve_outcome)
         self._in_flight[key] = future
@@ -341,7 +354,7 @@ class SafeCreator:
         if options.doubt_since is not None or options.exists:
             since = options.doubt_since if options.doubt_since is not None else self.clock()
             state = in_doubt(state, since, unsettled_error(key))
-        sending = _Sending(claim, lambda: self._left(started))
+        sending = _Sending(key, self._sending, claim, lambda: self._left(started))
         send = transport.prepare(
             "POST", PATH, body=body, started=started, before_send=sending.before_send
         )
@@ -377,7 +390,7 @@ class SafeCreator:
                     raise action.error from action.cause
                 if action.wait > 0:
                     logger.warning(
-                        "%s the create for order %s (key %s) in %.3fs: %s",
+                        "%s for order %s (key %s) in %.3fs: %s",
                         "sending the create"
                         if isinstance(action, Send)
                         else "looking up the create",
@@ -400,7 +413,7 @@ class SafeCreator:
                         # then the request may still have been on its way or in process.
                         event = SendFailed(error, transport.clock())
                     # Not reset when cancelled: the handler below needs to know.
-                    sending.active = False
+                    sending.done()
                 else:
                     assert isinstance(action, LookUp)
                     looked_at = transport.clock()
@@ -416,6 +429,7 @@ class SafeCreator:
             since = state.doubt_since
             if sending.active:
                 since = _later(since, transport.clock())
+                sending.done()
             if since is not None:
                 self._doubts.note(key, since, self.settle, transport.clock())
             raise
@@ -542,7 +556,15 @@ class _Sending:
     """The hook the funnel awaits just before each send of a create: the fleet's fence,
     and whether a send is out with no answer yet (a cancellation then leaves it in doubt)."""
 
-    def __init__(self, claim: Claim | None, left: Callable[[], float | None]) -> None:
+    def __init__(
+        self,
+        key: str,
+        out: set[str],
+        claim: Claim | None,
+        left: Callable[[], float | None],
+    ) -> None:
+        self._key = key
+        self._out = out
         self._claim = claim
         self._left = left
         self.active = False
@@ -551,6 +573,11 @@ class _Sending:
         if self._claim is not None:
             await self._claim.fence(timeout, self._left())
         self.active = True
+        self._out.add(self._key)
+
+    def done(self) -> None:
+        self.active = False
+        self._out.discard(self._key)
 
 
 async def _shielded(release: Awaitable[None]) -> None:

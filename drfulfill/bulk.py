@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections import Counter, deque
+from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -42,12 +42,15 @@ from ._constants import (
     DEFAULT_IDEMPOTENCY_FIELD,
 )
 from ._convert import unstructure
-from ._journal import Entry, Journal, claim_journal
+from ._journal import Entry, Journal, claim_journal, journal_in_doubt
+from ._keymemory import RunKey, RunKeys
 from ._safecreate import CreateOptions, SafeCreator, as_fulfillment_request, check_key
+from ._safecreate_core import content_digest
 from .errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    CoordinationError,
     DigitalRiverError,
     KeyReuseError,
     PermissionDeniedError,
@@ -61,6 +64,7 @@ __all__ = [
     "bulk_create",
     "claim_journal",
     "is_fatal",
+    "journal_in_doubt",
     "request_key",
 ]
 
@@ -91,6 +95,7 @@ _KEY_FIELDS = frozenset(
 )
 
 _END = object()  # the input is exhausted
+_NOT_SENT = asyncio.CancelledError("stopped before its create was sent")
 
 
 def is_fatal(error: BaseException) -> bool:
@@ -98,15 +103,17 @@ def is_fatal(error: BaseException) -> bool:
     and raises it instead of failing every row.
 
     Fatal: ``AuthenticationError`` (401) and ``PermissionDeniedError`` (403), since the API
-    key is refused for every row alike, and an ``APIConnectionError`` with ``sent=False``
+    key is refused for every row alike; an ``APIConnectionError`` with ``sent=False``
     that is not an ``APITimeoutError`` (connection refused, DNS or TLS failure: the API
-    cannot be reached, and nothing of the request left). Everything else, timeouts and
-    other API errors included, fails only its row.
+    cannot be reached, and nothing of the request left); and ``CoordinationError`` (the
+    fleet's Redis fails: no row may be sent without its claim). Everything else, timeouts
+    (``sent=False`` ones included: a rate-limit slot or a claim not free in time) and
+    other API errors included, fails only its row. ``drfulfill upload`` stops on the same.
 
     :param error: a row's ``BulkResult.error``.
     :returns: True when the error is about the run.
     """
-    if isinstance(error, (AuthenticationError, PermissionDeniedError)):
+    if isinstance(error, (AuthenticationError, PermissionDeniedError, CoordinationError)):
         return True
     return (
         isinstance(error, APIConnectionError)
@@ -266,13 +273,6 @@ def _field_value(request: FulfillmentRequest, name: str) -> str:
     return value
 
 
-def _content(request: FulfillmentRequest) -> tuple[str, Counter[tuple[str, int, int]]]:
-    """What a request creates: its order, items and quantities."""
-    return request.order_id, Counter(
-        (item.item_id, item.quantity or 0, item.cancel_quantity or 0) for item in request.items
-    )
-
-
 class _Source:
     """The input rows, pulled one at a time."""
 
@@ -303,7 +303,12 @@ class _Row:
     index: int
     key: str
     request: FulfillmentRequest
-    in_doubt: bool = False  # a journal 'started'/'failed' row: its create may be landing
+    # A create of the key may be landing: a journal 'started'/'failed' row, or an earlier
+    # row of this run that ended in doubt. ``doubt_since``: from when (None: long enough
+    # ago that a lookup is conclusive).
+    in_doubt: bool = False
+    doubt_since: float | None = None
+    exists: bool = False  # an earlier row of this run created or found the key
     leader: _Row | None = None  # an earlier row with the same key, still in flight
     task: asyncio.Task[BulkResult] | None = None
 
@@ -359,10 +364,14 @@ class _BulkRun:
         self._journal: Journal | None = None
         self._swept: dict[str, Fulfillment] | None = None
         self._orders = _OrderKeys(creator, self._slots)
-        self._running: set[asyncio.Task[BulkResult]] = set()
+        # Rows in flight, in the order they started (a dict: iteration order never depends
+        # on where tasks live in memory, so a seeded simulation replays exactly).
+        self._running: dict[asyncio.Task[BulkResult], _Row] = {}
         # Finished rows not yet yielded: results known at once, and tasks that are done.
         self._ready: deque[BulkResult | asyncio.Task[BulkResult]] = deque()
         self._claims: dict[str, _Row] = {}  # key -> the row in flight with that key
+        # Every key this run created, found or left in doubt, however long the input.
+        self._run_keys = RunKeys()
         self._wakeup = asyncio.Event()
         self._next_index = 0
         self._stopping = False
@@ -399,12 +408,15 @@ class _BulkRun:
                     if not result.ok and result.error is not None and is_fatal(result.error):
                         # About the run, not the row: start nothing more and stop the rows
                         # waiting to send (they would meet the same refusal), yield every
-                        # row that finished, then raise it.
+                        # row that finished, then raise it. A row whose create is out is
+                        # let finish it: cancelled, it would be left in doubt, while its
+                        # answer (most likely the same refusal) settles it.
                         if fatal is None:
                             fatal = result.error
                             self._stopping = True
-                            for task in self._running:
-                                task.cancel()
+                            for task, running in self._running.items():
+                                if not self._creator.sending(running.key):
+                                    task.cancel()
                         continue
                     if self._on_progress is not None:
                         self._on_progress(result)
@@ -472,8 +484,8 @@ class _BulkRun:
         """What a row needs: a result known at once, or requests."""
         leader = self._claims.get(row.key)
         if leader is not None:
-            if _content(leader.request) != _content(row.request):
-                return self._key_clash(row, leader.request)
+            if content_digest(leader.request) != content_digest(row.request):
+                return self._key_clash(row, _describe(leader.request))
             row.leader = leader
             return row
         if entry is not None and entry.status == "done" and entry.fulfillment is not None:
@@ -481,11 +493,25 @@ class _BulkRun:
                 found = self._creator.check(row.request, row.key, entry.fulfillment)
             except KeyReuseError as error:  # the key was used for other content
                 return BulkResult(row.index, row.key, row.request, ok=False, error=error)
+            self._run_keys.put(row.key, content_digest(found), RunKey.EXISTS)
             return BulkResult(
                 row.index, row.key, row.request, ok=True, fulfillment=found, resumed=True
             )
-        elif entry is not None:  # 'started' or 'failed': that create may still be landing
-            row.in_doubt = True
+        remembered = self._run_keys.get(row.key)
+        if remembered is not None:  # an earlier row of this run met the key
+            content, state = remembered
+            if content != content_digest(row.request):
+                return self._key_clash(row, "other content")
+            if state is RunKey.EXISTS:
+                row.exists = True
+            else:
+                row.in_doubt, row.doubt_since = True, self._creator.doubt_since(row.key)
+        if entry is not None and entry.status == "started" and not row.exists:
+            # That create may still be landing. Its send may have gone out at any time up
+            # to now (the journal's clock and a send after the mark cannot say when): the
+            # settle window counts from now. A 'failed' row is a definite failure (nothing
+            # was applied): verified with DR like a row without an entry.
+            row.in_doubt, row.doubt_since = True, self._creator.clock()
         if self._journal is not None:
             self._journal.mark(row.key, row.index, "started")
         self._claims[row.key] = row
@@ -502,10 +528,10 @@ class _BulkRun:
                 f"a row's key must be a non-empty string of at most 500 characters, got {key!r}"
             ) from None
 
-    def _key_clash(self, row: _Row, other: FulfillmentRequest) -> BulkResult:
+    def _key_clash(self, row: _Row, other: str) -> BulkResult:
         error = KeyReuseError(
             f"key {row.key!r} was used for different content: row {row.index} creates "
-            f"{_describe(row.request)}, an earlier row {_describe(other)}",
+            f"{_describe(row.request)}, an earlier row {other}",
             key=row.key,
         )
         return BulkResult(row.index, row.key, row.request, ok=False, error=error)
@@ -513,11 +539,13 @@ class _BulkRun:
     def _start(self, row: _Row) -> None:
         work = self._follow(row) if row.leader is not None else self._send(row)
         task = row.task = asyncio.create_task(work)
-        self._running.add(task)
+        self._running[task] = row
         task.add_done_callback(lambda done: self._finished(row, done))
 
     def _finished(self, row: _Row, task: asyncio.Task[BulkResult]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
+        if task.cancelled():
+            self._unmark_unsent(row)
         if self._claims.get(row.key) is row:
             del self._claims[row.key]
         self._ready.append(task)
@@ -537,14 +565,26 @@ class _BulkRun:
             return item
         return None if item.cancelled() else item.result()
 
+    def _unmark_unsent(self, row: _Row) -> None:
+        """A row stopped (a fatal error elsewhere, a break) before its create went out is no
+        longer 'started' in the journal; one whose create may have gone out stays so."""
+        if (
+            self._journal is not None
+            and row.leader is None
+            and not (row.in_doubt or row.exists)
+            and self._creator.doubt_since(row.key) is None
+        ):
+            self._journal.mark(row.key, row.index, "failed", error=_NOT_SENT)
+
     async def _send(self, row: _Row) -> BulkResult:
-        """Verify the row's key with DR (unless a doubt is pending), then create it."""
+        """Verify the row's key with DR (unless a doubt is pending, or the run knows the key
+        exists), then create it."""
         creator = self._creator
         try:
-            if row.in_doubt:
-                # Its send may have gone out at any time up to now (the journal's clock and
-                # a send after the mark cannot say when): the settle window counts from now.
-                options = CreateOptions(verified=False, doubt_since=creator.clock())
+            if row.exists:  # never sent again: found (by id, or looked up)
+                options = CreateOptions(exists=True)
+            elif row.in_doubt:
+                options = CreateOptions(verified=False, doubt_since=row.doubt_since)
             else:
                 known = self._swept
                 if known is None:
@@ -557,12 +597,19 @@ class _BulkRun:
                 row.request, row.key, options=options, slots=self._slots
             )
         except DigitalRiverError as error:
+            # A create left in doubt stays 'started' in the journal (and in doubt for the
+            # rest of the run): whoever creates the key next waits it out first.
+            in_doubt = creator.doubt_since(row.key) is not None
+            if in_doubt:
+                self._run_keys.put(row.key, content_digest(row.request), RunKey.IN_DOUBT)
             if self._journal is not None:
-                self._journal.mark(row.key, row.index, "failed", error=error)
+                status = "started" if in_doubt else "failed"
+                self._journal.mark(row.key, row.index, status, error=error)
             return BulkResult(row.index, row.key, row.request, ok=False, error=error)
-        return await self._done(row, outcome.fulfillment, outcome.found)
+        return await self._done(row, outcome.fulfillment, outcome.found or row.exists)
 
     async def _done(self, row: _Row, fulfillment: Fulfillment, resumed: bool) -> BulkResult:
+        self._run_keys.put(row.key, content_digest(fulfillment), RunKey.EXISTS)
         if self._journal is not None:
             self._journal.mark(row.key, row.index, "done", fulfillment=fulfillment)
         return BulkResult(

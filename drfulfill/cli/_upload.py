@@ -20,7 +20,13 @@ import attrs
 
 from .._constants import DEFAULT_IDEMPOTENCY_FIELD
 from .._convert import unstructure
-from ..errors import APIConnectionError, AuthenticationError, PermissionDeniedError
+from ..bulk import is_fatal
+from ..errors import (
+    APIConnectionError,
+    AuthenticationError,
+    CoordinationError,
+    PermissionDeniedError,
+)
 from ..models import BulkResult, FulfillmentRequest
 from ._progress import Progress
 from ._records import DEFAULT_OPTIONS, ReadOptions, layout
@@ -135,12 +141,10 @@ class UploadReport:
 
 
 def stops_the_run(error: BaseException | None) -> bool:
-    """An error that is about the API key, its permissions or the network, not the row:
-    every other row would meet it too (401, 403, and a connection that could not even be
-    made: refused, DNS, TLS)."""
-    if isinstance(error, (AuthenticationError, PermissionDeniedError)):
-        return True
-    return isinstance(error, APIConnectionError) and not error.sent
+    """An error that is about the API key, its permissions, the network or the fleet's
+    Redis, not the row: every other row would meet it too. The rule of ``bulk_create``
+    (``drfulfill.bulk.is_fatal``), so the command and the library stop on the same."""
+    return error is not None and is_fatal(error)
 
 
 class UploadStopped(Exception):
@@ -227,7 +231,12 @@ async def send(
                 progress.advance(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
-    except (AuthenticationError, PermissionDeniedError, APIConnectionError) as error:
+    except (
+        AuthenticationError,
+        PermissionDeniedError,
+        APIConnectionError,
+        CoordinationError,
+    ) as error:
         stopped.append(error)
     finally:
         heartbeat.cancel()

@@ -12,7 +12,12 @@ from typing import Any
 import click
 
 from .._constants import DEFAULT_BULK_CONCURRENCY, DEFAULT_IDEMPOTENCY_FIELD
-from ..errors import AuthenticationError, PermissionDeniedError, ValidationError
+from ..errors import (
+    AuthenticationError,
+    CoordinationError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from ._context import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -231,7 +236,8 @@ def _send_upload(
             try:
                 claim_journal(journal_path, connection.client.target)
             except ValidationError as error:
-                message = journal_refused(str(error), exists=not journal_is_new)
+                in_doubt = None if journal_is_new else _in_doubt_or_unknown(journal_path)
+                message = journal_refused(str(error), in_doubt=in_doubt)
                 raise CommandError(message, EXIT_USAGE) from None
         if connection.emulator is not None:
             _add_sandbox_orders(connection, file, fmt, options)
@@ -267,16 +273,23 @@ def _send_upload(
         ctx.exit(EXIT_FAILED)
 
 
-def journal_refused(reason: str, *, exists: bool) -> str:
-    """The exit-2 message for a journal that cannot be used for this run."""
+def journal_refused(reason: str, *, in_doubt: int | None) -> str:
+    """The exit-2 message for a journal that cannot be used for this run; ``in_doubt``: how
+    many creates the existing journal holds in doubt (None for a new journal)."""
     message = (
         f"{reason}. Pass --journal PATH to keep another journal for this run, or --no-journal "
         "to keep none."
     )
-    if exists:
+    if in_doubt:
         message += (
-            " Deleting the file is safe: a journal only lets a re-run skip what it recorded "
-            "as done, and the fulfillments themselves are at Digital River."
+            f" Do not delete it: it holds {in_doubt:,} create(s) in doubt, the only record "
+            "that they may still land there; run against the API it names first, so they "
+            "are settled."
+        )
+    elif in_doubt is not None:
+        message += (
+            " It holds no create in doubt, so deleting it is safe: a journal only lets a "
+            "re-run skip what it recorded as done, and the fulfillments are at Digital River."
         )
     return message
 
@@ -288,6 +301,8 @@ def stopped_message(stop: Any) -> str:
         why = "the API key was refused (401): check --api-key / DR_API_KEY"
     elif isinstance(error, PermissionDeniedError):
         why = "the API key may not create fulfillments (403): check its permissions"
+    elif isinstance(error, CoordinationError):
+        why = "the fleet's Redis failed: no row is sent without its claim"
     else:
         why = "cannot reach the API: check --base-url / DR_BASE_URL and the network"
     return (
@@ -342,12 +357,23 @@ def _check_writable(path: Path) -> None:
         raise CommandError(f"cannot write {path}: {error.strerror or error}", EXIT_USAGE) from None
 
 
+def _in_doubt_or_unknown(path: str) -> int | None:
+    from ..bulk import journal_in_doubt
+
+    try:
+        return journal_in_doubt(path)
+    except ValidationError:
+        return None  # not readable as a journal: the reason already says so
+
+
 def _discard_unused_journal(path: str, report: Any) -> None:
     """Remove a journal this run created when the run changed nothing at Digital River:
-    nothing created or resumed, and every failure a definite refusal. Such a journal holds
-    nothing worth keeping, and keeping it would bind it to this API (see ``bulk_create``)
-    although the run, e.g. one with a wrong key, did nothing there."""
-    if report.created or report.resumed or report.retryable:
+    nothing created or resumed, every failure a definite refusal, and no create left in
+    doubt. Such a journal holds nothing worth keeping. A journal holding a create in doubt
+    ('started') is never removed: it is the only record that the create may still land."""
+    from ..bulk import journal_in_doubt
+
+    if report.created or report.resumed or report.retryable or journal_in_doubt(path):
         return
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):

@@ -63,8 +63,9 @@ class RedisCoordinator:
     :param horizon: how old a key may be when it comes again (a redelivered message, a
         re-run) and still be recognised by the fleet without asking Digital River first
         (default 7 days, or ``done_ttl`` when only that is given): the time "created as
-        <id>" and "in doubt since" records are kept, and how far back the fleet's keys are loaded from Digital River when Redis has lost
-        its records (new, flushed or replaced). A key older than that is created again.
+        <id>" and "in doubt since" records are kept, and how far back the fleet's keys are
+        loaded from Digital River when Redis has lost its records (new, flushed or
+        replaced). A key older than that is created again.
     :param done_ttl: seconds the "created as <id>" and "in doubt since" records are kept;
         default ``horizon``, and never less.
     :param probe_interval: seconds between attempts to reach Redis again while it fails.

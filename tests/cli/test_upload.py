@@ -378,3 +378,28 @@ async def test_an_unwritable_results_or_journal_path_exits_2_before_sending(
     assert result.exit_code == 2
     assert "Error: cannot " in result.stderr and "Traceback" not in result.output
     assert emu.requests == []
+
+
+async def test_a_stopped_first_run_keeps_its_journal_when_a_create_is_in_doubt(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # Issue 18: one create is answered 504 and commits later; another is refused 401 (a
+    # rotated key) and stops the run. The journal is the only record that the first is in
+    # doubt: it must be kept, so the re-run waits that create out instead of sending it.
+    order_with(emu, "A", "a1")
+    order_with(emu, "B", "b1")
+    shipments = write(tmp_path, HEADER + "A,a1,1,,,TA,,,,\nB,b1,1,,,TB,,,,\n")
+    journal = tmp_path / "shipments.csv.journal.db"
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=1.0)
+    emu.add_fault("POST", "/fulfillments", status=401, code="unauthorized")
+    base = ("--api-key", API_KEY, "--base-url", emu.url)
+
+    first = await run_cli(*base, "--settle", "0.5", "upload", shipments, "--concurrency", "1")
+
+    assert first.exit_code == 1 and "401" in first.stderr, first.output
+    assert journal.exists()  # holds the create in doubt
+    rerun = await run_cli(*base, "--settle", "1.5", "upload", shipments)
+    await emu.commit_pending()
+    assert rerun.exit_code == 0, rerun.output
+    keys = Counter(f["metadata"]["drfulfillKey"] for f in emu.fulfillments)
+    assert len(keys) == 2 and set(keys.values()) == {1}

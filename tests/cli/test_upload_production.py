@@ -23,6 +23,7 @@ from drfulfill.errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    CoordinationError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -202,7 +203,10 @@ async def test_a_stop_raised_by_bulk_create_itself_is_handled_too(tmp_path: Path
 def test_what_stops_a_run() -> None:
     stops = _upload.stops_the_run
     assert stops(APIConnectionError("refused", sent=False))
-    assert stops(APITimeoutError("connect timed out", sent=False))
+    # The rule is bulk_create's (is_fatal): a timeout, sent or not (no rate-limit slot or
+    # claim in time, a connect timeout), fails its row, never the run.
+    assert not stops(APITimeoutError("connect timed out", sent=False))
+    assert stops(CoordinationError("Redis failed"))
     assert not stops(APITimeoutError("read timed out", sent=True))  # about this create
     assert not stops(APIConnectionError("reset", sent=True))
     assert not stops(ServerError(503))
@@ -219,7 +223,7 @@ async def test_a_journal_of_another_api_names_the_way_out(
     assert live.exit_code == 2
     message = " ".join(live.stderr.split())
     assert "--journal PATH" in message and "--no-journal" in message
-    assert "Deleting the file is safe" in message
+    assert "deleting it is safe" in message  # it holds no create in doubt
 
 
 # --- logs --------------------------------------------------------------------------------------

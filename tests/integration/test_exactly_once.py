@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from drfulfill import (
+    BadRequestError,
     Client,
     ConflictError,
     DigitalRiverError,
@@ -420,3 +421,112 @@ async def test_since_tolerates_a_dr_clock_behind_this_machines() -> None:
         async with make_client(emu) as dr:  # a new client: nothing remembered
             again = await run(dr, rows, since=started)
         assert all(r.resumed for r in again) and len(emu.fulfillments) == 5
+
+
+# --- issue 18: doubt timed from the failure, a lookup right before every resend ----------
+
+
+async def test_a_504_answered_after_the_window_is_settled_from_the_answer(emu: Emulator) -> None:
+    # DR's gateway answers 504 only after longer than the settle window (11 s against
+    # 10 s, scaled down) and the backend commits just after that answer. Timed from the
+    # send, the window had passed when the failure was seen: one lookup, a resend, two.
+    order_id = order(emu)
+    emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", latency=0.35, commit_after=0.45
+    )
+    async with make_client(emu, settle=0.3) as dr:
+        f = await dr.fulfillments.create(
+            order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+        )
+    await emu.commit_pending()
+    assert [x["id"] for x in emu.fulfillments] == [f.id]
+    assert dr.stats.recreated == 0
+
+
+async def test_a_resend_after_a_retry_after_is_preceded_by_a_lookup() -> None:
+    # DR answers 503 Retry-After: 1 and commits after the settle window has passed but
+    # before the Retry-After is over: the lookup right before the resend finds it.
+    async with Emulator(rate_limit=None) as emu:
+        order_id = order(emu)
+        emu.add_fault(
+            "POST",
+            "/fulfillments",
+            action="respond_then_commit",
+            status=503,
+            retry_after=1,
+            commit_after=0.6,
+        )
+        async with make_client(emu, settle=0.3) as dr:
+            dr._transport.sleep = asyncio.sleep  # really wait: the commit is on a timer
+            f = await dr.fulfillments.create(
+                order_id=order_id, items=[{"item_id": ITEM, "quantity": 1}]
+            )
+        await emu.commit_pending()
+        assert [x["id"] for x in emu.fulfillments] == [f.id]
+        posts = [r for r in emu.requests if r.method == "POST"]
+        assert len(posts) == 1 and dr.stats.reconciled == 1
+
+
+async def test_an_unknown_order_after_one_503_is_raised_after_one_window(emu: Emulator) -> None:
+    # The 503 needs its window; the definitive 400 (an unknown order) after the resend
+    # says nothing about earlier sends: raised at once, not after a second window.
+    emu.add_fault("POST", "/fulfillments", status=503)
+    loop = asyncio.get_running_loop()
+    async with make_client(emu, settle=0.5) as dr:
+        dr._transport.sleep = asyncio.sleep  # really wait, to time the windows
+        began = loop.time()
+        with pytest.raises(BadRequestError) as caught:
+            await dr.fulfillments.create(
+                order_id="no-such-order", items=[{"item_id": ITEM, "quantity": 1}]
+            )
+        took = loop.time() - began
+    assert caught.value.code == "invalid_parameter"
+    assert 0.5 <= took < 1.0  # one window, not two
+
+
+async def test_a_cancelled_create_counts_its_window_from_the_cancellation(emu: Emulator) -> None:
+    # Cancelled while sent; the server commits later. The next create of the key must
+    # look it up across a window from the cancellation, not from the send.
+    order_id = order(emu)
+    items = [{"item_id": ITEM, "quantity": 1}]
+    emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", commit_after=0.6, latency=5
+    )
+    async with make_client(emu, settle=0.4) as dr:
+        dr._transport.sleep = asyncio.sleep  # really wait: the commit is on a timer
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                dr.fulfillments.create(order_id=order_id, items=items, key="K"), 0.3
+            )
+        again = await dr.fulfillments.create(order_id=order_id, items=items, key="K")
+    await emu.commit_pending()
+    assert [f["id"] for f in emu.fulfillments] == [again.id]
+
+
+async def test_bulk_remembers_a_key_created_more_than_10000_rows_earlier() -> None:
+    # With since= and no journal, a row repeated after more rows than the client's cache
+    # of known keys holds (10,000, plus the 256 rows a run at concurrency 64 has in
+    # flight): the sweep predates the first create, the cache has dropped it.
+    async with Emulator(rate_limit=None, log_limit=0) as emu:
+        order_id = emu.add_order(items=[{"item_id": "first", "quantity": 5}])
+        first = {"order_id": order_id, "items": [{"item_id": "first", "quantity": 1}]}
+        others = emu.add_order(items=[{"item_id": "x", "quantity": 20_000}])
+        rows = (
+            [first]
+            + [
+                {
+                    "order_id": others,
+                    "items": [{"item_id": "x", "quantity": 1}],
+                    "shipment_id": f"s{n}",
+                }
+                for n in range(10_400)
+            ]
+            + [first]
+        )
+        async with make_client(emu) as dr:
+            since = datetime.now(timezone.utc)
+            results = await run(dr, rows, since=since, concurrency=64)
+        assert all(r.ok for r in results)
+        assert len(emu.fulfillments) == 10_401
+        repeat = next(r for r in results if r.index == len(rows) - 1)
+        assert repeat.resumed and repeat.fulfillment is not None

@@ -54,9 +54,17 @@ class FakeFulfillments:
         self.requests = 0  # creates and lookups in flight
         self.max_requests = 0
         self.delays: dict[str, int] = {}  # order id -> event-loop turns a create takes
+        self.out: set[str] = set()  # keys whose create is out
+        self.doubts: dict[str, float] = {}  # keys whose create was cancelled while out
 
     def clock(self) -> float:
         return 0.0
+
+    def doubt_since(self, key: str) -> float | None:
+        return self.doubts.get(key)  # a create cancelled while it was out
+
+    def sending(self, key: str) -> bool:
+        return key in self.out
 
     def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
         mismatch = content_mismatch(request, found)
@@ -80,6 +88,7 @@ class FakeFulfillments:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self._request_starts()
+        self.out.add(key)
         try:
             if request.order_id in self.blocked_orders:
                 await asyncio.Event().wait()
@@ -105,7 +114,11 @@ class FakeFulfillments:
             )
             self.by_key[key] = fulfillment
             return fulfillment
+        except asyncio.CancelledError:
+            self.doubts[key] = 0.0  # cancelled while out: its outcome is unknown
+            raise
         finally:
+            self.out.discard(key)
             self.in_flight -= 1
             self.requests -= 1
 
@@ -441,7 +454,9 @@ async def test_journal_failed_rows_are_retried(fake, tmp_path):
         r.index: r for r in await collect(bulk_create(fake, [row(0), row(1)], journal=journal))
     }
     assert second[0].resumed and second[1].ok and not second[1].resumed
-    assert fake.find_calls == [first[1].key]  # a failed create might have been applied
+    # A 'failed' row is a definite refusal (one left in doubt stays 'started'): it is
+    # verified with DR like a row without an entry, by its order.
+    assert fake.find_calls == ["ord_1"]
     assert len(fake.by_key) == 2
 
 
@@ -510,12 +525,14 @@ async def test_break_cancels_rows_in_flight_and_leaves_the_journal_consistent(fa
                 break
     assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing left running
     statuses = journal_rows(journal)
-    assert set(s for s, _ in statuses.values()) <= {"done", "started"}
+    assert set(s for s, _ in statuses.values()) <= {"done", "started", "failed"}
     done = {k for k, (s, _) in statuses.items() if s == "done"}
     assert {r.key for r in got} <= done
     assert done == set(fake.by_key)  # 'done' exactly when created
+    # 'started' exactly for the creates cut off while out (in doubt); rows stopped before
+    # their create went out are 'failed' ("stopped before its create was sent").
     started = {k for k, (s, _) in statuses.items() if s == "started"}
-    assert {request_key(row(5))} <= started
+    assert started == set(fake.doubts) and request_key(row(5)) in started
 
     fake.blocked_orders = set()
     fake.create_calls.clear()
@@ -597,6 +614,38 @@ async def test_a_journal_is_bound_to_the_api_it_was_first_used_with(tmp_path):
     assert production.create_calls == production.find_calls == []
     again = await collect(bulk_create(staging, [row(0)], journal=journal))
     assert [r.resumed for r in again] == [True]
+
+
+async def test_a_journal_holding_only_started_rows_is_still_bound_to_its_api(tmp_path):
+    # A run cut off while its creates were out leaves only 'started' rows: each a create
+    # that may have landed at staging. Used against production, the journal would settle
+    # them there (finding nothing) and then bind to production, losing the doubt.
+    journal = tmp_path / "j.db"
+    staging = FakeFulfillments(target="https://staging.test (test mode)")
+    staging.blocked_orders = {"ord_0", "ord_1"}
+    async with contextlib.aclosing(bulk_create(staging, [row(0), row(1)], journal=journal)) as rs:
+        task = asyncio.ensure_future(anext(rs))
+        while staging.in_flight < 2:  # noqa: ASYNC110 (polling a counter)
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await task
+    assert {s for s, _ in journal_rows(journal).values()} == {"started"}
+    production = FakeFulfillments(target="https://api.test (live mode)")
+    with pytest.raises(ValidationError, match="staging"):
+        await collect(bulk_create(production, [row(0)], journal=journal))
+    assert bulk_module.journal_in_doubt(journal) == 2
+
+
+async def test_a_journal_of_definite_failures_only_binds_nothing(tmp_path):
+    # A wrong key refused every row: nothing is true of that API, so the corrected run
+    # against another API may use the journal.
+    journal = tmp_path / "j.db"
+    wrong = FakeFulfillments(target="https://staging.test (test mode)")
+    wrong.failing_orders = {"ord_0"}
+    assert [r.ok for r in await collect(bulk_create(wrong, [row(0)], journal=journal))] == [False]
+    fixed = FakeFulfillments(target="https://api.test (live mode)")
+    assert [r.ok for r in await collect(bulk_create(fixed, [row(0)], journal=journal))] == [True]
 
 
 async def test_a_journal_that_cannot_be_opened_is_a_validation_error(fake, tmp_path):

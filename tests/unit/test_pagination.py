@@ -93,6 +93,23 @@ async def test_max_items_cuts_mid_page():
     assert await collect(pager(FakeList(), limit=10, max_items=13)) == IDS[:13]
 
 
+async def test_pages_cut_by_max_items_report_has_more_as_documented():
+    # A server that ignores the smaller last limit: the page is cut to the cap, and
+    # has_more is True since something was left over.
+    class IgnoresLimit(FakeList):
+        async def __call__(self, query):
+            return await super().__call__([(k, "10" if k == "limit" else v) for k, v in query])
+
+    pages = [page async for page in pager(IgnoresLimit(), limit=10, max_items=13).pages()]
+    assert [len(page.data) for page in pages] == [10, 3] and pages[-1].has_more is True
+    # A cap that ends exactly where the listing ends: nothing was left over.
+    pages = [page async for page in pager(FakeList(), limit=10, max_items=25).pages()]
+    assert [len(page.data) for page in pages] == [10, 10, 5] and pages[-1].has_more is False
+    # A cap that ends on a page boundary with more beyond: has_more stays DR's True.
+    pages = [page async for page in pager(FakeList(), limit=10, max_items=20).pages()]
+    assert [len(page.data) for page in pages] == [10, 10] and pages[-1].has_more is True
+
+
 async def test_max_items_zero_requests_nothing():
     fetch = FakeList()
     assert await collect(pager(fetch, max_items=0)) == []

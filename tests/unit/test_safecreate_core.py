@@ -32,7 +32,9 @@ from drfulfill._safecreate_core import (
     Send,
     SendFailed,
     State,
+    content_digest,
     content_mismatch,
+    content_text,
     decide,
     in_doubt,
     poll_interval,
@@ -171,6 +173,30 @@ def test_content_compares_order_items_and_quantities() -> None:
     assert content_mismatch(REQUEST, attrs.evolve(MADE, order_id="o2")) is not None
     fewer = attrs.evolve(MADE, items=(FulfillmentItem(item_id="i1", quantity=1),))
     assert content_mismatch(REQUEST, fewer) is not None
+
+
+def test_cancel_quantity_is_part_of_the_content_a_key_is_checked_against() -> None:
+    cancel = FulfillmentRequest(order_id="o1", items=[{"item_id": "i1", "cancel_quantity": 2}])
+    capture = FulfillmentRequest(order_id="o1", items=[{"item_id": "i1", "quantity": 2}])
+    cancelled = attrs.evolve(MADE, items=(FulfillmentItem(item_id="i1", cancel_quantity=2),))
+    assert content_mismatch(cancel, cancelled) is None
+    assert content_mismatch(capture, cancelled) is not None  # a capture is not a cancel
+    assert "cancel 2" in (content_mismatch(capture, cancelled) or "")
+    both = FulfillmentRequest(
+        order_id="o1", items=[{"item_id": "i1", "quantity": 2, "cancel_quantity": 1}]
+    )
+    assert content_mismatch(both, MADE) is not None
+    assert content_digest(cancel) != content_digest(capture)
+    assert content_digest(cancel) == content_digest(cancelled)
+
+
+def test_content_text_is_stable() -> None:
+    # The CLI's keys hash this text: it must never change.
+    request = FulfillmentRequest(
+        order_id="o1",
+        items=[{"item_id": "b", "quantity": 1}, {"item_id": "a", "cancel_quantity": 2}],
+    )
+    assert content_text(request) == '["o1",[["a",0,2],["b",1,0]]]'
 
 
 def test_a_plain_409_is_looked_up_once_then_raised() -> None:

@@ -1,0 +1,151 @@
+"""Exactly once across a fleet (issue 18), against the emulator and a real redis-server.
+
+Each "worker" is a ``Client`` with a ``RedisCoordinator`` of its own (its own connections):
+what one process knows in memory, the other does not. The settle windows and delays are
+short so the default run stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from drfulfill import Client, CoordinationError, DigitalRiverError
+from drfulfill.redis import RedisCoordinator
+from drfulfill.testing import Emulator
+
+from ._proxy import CuttableProxy
+from .conftest import RedisServer
+
+API_KEY = "sk_test_fleet_doubt"
+ITEMS = [{"item_id": "i1", "quantity": 1}]
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(rate_limit=None) as emulator:
+        yield emulator
+
+
+@contextlib.asynccontextmanager
+async def worker(emu: Emulator, redis: str, **options: object) -> AsyncIterator[Client]:
+    """One fleet member: its own coordinator (connections) and client."""
+    lease = float(options.pop("lease", 0.3))  # type: ignore[arg-type]
+    options.setdefault("rate_limit", None)
+    options.setdefault("backoff_base", 0)
+    async with (
+        RedisCoordinator(redis, lease=lease, poll=(0.005, 0.02)) as coordinator,
+        Client(API_KEY, base_url=emu.url, coordinator=coordinator, **options) as client,  # type: ignore[arg-type]
+    ):
+        yield client
+
+
+def created_per_key(emu: Emulator) -> Counter[str]:
+    return Counter(f["metadata"]["drfulfillKey"] for f in emu.fulfillments)
+
+
+async def until(condition: object, timeout: float = 5.0) -> None:
+    async def wait() -> None:
+        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 (polling a counter)
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+@pytest.mark.parametrize("how", ["cancelled mid-send", "deadline after a 504"])
+async def test_a_create_left_in_doubt_is_waited_out_by_the_next_worker(
+    emu: Emulator, redis_url: str, how: str
+) -> None:
+    # A per-message timeout cancels worker A's create while it is out (or A's short
+    # deadline raises its 504); the queue redelivers the message to worker B, same key.
+    # The first create commits later. B must look it up across a window from when A's
+    # doubt began, not create it again.
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
+    latency = 5 if how == "cancelled mid-send" else 0
+    late = emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", latency=latency, commit_after=0.5
+    )
+    async with worker(emu, redis_url, settle=0.6) as a, worker(emu, redis_url, settle=0.6) as b:
+        if how == "cancelled mid-send":
+            first = asyncio.ensure_future(
+                a.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+            )
+            await until(lambda: late.hits == 1)  # the create is out
+            first.cancel()  # the message's time is up
+            with pytest.raises(asyncio.CancelledError):
+                await first
+        else:
+            with pytest.raises(DigitalRiverError):
+                await a.with_options(deadline=0.2, settle=0.6).fulfillments.create(
+                    order_id=order_id, items=ITEMS, key="message-1"
+                )
+        again = await b.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+    await emu.commit_pending()
+    assert created_per_key(emu) == Counter({"message-1": 1})
+    assert [f["id"] for f in emu.fulfillments] == [again.id]
+
+
+async def test_a_worker_cut_off_from_redis_never_sends_after_its_claim_lapsed(
+    emu: Emulator, redis_server: RedisServer, redis_url: str
+) -> None:
+    # Worker A holds the claim and waits out a 429's Retry-After; its link to Redis
+    # breaks (the rest of the fleet still reaches Redis), its claim lapses, worker B takes
+    # over, settles and creates. Then A's wait ends: it must not send.
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
+    limited = emu.add_fault("POST", "/fulfillments", status=429, retry_after=1)
+    async with CuttableProxy(redis_server.port) as proxy:
+        async with (
+            worker(emu, proxy.url, settle=0.2, timeout=0.5) as a,
+            worker(emu, redis_url, settle=0.2, timeout=0.5) as b,
+        ):
+            task_a = asyncio.ensure_future(
+                a.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+            )
+            await until(lambda: limited.hits == 1)  # A got its 429 and is waiting
+            proxy.cut()
+            made = await b.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+            with pytest.raises(CoordinationError, match="nothing was sent"):
+                await task_a
+    assert created_per_key(emu) == Counter({"message-1": 1})
+    assert [f["id"] for f in emu.fulfillments] == [made.id]
+
+
+async def test_a_fleet_creates_with_one_request_each_and_repeats_cost_no_post(
+    emu: Emulator, redis_url: str
+) -> None:
+    orders = [emu.add_order(items=[{"item_id": "i1", "quantity": 5}]) for _ in range(20)]
+    keys = [f"message-{n}" for n in range(20)]
+
+    async def create_all(client: Client) -> None:
+        for key, order_id in zip(keys, orders, strict=True):
+            await client.fulfillments.create(order_id=order_id, items=ITEMS, key=key)
+
+    def requests() -> Counter[str]:
+        return Counter(
+            "POST" if r.method == "POST" else "GET by id" if r.path.count("/") == 2 else "list"
+            for r in emu.requests
+        )
+
+    async with worker(emu, redis_url, settle=0.05) as first:
+        await create_all(first)
+    # One POST per create; the fleet's first create loaded its memory: two list requests.
+    assert requests() == Counter({"POST": 20, "list": 2})
+
+    emu.clear_log()
+    async with worker(emu, redis_url, settle=0.05) as second:  # the messages redelivered
+        await create_all(second)
+    assert requests() == Counter({"GET by id": 20})  # never a POST, never a lookup
+
+    async with Redis.from_url(redis_url) as raw:
+        await raw.flushall()  # Redis loses everything; fresh workers cannot tell
+    emu.clear_log()
+    async with worker(emu, redis_url, settle=0.05) as third:
+        await create_all(third)
+    # The memory is loaded again from Digital River before anything is sent.
+    assert requests() == Counter({"GET by id": 20, "list": 2})
+    assert created_per_key(emu) == Counter({key: 1 for key in keys})

@@ -1,0 +1,58 @@
+"""What one process remembers of safe-create keys, in bounded memory (``_keymemory``)."""
+
+from __future__ import annotations
+
+from drfulfill._keymemory import Doubts, KnownKey, KnownKeys, RunKey, RunKeys
+
+
+def test_run_keys_remember_every_key_with_its_content_and_state() -> None:
+    keys = RunKeys(capacity=8)
+    for n in range(5000):  # grows well past its first capacity
+        keys.put(f"k{n}", n, RunKey.EXISTS if n % 3 else RunKey.IN_DOUBT)
+    assert len(keys) == 5000
+    for n in range(5000):
+        assert keys.get(f"k{n}") == (n, RunKey.EXISTS if n % 3 else RunKey.IN_DOUBT)
+    assert keys.get("never") is None
+    assert keys.nbytes <= 5000 * 48  # at most two thirds full, 16 bytes a slot
+
+
+def test_a_key_that_exists_stays_so_and_a_doubt_is_cleared_by_its_create() -> None:
+    keys = RunKeys()
+    keys.put("k", 7, RunKey.IN_DOUBT)
+    keys.put("k", 7, RunKey.EXISTS)
+    assert keys.get("k") == (7, RunKey.EXISTS)
+    keys.put("k", 7, RunKey.IN_DOUBT)  # a later doubt changes nothing
+    assert keys.get("k") == (7, RunKey.EXISTS)
+
+
+def test_run_keys_take_63_bit_digests() -> None:
+    keys = RunKeys()
+    keys.put("k", 2**63 - 1, RunKey.IN_DOUBT)
+    assert keys.get("k") == (2**63 - 1, RunKey.IN_DOUBT)
+
+
+def test_doubts_last_one_settle_window_and_the_latest_wins() -> None:
+    doubts = Doubts()
+    doubts.note("k", since=10.0, settle=5.0, now=10.0)
+    doubts.note("k", since=8.0, settle=5.0, now=11.0)  # an earlier doubt: the later stays
+    assert doubts.since("k", now=14.9) == 10.0
+    assert doubts.since("k", now=15.0) is None  # the window has passed: a lookup settles it
+    assert len(doubts) == 0
+
+
+def test_doubts_are_pruned_as_they_expire() -> None:
+    doubts = Doubts()
+    for n in range(1000):
+        doubts.note(f"k{n}", since=float(n), settle=1.0, now=float(n))
+    assert len(doubts) <= 2  # what can land within one window, not every doubt ever seen
+    doubts.forget("k999")
+    assert doubts.since("k999", now=999.0) is None
+
+
+def test_known_keys_hold_ids_and_digests_least_recently_used_out() -> None:
+    known = KnownKeys(size=2)
+    known.add("a", KnownKey("ful_a", 1))
+    known.add("b", KnownKey("ful_b", 2))
+    known.add("c", KnownKey("ful_c", 3))
+    assert known.get("a") is None and known.get("c") == KnownKey("ful_c", 3)
+    assert len(known) == 2
