@@ -406,7 +406,7 @@ class RedisClaimStore:
         return recorded
 
     async def _record_batch(self, batch: list[tuple[str, str]]) -> int:
-        await self._round_trip(
+        new = await self._round_trip(
             self._record(
                 keys=[self.keys_for(key)[2] for key, _ in batch],
                 args=[*(fulfillment_id for _, fulfillment_id in batch), self._done_ms],
@@ -414,7 +414,7 @@ class RedisClaimStore:
             self.lease,
             "record done keys",
         )
-        return len(batch)
+        return int(new)
 
     async def fence(
         self, key: str, token: str, timeout: float | None, max_wait: float | None

@@ -223,10 +223,14 @@ return 1
 
 # Loading the fleet's memory: done records for keys of fulfillments found at Digital River
 # (an existing record is kept).  KEYS: done keys.  ARGV: their ids, then done_ms.
+# Returns how many records were new.
 RECORD_DONE = """
 local ttl = ARGV[#ARGV]
+local new = 0
 for i, key in ipairs(KEYS) do
-    redis.call('SET', key, ARGV[i], 'PX', ttl, 'NX')
+    if redis.call('SET', key, ARGV[i], 'PX', ttl, 'NX') then
+        new = new + 1
+    end
 end
-return #KEYS
+return new
 """

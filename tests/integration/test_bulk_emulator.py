@@ -150,7 +150,9 @@ async def test_a_run_broken_off_half_way_then_rerun_creates_each_row_once(
         assert 1000 <= created_before < 2000
         if use_journal:
             statuses = Counter(status for status, _ in journal_rows(journal).values())
-            assert set(statuses) <= {"done", "started"} and statuses["done"] >= 1000
+            # 'started': cut off while its create was out (in doubt); 'failed': stopped
+            # before its create went out.
+            assert set(statuses) <= {"done", "started", "failed"} and statuses["done"] >= 1000
 
         again = await run(dr, rows, concurrency=48, journal=journal)
 
