@@ -38,7 +38,9 @@ from .errors import (
 )
 from .models import (
     Address as Address,
+    BulkFailure as BulkFailure,
     BulkResult as BulkResult,
+    BulkSuccess as BulkSuccess,
     CreatedTime as CreatedTime,
     Fulfillment as Fulfillment,
     FulfillmentItem as FulfillmentItem,

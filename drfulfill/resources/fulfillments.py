@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from .._convert import decoder, unstructure
 from .._retry import RequestKind
@@ -23,7 +23,8 @@ from .._wire import encode_path
 from ..bulk import KeyFunction, ProgressCallback, bulk_create
 from ..errors import ValidationError
 from ..models import (
-    BulkResult,
+    BulkFailure,
+    BulkSuccess,
     CreatedTime,
     Fulfillment,
     FulfillmentRequest,
@@ -219,9 +220,13 @@ class Fulfillments:
         stop_on_error: bool = False,
         on_progress: ProgressCallback | None = None,
         since: datetime | None = None,
-    ) -> AsyncGenerator[BulkResult, None]:
-        """Create many fulfillments concurrently; see ``drfulfill.bulk.bulk_create``."""
-        return bulk_create(
+    ) -> AsyncGenerator[BulkSuccess | BulkFailure, None]:
+        """Create many fulfillments concurrently; see ``drfulfill.bulk.bulk_create``.
+
+        Each result is a ``BulkSuccess`` or a ``BulkFailure`` (what ``BulkResult(...)``
+        always makes), so ``if res.ok:`` narrows ``res.fulfillment`` to ``Fulfillment``.
+        """
+        results = bulk_create(
             self,
             requests,
             concurrency=concurrency,
@@ -231,3 +236,4 @@ class Fulfillments:
             on_progress=on_progress,
             since=since,
         )
+        return cast("AsyncGenerator[BulkSuccess | BulkFailure, None]", results)
