@@ -18,9 +18,9 @@ class SessionPool:
     first use, inside the running loop (aiohttp binds a session to its loop), and closed by
     ``close()`` or, at the latest, when that loop shuts down its async generators
     (``asyncio.run`` does, as it ends): a client used by ``asyncio.run`` per job closes each
-    job's session in that job's loop and makes a new one in the next. When our session is made, ``env_proxy`` is set to the proxy that
-    ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` name for ``base_url`` (a caller's session
-    keeps its own ``trust_env``).
+    job's session in that job's loop and makes a new one in the next. When our session is
+    made, ``env_proxy`` is set to the proxy that ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``
+    name for ``base_url`` (a caller's session keeps its own ``trust_env``).
     """
 
     def __init__(
