@@ -55,6 +55,8 @@ __all__ = [
     "RateLimitError",
     "RetryPolicy",
     "ServerError",
+    "SyncClient",
+    "SyncPager",
     "UnitAttributes",
     "UpdateFulfillmentItem",
     "ValidationError",

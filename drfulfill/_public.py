@@ -17,6 +17,10 @@ from ._retry import (
 from ._session import (
     ClientStats as ClientStats,
 )
+from ._sync import (
+    SyncClient as SyncClient,
+    SyncPager as SyncPager,
+)
 from .errors import (
     APIConnectionError as APIConnectionError,
     APIError as APIError,
