@@ -42,29 +42,23 @@ class _Call:
         self.function = function
         self.args = args
         self.kwargs = kwargs
-        self.task: asyncio.Future[Any] | None = None
+        self.task: asyncio.Task[None] | None = None
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Lock()
         self.done.acquire()  # released when the call has ended
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:  # on the loop
-        try:
-            self.task = asyncio.ensure_future(self.function(*self.args, **self.kwargs), loop=loop)
-        except BaseException as error:  # the call failed before it awaited anything
-            self.error = error
-            self.done.release()
-            return
-        self.task.add_done_callback(self._finish)
+        self.task = loop.create_task(self._run())
 
-    def _finish(self, task: asyncio.Future[Any]) -> None:  # on the loop
-        if task.cancelled():
-            self.error = asyncio.CancelledError()
-        elif (error := task.exception()) is not None:
+    async def _run(self) -> None:
+        # The waiter is released as the call ends, not one loop turn later (a done callback).
+        try:
+            self.result = await self.function(*self.args, **self.kwargs)
+        except BaseException as error:  # CancelledError included: handed to the caller
             self.error = error
-        else:
-            self.result = task.result()
-        self.done.release()
+        finally:
+            self.done.release()
 
     def cancel(self) -> None:  # on the loop
         if self.task is not None:

@@ -90,7 +90,7 @@ def test_every_method_takes_the_same_parameters(async_cls: type, sync_cls: type)
     for name, member in vars(async_cls).items():
         # The client's constructor is the user's; a resource's is the client's business.
         constructor = name == "__init__" and async_cls is Client
-        if name.startswith("_") and not constructor or not callable(member):
+        if (name.startswith("_") and not constructor) or not callable(member):
             continue
         sync_member = getattr(sync_cls, ASYNC_TO_SYNC.get(name, name))
         assert parameters(sync_member) == parameters(member), f"{sync_cls.__name__}.{name}"
