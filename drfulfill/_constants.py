@@ -64,3 +64,10 @@ REQUEST_ID_HEADER = "x-dr-requestid"
 RETRY_AFTER_HEADER = "Retry-After"
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+# SyncClient's event-loop thread (the portal).
+# Seconds a Ctrl-C in a sync call waits for the cancelled call to end (its connection
+# released) before KeyboardInterrupt is raised; a second Ctrl-C stops the wait at once.
+SYNC_CANCEL_GRACE = 1.0
+# Seconds the interpreter's exit waits for the portal to close the sessions still open.
+SYNC_SHUTDOWN_GRACE = 5.0

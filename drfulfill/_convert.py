@@ -392,7 +392,14 @@ def _unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
 
 def _make_unstructure_fn(cls: type) -> Callable[[Any], dict[str, Any]]:
     overrides: dict[str, Any] = {
-        field.name: override(rename=_wire_names(field)[0], unstruct_hook=_writer_for(field.type))
+        field.name: override(
+            rename=_wire_names(field)[0],
+            # "any type": a field that may hold another type than declared (a bulk row's
+            # input as given) is encoded by its value's runtime type.
+            unstruct_hook=(
+                converter.unstructure if field.metadata.get("any_type") else _writer_for(field.type)
+            ),
+        )
         for field in _model_fields(cls)
     }
     with_extra = _has_extra(cls)
@@ -419,6 +426,8 @@ converter.register_structure_hook_factory(attrs.has, _complete_fn)
 converter.register_unstructure_hook_factory(attrs.has, _unstructure_fn)
 converter.register_unstructure_hook(Decimal, r.write_decimal)
 converter.register_unstructure_hook(datetime, format_datetime)
+# An error in a model (a bulk row's): its type and message, which never hold a key.
+converter.register_unstructure_hook(BaseException, lambda error: f"{type(error).__name__}: {error}")
 
 
 # --- entry points ------------------------------------------------------------------------

@@ -17,6 +17,10 @@ from ._retry import (
 from ._session import (
     ClientStats as ClientStats,
 )
+from ._sync import (
+    SyncClient as SyncClient,
+    SyncPager as SyncPager,
+)
 from .errors import (
     APIConnectionError as APIConnectionError,
     APIError as APIError,
@@ -38,7 +42,9 @@ from .errors import (
 )
 from .models import (
     Address as Address,
+    BulkFailure as BulkFailure,
     BulkResult as BulkResult,
+    BulkSuccess as BulkSuccess,
     CreatedTime as CreatedTime,
     Fulfillment as Fulfillment,
     FulfillmentItem as FulfillmentItem,

@@ -6,15 +6,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ._convert import parse_datetime
+from ._resume import WalkPosition
 from ._wire import Query
 from .errors import DecodeError
 from .models import Page
 
 T = TypeVar("T")
-RawPage = tuple[Sequence[Mapping[str, Any]], bool]  # a page's objects before decoding, hasMore
+
+
+class RawPage(NamedTuple):
+    """A page as ``CursorWalk.read`` returns it: its objects before decoding (in travel
+    order), its ``hasMore``, and the id of its last object (where a resume continues)."""
+
+    objects: Sequence[Mapping[str, Any]]
+    has_more: bool
+    last_id: str
+
 
 _DR_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
 # hasMore readings accepted besides JSON booleans (proxies and hand-written fakes send these).
@@ -148,6 +158,10 @@ class CursorWalk(Generic[T]):
         if cursor is not None:
             unkeyed.add(cursor)  # the object paged from must not come back either
         self._done = max_items == 0
+        # Where a resume continues, as of the last page handed out by page(): a fetch may
+        # already have gone past it. None once the walk's last page was handed out.
+        self._resume_cursor = cursor
+        self._finished = False
 
     @property
     def window(self) -> list[tuple[str, str]]:
@@ -167,6 +181,14 @@ class CursorWalk(Generic[T]):
         self._window = list(window)
         self._filters = [*self._base_filters, *self._window]
         self._bounds = time_bounds(self._window)
+
+    @property
+    def position(self) -> WalkPosition | None:
+        """Where this walk resumes after the pages ``page()`` has handed out: its window
+        and cursor; None when the last of them ended the walk."""
+        if self._finished:
+            return None
+        return WalkPosition(tuple(self._window), self._resume_cursor)
 
     @property
     def tracked_ids(self) -> int:
@@ -210,7 +232,7 @@ class CursorWalk(Generic[T]):
         else:
             # Moving away from the cursor: the last id in travel order is the next cursor.
             self._cursor = ids[-1]
-        return ordered, has_more
+        return RawPage(ordered, has_more, ids[-1])
 
     def _admit(self, raw: Mapping[str, Any]) -> str:
         """The id of ``raw``, once it is known not to repeat an object already yielded."""
@@ -251,6 +273,6 @@ class CursorWalk(Generic[T]):
         return object_id
 
     def page(self, raw: RawPage) -> Page[T]:
-        """Decode what ``read()`` returned."""
-        objects, has_more = raw
-        return Page(data=[self._decode(item) for item in objects], has_more=has_more)
+        """Decode what ``read()`` returned, as it is handed out (``position`` moves past it)."""
+        self._resume_cursor, self._finished = raw.last_id, not raw.has_more
+        return Page(data=[self._decode(item) for item in raw.objects], has_more=raw.has_more)

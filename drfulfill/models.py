@@ -30,11 +30,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 
-from ._convert import format_datetime
+from . import _json
+from ._convert import format_datetime, structure, unstructure
 from ._deferred import built_on_read
 from ._validation import (
     copy_if_mapping,
@@ -56,7 +57,9 @@ from ._validation import (
 
 __all__ = [
     "Address",
+    "BulkFailure",
     "BulkResult",
+    "BulkSuccess",
     "CreatedTime",
     "Fulfillment",
     "FulfillmentItem",
@@ -78,12 +81,65 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+W = TypeVar("W", bound="WireModel")
+
+
+# --- serialisation -----------------------------------------------------------------------
+
+
+class Serialisable:
+    """``to_dict()`` and ``to_json()``: a model in Digital River's wire shape."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as DR's JSON shape, through the SDK's one converter: camelCase names as
+        DR sends them, times as ISO-8601 UTC strings (``2026-01-01T00:00:00Z``), money as
+        JSON numbers, enums as their values, ``extra`` fields back under their wire names;
+        fields at their default (None, empty) are left out. ``json.dumps`` takes it as is.
+
+        Money is a Decimal in the model and a JSON number (int or float) here, as on DR's
+        wire: every amount DR sends, and every amount of up to 15 significant digits,
+        comes back from ``from_dict`` exactly equal.
+        """
+        return unstructure(self)
+
+    def to_json(self) -> str:
+        """``to_dict()`` as compact JSON text (the SDK's JSON codec; non-ASCII kept as is)."""
+        return _json.dumps(self.to_dict()).decode("utf-8")
+
+
+class WireModel(Serialisable):
+    """A model with a wire form of its own: ``from_dict`` reads back what ``to_dict`` gave."""
+
+    __slots__ = ()
+
+    @classmethod
+    def from_dict(cls: type[W], data: Mapping[str, Any]) -> W:
+        """Decode DR's wire shape (``to_dict()``'s output, or a JSON body DR sent) into this
+        model: ``Fulfillment.from_dict(f.to_dict()) == f``.
+
+        :raises DecodeError: for a response model without a field DR always sends.
+        :raises ValidationError: for a request model that breaks its rules, or with an
+            unknown field.
+        """
+        return structure(data, cls)
 
 
 # --- enums -------------------------------------------------------------------------------
 
 
-class FulfillmentReturnState(str, Enum):
+class WireEnum(str, Enum):
+    """A ``str`` enum whose ``str()`` and format are its value (``created``), as on the wire."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class FulfillmentReturnState(WireEnum):
     """State of a fulfillment return. Happy path: created -> pending -> accepted."""
 
     CREATED = "created"  # received by the fulfiller, not yet approved or rejected
@@ -92,14 +148,14 @@ class FulfillmentReturnState(str, Enum):
     REJECTED = "rejected"  # the fulfiller rejected the return
 
 
-class FulfillmentReturnType(str, Enum):
+class FulfillmentReturnType(WireEnum):
     """Who started a fulfillment return."""
 
     CLIENT = "client"  # a standard return, usually started by the customer
     WAREHOUSE = "warehouse"  # a refused shipment
 
 
-class FulfillmentReturnItemState(str, Enum):
+class FulfillmentReturnItemState(WireEnum):
     """State of one returned line item. Happy path: pending -> accepted."""
 
     PENDING = "pending"
@@ -111,7 +167,7 @@ class FulfillmentReturnItemState(str, Enum):
 
 
 @attrs.frozen
-class UnitAttributes:
+class UnitAttributes(WireModel):
     """Identifiers of one phone unit, in fulfillment-return requests and responses.
 
     :ivar serial_number: the unit's serial number, or None.
@@ -128,7 +184,7 @@ class UnitAttributes:
 
 
 @attrs.frozen(kw_only=True)
-class Address:
+class Address(WireModel):
     """A postal address (DR ``GlobalFulfillmentAddress``), in responses.
 
     :ivar line1: first address line.
@@ -150,7 +206,7 @@ class Address:
 
 
 @attrs.frozen(kw_only=True)
-class Location:
+class Location(WireModel):
     """Where returned goods go. Populated once the fulfiller approves a return.
 
     :ivar address: an ``Address``, or None.
@@ -171,7 +227,7 @@ class Location:
 
 
 @attrs.frozen(kw_only=True)
-class FulfillmentItem:
+class FulfillmentItem(WireModel):
     """One line item of a fulfillment. Every field may be None.
 
     :ivar item_id: the order's line item.
@@ -205,7 +261,7 @@ class FulfillmentItem:
 
 @built_on_read("items")
 @attrs.frozen(kw_only=True)
-class Fulfillment:
+class Fulfillment(WireModel):
     """A fulfillment: units of an order fulfilled (captured) and/or cancelled.
 
     :ivar id: e.g. ``ful_…`` (do not rely on the prefix).
@@ -245,7 +301,7 @@ class Fulfillment:
 
 
 @attrs.frozen(kw_only=True)
-class FulfillmentReturnItem:
+class FulfillmentReturnItem(WireModel):
     """One line item of a fulfillment return.
 
     :ivar fulfillment_order_item_id: the fulfillment order's line item.
@@ -272,7 +328,7 @@ class FulfillmentReturnItem:
 
 @built_on_read("items")
 @attrs.frozen(kw_only=True)
-class FulfillmentReturn:
+class FulfillmentReturn(WireModel):
     """A fulfillment return (Digital River coordinated returns).
 
     :ivar id: e.g. ``ret_…``.
@@ -307,7 +363,7 @@ class FulfillmentReturn:
 
 
 @attrs.frozen
-class FulfillmentRequestItem:
+class FulfillmentRequestItem(WireModel):
     """One line of a create-fulfillment request.
 
     ``item_id`` (the order's line item) is required. Give ``quantity`` (units to fulfil,
@@ -357,7 +413,7 @@ def _request_items(value: Any) -> tuple[FulfillmentRequestItem, ...]:
 
 
 @attrs.frozen
-class FulfillmentRequest:
+class FulfillmentRequest(WireModel):
     """Body of ``POST /fulfillments``: fulfil and/or cancel items of one order.
 
     ``order_id`` and a non-empty ``items`` (``FulfillmentRequestItem`` or dicts with the
@@ -401,7 +457,7 @@ class FulfillmentRequest:
 
 
 @attrs.frozen
-class UpdateFulfillmentItem:
+class UpdateFulfillmentItem(WireModel):
     """New tracking for one line item of an existing fulfillment.
 
     :ivar item_id: the line item (required, non-empty).
@@ -422,7 +478,7 @@ def _update_items(value: Any) -> tuple[UpdateFulfillmentItem, ...] | None:
 
 
 @attrs.frozen(kw_only=True)
-class UpdateFulfillmentRequest:
+class UpdateFulfillmentRequest(WireModel):
     """Body of ``POST /fulfillments/{id}``: tracking and metadata only (never quantities).
 
     ``metadata`` follows the create limits and, as DR's update schema demands, its values
@@ -456,7 +512,7 @@ def _unit_attributes(value: Any) -> tuple[UnitAttributes, ...] | None:
 
 
 @attrs.frozen
-class FulfillmentReturnItemRequest:
+class FulfillmentReturnItemRequest(WireModel):
     """One line of a create-return request.
 
     ``fulfillment_order_item_id`` (the fulfillment order's ``items[].id``) and
@@ -483,7 +539,7 @@ def _return_items(value: Any) -> tuple[FulfillmentReturnItemRequest, ...]:
 
 
 @attrs.frozen
-class FulfillmentReturnRequest:
+class FulfillmentReturnRequest(WireModel):
     """Body of ``POST /fulfillment-returns``.
 
     ``fulfillment_order_id`` and a non-empty ``items`` (``FulfillmentReturnItemRequest`` or
@@ -519,7 +575,7 @@ def _aware_datetime(_instance: Any, attribute: attrs.Attribute[Any], value: Any)
 
 
 @attrs.frozen
-class CreatedTime:
+class CreatedTime(WireModel):
     """A ``createdTime`` filter for list calls; bounds are timezone-aware datetimes.
 
     ``gt``/``gte``/``lt``/``lte`` work on both resources; ``eq`` only on fulfillment
@@ -562,22 +618,39 @@ class CreatedTime:
 
 
 @attrs.frozen
-class Page(Generic[T]):
-    """One page of a list call, from ``pager.pages()``.
+class Page(Serialisable, Generic[T]):
+    """One page of a list call, from ``pager.pages()`` (or ``await pager``: the first page).
 
     :ivar data: the page's objects, in the order the pager yields them (newest first when
         paging forward).
     :ivar has_more: DR's flag that more objects lie beyond this page (True, too, when
         ``max_items`` cut the page short).
+    :ivar resume_token: an opaque string when the listing has more after this page, else
+        None: ``list(<the same filters>, resume_token=token)`` yields exactly the objects
+        after this page, in a later process too. It holds ids and times, never a key.
     """
 
     data: list[T]
     has_more: bool
+    resume_token: str | None = None
+
+
+def _bulk_result_class(args: tuple[Any, ...], kwargs: dict[str, Any]) -> type[BulkResult] | None:
+    """The class a ``BulkResult(index, key, request, ok, ...)`` call makes, by its ``ok``."""
+    ok = kwargs["ok"] if "ok" in kwargs else args[3] if len(args) > 3 else None
+    if ok is None:  # no ok: unpickling or copying, which then sets the slots
+        return None
+    return BulkSuccess if ok else BulkFailure
 
 
 @attrs.frozen
-class BulkResult:
+class BulkResult(Serialisable):
     """The outcome of one ``bulk_create`` input row.
+
+    Every result is a ``BulkSuccess`` (``ok`` True, ``fulfillment`` set) or a
+    ``BulkFailure`` (``ok`` False, ``error`` set): ``BulkResult(..., ok=...)`` makes the
+    one its ``ok`` says, so ``if res.ok:`` narrows ``res.fulfillment`` to ``Fulfillment``
+    under mypy (pyright narrows on ``res.ok is True``, ``isinstance`` or ``match``).
 
     :ivar index: the row's position in the input, from 0.
     :ivar key: the row's safe-create key; ``""`` when the row is not a valid request or
@@ -588,7 +661,7 @@ class BulkResult:
     :ivar fulfillment: the fulfillment, when ``ok``; None otherwise.
     :ivar error: why the row failed, when not ``ok``: a ``DigitalRiverError`` (a
         ``ValidationError`` or ``KeyReuseError`` for the row itself), or the exception of
-        your ``key`` function.
+        your ``key`` function. ``to_dict()`` gives it as ``"TypeName: message"``.
     :ivar resumed: True when this run did not create it: the journal recorded it done, a
         lookup found it already created (by an earlier run or another process), or an
         earlier row with the same key made it.
@@ -596,8 +669,31 @@ class BulkResult:
 
     index: int
     key: str
-    request: FulfillmentRequest
+    request: FulfillmentRequest = attrs.field(metadata={"any_type": True})
     ok: bool
     fulfillment: Fulfillment | None = None
     error: BaseException | None = None
     resumed: bool = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> BulkResult:
+        return object.__new__(_bulk_result_class(args, kwargs) or cls)
+
+
+class BulkSuccess(BulkResult):
+    """A ``BulkResult`` whose fulfillment exists: ``ok`` is True, ``fulfillment`` is set."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        ok: Literal[True]
+        fulfillment: Fulfillment
+        error: None
+
+
+class BulkFailure(BulkResult):
+    """A ``BulkResult`` whose row failed: ``ok`` is False, ``error`` says why."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+        ok: Literal[False]
+        fulfillment: None
+        error: BaseException

@@ -7,11 +7,20 @@ one page ahead (``prefetch``), or over concurrent time shards.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
 from typing import Any, Generic, TypeVar
 
 from ._constants import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MIN_PAGE_SIZE
+from ._resume import ListingPosition, WalkPosition, decode_token, encode_token, fingerprint
 from ._shards import split_window
 from ._walk import CursorWalk, PaginationError, RawPage
 from ._wire import Query
@@ -73,6 +82,11 @@ class AsyncPager(Generic[T]):
     Stopping early (``break`` inside ``contextlib.aclosing(...)``, or ``aclose()`` on the
     iterator from ``pages()`` or ``aiter(pager)``) cancels any page still being fetched.
 
+    ``await pager`` gives its first ``Page`` (an empty one when there is none). Each page
+    carries ``resume_token`` while the listing has more: a pager built with the same
+    filters (and shards) and ``resume_token=`` yields exactly the objects after that page,
+    in the same direction; ``limit`` and ``max_items`` apply to the resumed listing.
+
     Iterating raises ``PaginationError`` when the server's pages do not advance (an
     object listed again, the order going back in time, an object outside a shard's
     window), ``DecodeError`` for a list response that is malformed (no ``data`` list, an
@@ -90,8 +104,11 @@ class AsyncPager(Generic[T]):
     :param ending_before: page backward from before this id.
     :param prefetch: request the next page while the current one is consumed.
     :param windows: one set of extra query pairs per time shard (from ``list(shards=K)``).
+    :param resume_token: a ``Page.resume_token`` of a listing with these filters and windows.
+    :param scope: the listing's resource, so a token of another resource is refused.
     :raises ValidationError: for an invalid ``limit``, ``max_items``, cursor or ``prefetch``,
-        both cursors at once, or ``windows`` with a cursor or with ``max_items``.
+        both cursors at once, ``windows`` with a cursor or with ``max_items``, or a
+        ``resume_token`` that is damaged, belongs to other filters, or comes with a cursor.
     """
 
     def __init__(
@@ -106,9 +123,15 @@ class AsyncPager(Generic[T]):
         ending_before: str | None = None,
         prefetch: bool = False,
         windows: Sequence[Query] | None = None,
+        resume_token: str | None = None,
+        scope: str = "",
     ) -> None:
         if starting_after is not None and ending_before is not None:
             raise ValidationError("give starting_after or ending_before, not both")
+        if resume_token is not None and (starting_after is not None or ending_before is not None):
+            raise ValidationError(
+                "a resume_token holds its own cursor: no starting_after or ending_before"
+            )
         if not isinstance(prefetch, bool):
             raise ValidationError(f"prefetch must be True or False, got {prefetch!r}")
         if windows is not None:
@@ -122,12 +145,38 @@ class AsyncPager(Generic[T]):
         self._filters = list(filters)
         self._limit = check_page_size(limit)
         self._max_items = check_max_items(max_items)
-        self._backward = check_cursor("ending_before", ending_before) is not None
-        self._start_cursor = (
-            ending_before if self._backward else (check_cursor("starting_after", starting_after))
-        )
         self._prefetch = prefetch
-        self._windows = None if windows is None else [list(window) for window in windows]
+        self._sharded = windows is not None
+        shard_windows = (
+            None if windows is None else [[(name, value) for name, value in w] for w in windows]
+        )
+        self._listing = fingerprint(scope, self._filters, shard_windows)
+        # Requests kept in flight by a sharded listing, a resumed one included.
+        self._shard_count = 0 if shard_windows is None else len(shard_windows)
+        if resume_token is not None:
+            resumed = decode_token(resume_token, self._listing)
+            self._backward = resumed.backward
+            self._starts = list(resumed.walks)
+        else:
+            self._backward = check_cursor("ending_before", ending_before) is not None
+            cursor = (
+                ending_before if self._backward else check_cursor("starting_after", starting_after)
+            )
+            self._starts = (
+                [WalkPosition((), cursor)]
+                if shard_windows is None
+                else [WalkPosition(tuple(window), None) for window in shard_windows]
+            )
+
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        """``await pager``: its first page."""
+        return self._first_page().__await__()
+
+    async def _first_page(self) -> Page[T]:
+        async with aclosing(self.pages()) as pages:
+            async for page in pages:
+                return page
+        return Page(data=[], has_more=False)  # max_items=0 lists nothing
 
     def __aiter__(self) -> AsyncGenerator[T, None]:
         return self._items()
@@ -150,38 +199,46 @@ class AsyncPager(Generic[T]):
         :raises PaginationError: while iterating, as for the items (see the class).
         :raises DecodeError: while iterating, for a malformed list response.
         """
-        if self._windows is not None:
-            return self._sharded_pages(self._windows)
+        if self._sharded:
+            return self._sharded_pages()
         if self._prefetch:
             return self._prefetched_pages()
         return self._sequential_pages()
 
-    def _walk(self, window: Query = (), unkeyed: set[str] | None = None) -> CursorWalk[T]:
+    def _walk(self, start: WalkPosition, unkeyed: set[str] | None = None) -> CursorWalk[T]:
         return CursorWalk(
             self._decode,
             self._filters,
-            window=window,
+            window=start.window,
             limit=self._limit,
             max_items=self._max_items,
-            cursor=self._start_cursor,
+            cursor=start.cursor,
             backward=self._backward,
             unkeyed=set() if unkeyed is None else unkeyed,
         )
 
+    def _with_token(self, page: Page[T], walks: Iterable[CursorWalk[T]]) -> Page[T]:
+        """``page`` with the token of where the listing stands once it is handed out."""
+        positions = tuple(p for walk in walks if (p := walk.position) is not None)
+        if not positions:
+            return page
+        token = encode_token(ListingPosition(self._listing, self._backward, positions))
+        return Page(data=page.data, has_more=page.has_more, resume_token=token)
+
     async def _sequential_pages(self) -> AsyncGenerator[Page[T], None]:
-        walk = self._walk()
+        walk = self._walk(self._starts[0])
         first = True
         while (query := walk.next_query()) is not None:
             raw = walk.read(await self._fetch_page(query))
             if raw is None:
                 break
             first = False
-            yield walk.page(raw)
+            yield self._with_token(walk.page(raw), (walk,))
         if first and self._max_items != 0:
             yield Page(data=[], has_more=False)
 
     async def _prefetched_pages(self) -> AsyncGenerator[Page[T], None]:
-        walk = self._walk()
+        walk = self._walk(self._starts[0])
         query = walk.next_query()
         ahead = None if query is None else self._start_fetch(query)
         first = True
@@ -197,21 +254,21 @@ class AsyncPager(Generic[T]):
                 if query is not None:
                     ahead = self._start_fetch(query)
                     await let_run()  # the fetch starts before this page is decoded
-                yield walk.page(raw)
+                yield self._with_token(walk.page(raw), (walk,))
         finally:
             if ahead is not None:
                 await discard([ahead])
         if first and self._max_items != 0:
             yield Page(data=[], has_more=False)
 
-    async def _sharded_pages(
-        self, windows: list[list[tuple[str, str]]]
-    ) -> AsyncGenerator[Page[T], None]:
+    async def _sharded_pages(self) -> AsyncGenerator[Page[T], None]:
         unkeyed: set[str] = set()
-        target = len(windows)
+        target = self._shard_count
         pending: dict[asyncio.Future[Mapping[str, Any]], CursorWalk[T]] = {}
-        for window in windows:
-            walk = self._walk(window, unkeyed)
+        walks: list[CursorWalk[T]] = []  # every walk not ended by a page handed out
+        for start in self._starts:
+            walk = self._walk(start, unkeyed)
+            walks.append(walk)
             query = walk.next_query()
             if query is not None:  # always, as shards have no max_items
                 pending[self._start_fetch(query)] = walk
@@ -226,6 +283,8 @@ class AsyncPager(Generic[T]):
                     if walk.next_query() is not None:
                         # Shards that finished leave room: split a dense one to refill it.
                         older = self._split(walk, unkeyed) if len(pending) + 1 < target else None
+                        if older is not None:
+                            walks.append(older)
                         for each in (walk, older):  # every next request before any decoding
                             query = None if each is None else each.next_query()
                             if each is not None and query is not None:
@@ -235,7 +294,10 @@ class AsyncPager(Generic[T]):
                 await let_run()  # the fetches start before these pages are decoded
                 for walk, raw in ready:
                     yielded = True
-                    yield walk.page(raw)
+                    page = walk.page(raw)
+                    if walk.position is None:
+                        walks.remove(walk)
+                    yield self._with_token(page, walks)
         finally:
             await discard(pending)
         if not yielded:
@@ -250,7 +312,7 @@ class AsyncPager(Generic[T]):
             return None
         older, rest = halves
         walk.narrow(rest)
-        return self._walk(older, unkeyed)
+        return self._walk(WalkPosition(tuple(older), None), unkeyed)
 
     def _start_fetch(self, query: Query) -> asyncio.Future[Mapping[str, Any]]:
         return asyncio.ensure_future(self._fetch_page(query))

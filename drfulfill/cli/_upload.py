@@ -222,9 +222,9 @@ async def send(
         async with contextlib.aclosing(results):
             async for result in results:
                 group = in_flight.pop(result.index)
-                if not result.ok and stops_the_run(result.error):
+                if result.ok is False and stops_the_run(result.error):
                     # Not this row's fault: the row is not counted and stays to be done.
-                    stopped.append(result.error)  # type: ignore[arg-type]
+                    stopped.append(result.error)
                     continue
                 outcome = outcome_of(result, group)
                 _count(report, outcome, max_failures_kept)

@@ -78,13 +78,16 @@ class FulfillmentReturns:
         ending_before: str | None = None,
         prefetch: bool = False,
         shards: int | None = None,
+        resume_token: str | None = None,
     ) -> AsyncPager[FulfillmentReturn]:
         """Fulfillment returns, newest first, fetched page by page as you iterate.
 
         ``prefetch=True`` requests the next page while you consume the current one.
         ``shards=K`` with ``created_time=CreatedTime(gte=..., lt=...)`` (both bounds required)
         pages K sub-windows of that time range concurrently and yields every object exactly
-        once, in no guaranteed order; see ``AsyncPager``.
+        once, in no guaranteed order; see ``AsyncPager``. ``resume_token`` (a page's
+        ``resume_token``, with the same filters and shards) yields exactly the objects after
+        that page; ``await`` the pager for its first page.
         """
         created_time, windows = time_windows(created_time, shards)
         filters = filter_query(
@@ -108,4 +111,6 @@ class FulfillmentReturns:
             ending_before=ending_before,
             prefetch=prefetch,
             windows=windows,
+            resume_token=resume_token,
+            scope=_PATH,
         )

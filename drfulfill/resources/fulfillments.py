@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from .._convert import decoder, unstructure
 from .._retry import RequestKind
@@ -23,7 +23,8 @@ from .._wire import encode_path
 from ..bulk import KeyFunction, ProgressCallback, bulk_create
 from ..errors import ValidationError
 from ..models import (
-    BulkResult,
+    BulkFailure,
+    BulkSuccess,
     CreatedTime,
     Fulfillment,
     FulfillmentRequest,
@@ -169,13 +170,16 @@ class Fulfillments:
         ending_before: str | None = None,
         prefetch: bool = False,
         shards: int | None = None,
+        resume_token: str | None = None,
     ) -> AsyncPager[Fulfillment]:
         """Fulfillments, newest first, fetched page by page as you iterate.
 
         ``prefetch=True`` requests the next page while you consume the current one.
         ``shards=K`` with ``created_time=CreatedTime(gte=..., lt=...)`` (both bounds required)
         pages K sub-windows of that time range concurrently and yields every object exactly
-        once, in no guaranteed order; see ``AsyncPager``.
+        once, in no guaranteed order; see ``AsyncPager``. ``resume_token`` (a page's
+        ``resume_token``, with the same filters and shards) yields exactly the objects after
+        that page; ``await`` the pager for its first page.
         """
         created_time, windows = time_windows(created_time, shards)
         filters = filter_query(
@@ -197,6 +201,7 @@ class Fulfillments:
             ending_before=ending_before,
             prefetch=prefetch,
             windows=windows,
+            resume_token=resume_token,
         )
 
     def _pager(self, filters: Sequence[tuple[str, str]], **paging: Any) -> AsyncPager[Fulfillment]:
@@ -205,6 +210,7 @@ class Fulfillments:
             lambda query: transport.request("GET", _PATH, query=query),
             decoder(Fulfillment),
             filters,
+            scope=_PATH,
             **paging,
         )
 
@@ -219,9 +225,13 @@ class Fulfillments:
         stop_on_error: bool = False,
         on_progress: ProgressCallback | None = None,
         since: datetime | None = None,
-    ) -> AsyncGenerator[BulkResult, None]:
-        """Create many fulfillments concurrently; see ``drfulfill.bulk.bulk_create``."""
-        return bulk_create(
+    ) -> AsyncGenerator[BulkSuccess | BulkFailure, None]:
+        """Create many fulfillments concurrently; see ``drfulfill.bulk.bulk_create``.
+
+        Each result is a ``BulkSuccess`` or a ``BulkFailure`` (what ``BulkResult(...)``
+        always makes), so ``if res.ok:`` narrows ``res.fulfillment`` to ``Fulfillment``.
+        """
+        results = bulk_create(
             self,
             requests,
             concurrency=concurrency,
@@ -231,3 +241,4 @@ class Fulfillments:
             on_progress=on_progress,
             since=since,
         )
+        return cast("AsyncGenerator[BulkSuccess | BulkFailure, None]", results)

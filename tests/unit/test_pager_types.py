@@ -1,4 +1,5 @@
-"""The pager's iterators are async generators, so ``aclosing(...)`` and ``aclose()`` type check."""
+"""The pager's iterators are async generators, so ``aclosing(...)`` and ``aclose()`` type check;
+the usage files in ``tests/typing`` (pager, bulk narrowing, sync client) pass mypy --strict."""
 
 import inspect
 from pathlib import Path
@@ -7,7 +8,8 @@ import pytest
 
 from .test_pagination import FakeList, pager
 
-USAGE = Path(__file__).parent.parent / "typing" / "pager_usage.py"
+TYPING = Path(__file__).parent.parent / "typing"
+USAGE = sorted(TYPING.glob("*.py"))
 
 
 @pytest.mark.parametrize("prefetch", [False, True])
@@ -16,9 +18,10 @@ def test_pages_and_items_are_async_generators(prefetch):
     assert inspect.isasyncgen(p.pages()) and inspect.isasyncgen(aiter(p))
 
 
-def test_aclosing_and_aclose_pass_mypy_strict(tmp_path):
+@pytest.mark.parametrize("usage", USAGE, ids=lambda path: path.name)
+def test_usage_passes_mypy_strict(tmp_path, usage):
     api = pytest.importorskip("mypy.api")
     out, err, status = api.run(
-        ["--strict", "--follow-imports=silent", "--cache-dir", str(tmp_path), str(USAGE)]
+        ["--strict", "--follow-imports=silent", "--cache-dir", str(tmp_path), str(usage)]
     )
     assert status == 0, out + err
