@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,7 +60,8 @@ class Client:
 
     :param api_key: secret key (``sk_test_…`` or ``sk_…``); default ``$DR_API_KEY``.
     :param base_url: default ``$DR_BASE_URL`` or ``https://api.digitalriver.com``; ``http://``
-        only to this machine (127.0.0.0/8, ::1, localhost).
+        only to this machine (127.0.0.0/8, ::1, localhost); no ``user:password@`` (the
+        key is the ``Authorization`` header; refused without showing the password).
     :param timeout: seconds allowed for one attempt (connect to last byte); None: no limit.
     :param connect_timeout: seconds allowed to connect.
     :param deadline: seconds allowed for a whole call, retries and waits included.
@@ -249,23 +251,42 @@ class Client:
 
 def check_base_url(base_url: str) -> str:
     """``base_url`` if it is https, or http to this machine (the key must not travel in
-    clear text over a network); else ValidationError."""
+    clear text over a network), and holds no user name or password; else ValidationError.
+    The messages never show a URL's credentials."""
     if not isinstance(base_url, str):
         raise ValidationError(f"base_url must be a string, got {type(base_url).__name__}")
-    problem = ValidationError(f"base_url must be an http:// or https:// URL: {base_url!r}")
+    shown = _without_credentials(base_url)
+    problem = ValidationError(f"base_url must be an http:// or https:// URL: {shown!r}")
     try:
         parts = urlsplit(base_url)
         host = parts.hostname
+        has_credentials = parts.username is not None or parts.password is not None
     except ValueError:  # e.g. an unbalanced "[" in the host
         raise problem from None
+    if has_credentials:
+        # The API key is the Authorization header, so credentials in the URL could not be
+        # sent (aiohttp refuses both at once) and would show wherever the URL does.
+        raise ValidationError(
+            f"base_url must not hold a user name or password: {shown!r}; the API key is"
+            " sent as the Authorization header"
+        )
     if parts.scheme not in ("http", "https") or not host:
         raise problem
     if parts.scheme == "http" and not is_loopback(host):
         raise ValidationError(
             f"base_url must use https:// (http:// only to 127.0.0.1, ::1 or localhost,"
-            f" since the API key would travel in clear text): {base_url!r}"
+            f" since the API key would travel in clear text): {shown!r}"
         )
     return base_url
+
+
+# "scheme://anything@" up to the host: what a URL's user name and password are written as.
+_CREDENTIALS = re.compile(r"^([^:/?#]*://)[^/?#]*@")
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with whatever precedes an ``@`` in its authority replaced by ``[redacted]``."""
+    return _CREDENTIALS.sub(r"\1[redacted]@", url)
 
 
 def check_proxy(proxy: str | None) -> str | None:

@@ -59,6 +59,12 @@ BULK_ROWS_PER_SLOT = 4
 # bulk_create(since=...) sweeps from this much earlier, for clock skew with Digital River.
 BULK_SINCE_MARGIN = timedelta(minutes=5)
 
+# Most characters of a server's text (an error message, a body) that an error message or a
+# log line shows; the error's attributes keep the text whole.
+MAX_SHOWN_TEXT = 500
+# Longer request ids are cut (DR's are UUIDs; a gateway may echo anything into the header).
+MAX_REQUEST_ID_LENGTH = 200
+
 # Headers.
 REQUEST_ID_HEADER = "x-dr-requestid"
 RETRY_AFTER_HEADER = "Retry-After"
