@@ -31,6 +31,7 @@ from ._constants import (
     METADATA_MAX_KEY_LENGTH,
 )
 from ._coordination import Coordinator, Limiter
+from ._options import check_count, check_seconds
 from ._ratelimit import RateLimiter, default_rate_for
 from ._raw import RawClient
 from ._retry import RetryPolicy
@@ -111,19 +112,19 @@ class Client:
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
         base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
+        _check_call_options(timeout, connect_timeout, deadline, max_retries, settle)
+        for name, value in (
+            ("backoff_base", backoff_base),
+            ("backoff_cap", backoff_cap),
+            ("max_retry_after", max_retry_after),
         ):
-            raise ValidationError(
-                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}"
-            )
-        _check_timeouts(timeout, connect_timeout)
+            check_seconds(name, value, positive=False)
+        check_count("connection_limit", connection_limit, minimum=1)
+        check_count("max_response_bytes", max_response_bytes, minimum=1)
         _check_idempotency_field(idempotency_field)
-        _check_settle(settle)
         if rate_limit is DR_DEFAULT_RATE:
             rate_limit = default_rate_for(api_key)
+        check_seconds("rate_limit", rate_limit, positive=True, optional=True)  # per second
         policy = RetryPolicy(
             max_retries=max_retries,
             backoff_base=backoff_base,
@@ -180,9 +181,14 @@ class Client:
         connect_timeout = (
             transport.connect_timeout if connect_timeout is _UNSET else connect_timeout
         )
-        _check_timeouts(timeout, connect_timeout)
         settle = self.settle if settle is _UNSET else settle
-        _check_settle(settle)
+        _check_call_options(
+            timeout,
+            connect_timeout,
+            transport.policy.deadline if deadline is _UNSET else deadline,
+            transport.policy.max_retries if max_retries is _UNSET else max_retries,
+            settle,
+        )
         changes: dict[str, Any] = {}
         if deadline is not _UNSET:
             changes["deadline"] = deadline
@@ -328,15 +334,15 @@ def _limiter(
     return RateLimiter(rate)
 
 
-def _check_timeouts(timeout: float | None, connect_timeout: float | None) -> None:
-    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-        if value is not None and not value > 0:
-            raise ValidationError(f"{name} must be > 0 seconds or None, got {value!r}")
-
-
-def _check_settle(settle: float) -> None:
-    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not settle >= 0:
-        raise ValidationError(f"settle must be a number of seconds >= 0, got {settle!r}")
+def _check_call_options(
+    timeout: Any, connect_timeout: Any, deadline: Any, max_retries: Any, settle: Any
+) -> None:
+    """The options ``with_options`` may change, checked as the constructor checks them."""
+    check_seconds("timeout", timeout, positive=True, optional=True)
+    check_seconds("connect_timeout", connect_timeout, positive=True, optional=True)
+    check_seconds("deadline", deadline, positive=True, optional=True)
+    check_count("max_retries", max_retries, minimum=0)
+    check_seconds("settle", settle, positive=False)
 
 
 def _check_idempotency_field(field: str | None) -> None:

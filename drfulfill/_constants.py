@@ -36,6 +36,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 10
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 100
+# Most time shards one list() walks at once (list(shards=K)): each keeps a request in flight,
+# and more than the default connection pool (100) only queue.
+MAX_SHARDS = 100
 
 # Metadata limits (DR API description, "Metadata").
 METADATA_MAX_KEYS = 20

@@ -366,7 +366,7 @@ class Transport:
             _telemetry.attempt_done(
                 method, url, status, headers, request_id, self.clock() - sent_at, self._secrets
             )
-            if status >= 300:
+            if not 200 <= status < 300:  # a status line of 000 is no success either
                 raise await self._api_error(status, headers, payload)
             if not complete:
                 raise DecodeError(
