@@ -343,7 +343,8 @@ class KeyReuseError(ValidationError):
 
 class CoordinationError(DigitalRiverError):
     """The fleet coordinator could not be used: Redis failed while a safe-create key was
-    being claimed. The create was not sent."""
+    being claimed (the create was not sent), or while a webhook event id was being recorded
+    (``drfulfill.webhooks.RedisDeduplicator``)."""
 
 
 class WebhookSignatureError(DigitalRiverError):
