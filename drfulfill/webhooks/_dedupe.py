@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from .._constants import WEBHOOK_DEDUPE_MAX_EVENTS, WEBHOOK_DEDUPE_TTL
 from .._options import check_count, check_seconds
+from ._expiring import ExpiringSet
 
 __all__ = ["Deduplicator", "MemoryDeduplicator", "event_digest"]
 
@@ -69,28 +69,16 @@ class MemoryDeduplicator:
         self.ttl: float = float(ttl)
         self.max_events: int = max_events
         self._clock = clock
-        self._expiries: OrderedDict[bytes, float] = OrderedDict()  # oldest first
+        self._ids = ExpiringSet(max_entries=max_events, clock=clock)
 
     def __len__(self) -> int:
         """How many event ids are remembered now."""
-        return len(self._expiries)
+        return len(self._ids)
 
     async def first_delivery(self, event_id: str) -> bool:
         """See ``Deduplicator.first_delivery``."""
-        now = self._clock()
-        while self._expiries:  # ids are added in time order: the expired ones lead
-            oldest, expires = next(iter(self._expiries.items()))
-            if expires > now:
-                break
-            del self._expiries[oldest]
-        digest = event_digest(event_id)
-        if digest in self._expiries:
-            return False
-        self._expiries[digest] = now + self.ttl
-        while len(self._expiries) > self.max_events:
-            self._expiries.popitem(last=False)
-        return True
+        return self._ids.add_new([event_digest(event_id)], expires=self._clock() + self.ttl)
 
     async def forget(self, event_id: str) -> None:
         """See ``Deduplicator.forget``."""
-        self._expiries.pop(event_digest(event_id), None)
+        self._ids.discard([event_digest(event_id)])

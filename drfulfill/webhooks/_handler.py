@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
@@ -18,7 +19,7 @@ from .._options import check_count, check_seconds
 from ..errors import CoordinationError, DecodeError, WebhookSignatureError, shorten
 from ._dedupe import Deduplicator
 from ._event import Event, parse_event
-from ._replay import DeliveryLog
+from ._expiring import ExpiringSet
 from ._signature import (
     SIGNATURE_HEADER,
     check_tolerance,
@@ -74,7 +75,10 @@ class WebhookHandler:
         self._dedupe = dedupe
         self.max_pending: int = max_pending
         self.read_timeout: float = float(read_timeout)
-        self._deliveries = DeliveryLog(max_entries=WEBHOOK_REPLAY_MEMORY)
+        # The signatures of accepted deliveries, each until it could no longer verify: one
+        # seen again is a replay (DR signs every retry anew). Bounded: beyond the limit the
+        # oldest goes first (100,000 is 330 deliveries a second over 300 s).
+        self._accepted = ExpiringSet(max_entries=WEBHOOK_REPLAY_MEMORY, clock=time.time)
         self._admitting = 0  # deliveries between the capacity check and their task
         # Strong references: the event loop keeps only weak ones to running tasks.
         self._tasks: set[asyncio.Task[None]] = set()
@@ -112,12 +116,12 @@ class WebhookHandler:
                 now=None,
             )
             # Before parsing: a replay costs one HMAC, not a decode.
-            if not self._deliveries.add(signatures, expires=stamp + self._tolerance):
+            if not self._accepted.add_new(signatures, expires=stamp + self._tolerance):
                 raise WebhookSignatureError("replayed delivery: this signature was seen before")
             try:
                 event = parse_event(body)
             except DecodeError:
-                self._deliveries.discard(signatures)
+                self._accepted.discard(signatures)
                 raise
         except (WebhookSignatureError, DecodeError) as exc:
             logger.warning("webhook refused: %s", exc)
@@ -129,13 +133,13 @@ class WebhookHandler:
         room; a delivery that is not taken on is forgotten, so DR's next one is not a
         replay."""
         if self._busy():
-            self._deliveries.discard(signatures)
+            self._accepted.discard(signatures)
             return _unavailable(f"{self.max_pending} events are being handled")
         self._admitting += 1
         try:
             first = self._dedupe is None or await self._dedupe.first_delivery(event.id)
         except CoordinationError as exc:
-            self._deliveries.discard(signatures)
+            self._accepted.discard(signatures)
             logger.warning("webhook %s not taken on: %s", _shown(event.id), exc)
             return _unavailable(str(exc))
         finally:

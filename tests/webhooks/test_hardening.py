@@ -23,7 +23,7 @@ from drfulfill.webhooks import (
     verify_signature,
     webhook_handler,
 )
-from drfulfill.webhooks._replay import DeliveryLog
+from drfulfill.webhooks._expiring import ExpiringSet
 from tests.webhooks._vectors import BODY, NOW, OLD_SECRET, SECRET, hand_header, hand_signature
 from tests.webhooks.conftest import Receiver
 
@@ -155,17 +155,17 @@ async def test_a_redelivery_signed_anew_is_not_a_replay(receiver: Receiver) -> N
     assert len(recorder.ids) == 3
 
 
-def test_the_delivery_log_forgets_what_can_no_longer_verify_and_is_bounded() -> None:
+def test_accepted_signatures_are_forgotten_once_they_cannot_verify_and_bounded() -> None:
     now = [1000.0]
-    log = DeliveryLog(max_entries=3, clock=lambda: now[0])
-    assert log.add([b"a"], expires=1010) and not log.add([b"a"], expires=1010)
-    assert not log.add([b"x", b"a"], expires=1010)  # any signature seen makes it a replay
-    assert log.add([b"b"], expires=1005) and log.add([b"c"], expires=1020)
+    accepted = ExpiringSet(max_entries=3, clock=lambda: now[0])
+    assert accepted.add_new([b"a"], expires=1010) and not accepted.add_new([b"a"], expires=1010)
+    assert not accepted.add_new([b"x", b"a"], expires=1010)  # any one seen: a replay
+    assert accepted.add_new([b"b"], expires=1005) and accepted.add_new([b"c"], expires=1020)
     now[0] = 1011  # "a" (and "b") can no longer pass the age check: forgotten
-    assert log.add([b"d"], expires=1030) and len(log) <= 3
+    assert accepted.add_new([b"a"], expires=1030) and len(accepted) <= 3
     for n in range(10):
-        log.add([bytes([n])], expires=2000)
-    assert len(log) == 3
+        accepted.add_new([bytes([n])], expires=2000)
+    assert len(accepted) == 3
 
 
 # --- de-duplication by event id ------------------------------------------------------------
