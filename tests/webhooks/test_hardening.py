@@ -281,3 +281,51 @@ def test_hand_signature_is_what_the_handler_sees() -> None:
     header = fresh(b"{}")
     stamp = header.split(",")[0]
     assert header.endswith(hand_signature(SECRET, stamp, b"{}"))
+
+
+class BlockingDeduplicator(MemoryDeduplicator):
+    """A deduplicator whose answer waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def first_delivery(self, event_id: str) -> bool:
+        self.called.set()
+        await self.release.wait()
+        return await super().first_delivery(event_id)
+
+
+async def test_a_delivery_that_finds_the_endpoint_full_after_reading_is_not_remembered(
+    receiver: Receiver,
+) -> None:
+    # A passes the capacity check, then its body arrives late; meanwhile B takes the one
+    # place (it waits in dedupe). A is answered 503 and forgotten, so DR's resend is no replay.
+    dedupe = BlockingDeduplicator()
+    recorder = Recorder()
+    hook = webhook_handler(SECRET, recorder, dedupe=dedupe, max_pending=1)
+    receiver.handler = hook.handle
+    body_a, body_b = event_body("evt_a"), event_body("evt_b")
+    header_a = fresh(body_a)
+    host, port = receiver.url.split("//")[1].split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /hooks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body_a)}\r\n{SIGNATURE_HEADER}: {header_a}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    b_status = asyncio.create_task(post(receiver.url, body_b, fresh(body_b)))
+    await dedupe.called.wait()  # B holds the place
+    writer.write(body_a)
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"503"
+    dedupe.release.set()
+    assert await b_status == 202
+    await hook.wait_pending()
+    assert await post(receiver.url, body_a, header_a) == 202  # the same delivery, resent
+    await hook.wait_pending()
+    assert recorder.ids == ["evt_b", "evt_a"]
