@@ -11,7 +11,7 @@ import pytest
 
 from drfulfill.cli._results import neutralise
 from drfulfill.testing import Emulator
-from tests.cli.conftest import Invoke, order_with
+from tests.cli.conftest import API_KEY, Invoke, order_with, run_cli
 from tests.cli.test_upload import write
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -134,3 +134,17 @@ async def test_results_and_failed_csv_hold_no_formula_and_the_failed_file_round_
     assert sorted(item["itemId"] for item in created["-B"]["items"]) == ["+b1", "@b2"]
     assert created["-B"]["trackingNumber"] == "=1+2"
     assert created["A"]["trackingNumber"] == '=HYPERLINK("http://evil")'
+
+
+async def test_a_base_url_password_is_never_printed(tmp_path: Path) -> None:
+    url = "https://svc:pw-s3cret@gateway.internal"
+    listed = await run_cli("--api-key", API_KEY, "--base-url", url, "fulfillments", "list")
+    uploaded = await run_cli(
+        "upload",
+        write(tmp_path, "order_id,item_id,quantity\nA,a1,1\n"),
+        "--no-journal",
+        env={"DR_API_KEY": API_KEY, "DR_BASE_URL": url},
+    )
+    for result in (listed, uploaded):
+        assert result.exit_code == 2, result.output
+        assert "pw-s3cret" not in result.output and "user name or password" in result.output
