@@ -83,6 +83,10 @@ class Client:
         body is a ``DecodeError``, a longer error body is cut to this.
     :param proxy: an ``http://`` or ``https://`` proxy URL for every request; without it
         the session this client creates uses ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``.
+    :raises ValidationError: for an option of the wrong type (a number given as a string),
+        a number that is ``nan``, infinite or out of range, a ``base_url`` that is not https
+        (but to this machine) or holds a user name or password, or a bad ``proxy``,
+        ``api_key`` or ``idempotency_field``; the message names the option.
     :ivar fulfillments: the Fulfillments API (``Fulfillments``): ``create``, ``retrieve``,
         ``update``, ``list``, ``find_by_key``, ``bulk_create``.
     :ivar fulfillment_returns: the Fulfillment Returns API (``FulfillmentReturns``):
