@@ -290,8 +290,9 @@ def check_base_url(base_url: str) -> str:
     return base_url
 
 
-# "scheme://anything@" up to the host: what a URL's user name and password are written as.
-_CREDENTIALS = re.compile(r"^([^:/?#]*://)[^/?#]*@")
+# "scheme://anything@" up to the host (scheme or "//" may be missing): what a URL's user name
+# and password are written as.
+_CREDENTIALS = re.compile(r"^((?:[^:/?#]*:)?(?://)?)[^/?#]*@")
 
 
 def _without_credentials(url: str) -> str:

@@ -75,6 +75,8 @@ async def test_a_long_request_id_is_cut():
         "http://svc:pw-s3cret@127.0.0.1:9",
         "ftp://svc:pw-s3cret@gateway.internal",
         "https://svc:pw-s3cret@[::1",  # unparseable
+        "svc:pw-s3cret@gateway.internal",  # no scheme
+        "//svc:pw-s3cret@gateway.internal",
     ],
 )
 def test_a_base_url_with_credentials_is_refused_without_showing_them(url, monkeypatch):
