@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from ._constants import (
     METADATA_MAX_KEY_LENGTH,
 )
 from ._coordination import Coordinator, Limiter
+from ._options import check_count, check_seconds
 from ._ratelimit import RateLimiter, default_rate_for
 from ._raw import RawClient
 from ._retry import RetryPolicy
@@ -59,7 +61,8 @@ class Client:
 
     :param api_key: secret key (``sk_test_…`` or ``sk_…``); default ``$DR_API_KEY``.
     :param base_url: default ``$DR_BASE_URL`` or ``https://api.digitalriver.com``; ``http://``
-        only to this machine (127.0.0.0/8, ::1, localhost).
+        only to this machine (127.0.0.0/8, ::1, localhost); no ``user:password@`` (the
+        key is the ``Authorization`` header; refused without showing the password).
     :param timeout: seconds allowed for one attempt (connect to last byte); None: no limit.
     :param connect_timeout: seconds allowed to connect.
     :param deadline: seconds allowed for a whole call, retries and waits included.
@@ -80,6 +83,10 @@ class Client:
         body is a ``DecodeError``, a longer error body is cut to this.
     :param proxy: an ``http://`` or ``https://`` proxy URL for every request; without it
         the session this client creates uses ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``.
+    :raises ValidationError: for an option of the wrong type (a number given as a string),
+        a number that is ``nan``, infinite or out of range, a ``base_url`` that is not https
+        (but to this machine) or holds a user name or password, or a bad ``proxy``,
+        ``api_key`` or ``idempotency_field``; the message names the option.
     :ivar fulfillments: the Fulfillments API (``Fulfillments``): ``create``, ``retrieve``,
         ``update``, ``list``, ``find_by_key``, ``bulk_create``.
     :ivar fulfillment_returns: the Fulfillment Returns API (``FulfillmentReturns``):
@@ -109,19 +116,19 @@ class Client:
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
         base_url = check_base_url(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
+        _check_call_options(timeout, connect_timeout, deadline, max_retries, settle)
+        for name, value in (
+            ("backoff_base", backoff_base),
+            ("backoff_cap", backoff_cap),
+            ("max_retry_after", max_retry_after),
         ):
-            raise ValidationError(
-                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}"
-            )
-        _check_timeouts(timeout, connect_timeout)
+            check_seconds(name, value, positive=False)
+        check_count("connection_limit", connection_limit, minimum=1)
+        check_count("max_response_bytes", max_response_bytes, minimum=1)
         _check_idempotency_field(idempotency_field)
-        _check_settle(settle)
         if rate_limit is DR_DEFAULT_RATE:
             rate_limit = default_rate_for(api_key)
+        check_seconds("rate_limit", rate_limit, positive=True, optional=True)  # per second
         policy = RetryPolicy(
             max_retries=max_retries,
             backoff_base=backoff_base,
@@ -178,9 +185,14 @@ class Client:
         connect_timeout = (
             transport.connect_timeout if connect_timeout is _UNSET else connect_timeout
         )
-        _check_timeouts(timeout, connect_timeout)
         settle = self.settle if settle is _UNSET else settle
-        _check_settle(settle)
+        _check_call_options(
+            timeout,
+            connect_timeout,
+            transport.policy.deadline if deadline is _UNSET else deadline,
+            transport.policy.max_retries if max_retries is _UNSET else max_retries,
+            settle,
+        )
         changes: dict[str, Any] = {}
         if deadline is not _UNSET:
             changes["deadline"] = deadline
@@ -249,23 +261,43 @@ class Client:
 
 def check_base_url(base_url: str) -> str:
     """``base_url`` if it is https, or http to this machine (the key must not travel in
-    clear text over a network); else ValidationError."""
+    clear text over a network), and holds no user name or password; else ValidationError.
+    The messages never show a URL's credentials."""
     if not isinstance(base_url, str):
         raise ValidationError(f"base_url must be a string, got {type(base_url).__name__}")
-    problem = ValidationError(f"base_url must be an http:// or https:// URL: {base_url!r}")
+    shown = _without_credentials(base_url)
+    problem = ValidationError(f"base_url must be an http:// or https:// URL: {shown!r}")
     try:
         parts = urlsplit(base_url)
         host = parts.hostname
+        has_credentials = parts.username is not None or parts.password is not None
     except ValueError:  # e.g. an unbalanced "[" in the host
         raise problem from None
+    if has_credentials:
+        # The API key is the Authorization header, so credentials in the URL could not be
+        # sent (aiohttp refuses both at once) and would show wherever the URL does.
+        raise ValidationError(
+            f"base_url must not hold a user name or password: {shown!r}; the API key is"
+            " sent as the Authorization header"
+        )
     if parts.scheme not in ("http", "https") or not host:
         raise problem
     if parts.scheme == "http" and not is_loopback(host):
         raise ValidationError(
             f"base_url must use https:// (http:// only to 127.0.0.1, ::1 or localhost,"
-            f" since the API key would travel in clear text): {base_url!r}"
+            f" since the API key would travel in clear text): {shown!r}"
         )
     return base_url
+
+
+# "scheme://anything@" up to the host (scheme or "//" may be missing): what a URL's user name
+# and password are written as.
+_CREDENTIALS = re.compile(r"^((?:[^:/?#]*:)?(?://)?)[^/?#]*@")
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with whatever precedes an ``@`` in its authority replaced by ``[redacted]``."""
+    return _CREDENTIALS.sub(r"\1[redacted]@", url)
 
 
 def check_proxy(proxy: str | None) -> str | None:
@@ -307,15 +339,15 @@ def _limiter(
     return RateLimiter(rate)
 
 
-def _check_timeouts(timeout: float | None, connect_timeout: float | None) -> None:
-    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout)):
-        if value is not None and not value > 0:
-            raise ValidationError(f"{name} must be > 0 seconds or None, got {value!r}")
-
-
-def _check_settle(settle: float) -> None:
-    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not settle >= 0:
-        raise ValidationError(f"settle must be a number of seconds >= 0, got {settle!r}")
+def _check_call_options(
+    timeout: Any, connect_timeout: Any, deadline: Any, max_retries: Any, settle: Any
+) -> None:
+    """The options ``with_options`` may change, checked as the constructor checks them."""
+    check_seconds("timeout", timeout, positive=True, optional=True)
+    check_seconds("connect_timeout", connect_timeout, positive=True, optional=True)
+    check_seconds("deadline", deadline, positive=True, optional=True)
+    check_count("max_retries", max_retries, minimum=0)
+    check_seconds("settle", settle, positive=False)
 
 
 def _check_idempotency_field(field: str | None) -> None:

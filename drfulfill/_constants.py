@@ -36,6 +36,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 10
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 100
+# Most time shards one list() walks at once (list(shards=K)): each keeps a request in flight,
+# and more than the default connection pool (100) only queue.
+MAX_SHARDS = 100
 
 # Metadata limits (DR API description, "Metadata").
 METADATA_MAX_KEYS = 20
@@ -58,6 +61,22 @@ DEFAULT_BULK_CONCURRENCY = 16
 BULK_ROWS_PER_SLOT = 4
 # bulk_create(since=...) sweeps from this much earlier, for clock skew with Digital River.
 BULK_SINCE_MARGIN = timedelta(minutes=5)
+
+# Most characters of a server's text (an error message, a body) that an error message or a
+# log line shows; the error's attributes keep the text whole.
+MAX_SHOWN_TEXT = 500
+# Longer request ids are cut (DR's are UUIDs; a gateway may echo anything into the header).
+MAX_REQUEST_ID_LENGTH = 200
+
+# Webhooks (drfulfill.webhooks). DR counts an answer after 3 s as a failed delivery.
+WEBHOOK_TOLERANCE = 300.0  # seconds a signature's timestamp may be away from now
+WEBHOOK_READ_TIMEOUT = 2.0  # seconds to receive a body, leaving time to answer within 3 s
+WEBHOOK_MAX_PENDING = 1000  # on_event runs at once; beyond, deliveries get 503 (DR retries)
+WEBHOOK_REPLAY_MEMORY = 100_000  # accepted signatures remembered (while they can verify)
+# DR retries a failed delivery for 72 hours in production: ids are remembered a day longer.
+WEBHOOK_DEDUPE_TTL = 4 * 24 * 3600.0
+WEBHOOK_DEDUPE_MAX_EVENTS = 100_000  # event ids a MemoryDeduplicator remembers
+WEBHOOK_DEDUPE_TIMEOUT = 0.5  # seconds a RedisDeduplicator round trip may take
 
 # Headers.
 REQUEST_ID_HEADER = "x-dr-requestid"

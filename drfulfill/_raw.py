@@ -13,7 +13,7 @@ from typing import Generic, ParamSpec, TypeVar
 import attrs
 
 from ._telemetry import CallRecord, capture_calls
-from .errors import ValidationError
+from .errors import ValidationError, redact_headers
 from .models import Fulfillment, FulfillmentReturn, Page
 from .pagination import AsyncPager
 from .resources.fulfillment_returns import FulfillmentReturns
@@ -30,7 +30,9 @@ class APIResponse(Generic[T]):
     #: The call's last response's status; None only when no request was needed (a create
     #: with a key this client had already created or found).
     status: int | None
-    headers: Mapping[str, str]  # of that response, as received
+    #: That response's headers as received, without ``Authorization`` and with the API key
+    #: redacted.
+    headers: Mapping[str, str]
     request_id: str | None  # DR's request id of that response
     elapsed: float  # seconds the whole call took, retries and waits included
     retries: int  # attempts the call sent beyond the first (a safe create's lookups included)
@@ -42,7 +44,7 @@ def _response(records: list[CallRecord], elapsed: float, data: T) -> APIResponse
     last = answered[-1] if answered else CallRecord()
     return APIResponse(
         status=last.status,
-        headers=last.headers,
+        headers=redact_headers(last.headers, last.secrets),
         request_id=last.request_id,
         elapsed=elapsed,
         retries=sum(max(0, record.attempts - 1) for record in records),

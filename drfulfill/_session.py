@@ -17,7 +17,7 @@ from yarl import URL
 
 from . import _telemetry
 from ._clock import monotonic
-from ._constants import REQUEST_ID_HEADER, VERSION
+from ._constants import VERSION
 from ._coordination import Limiter
 from ._pool import SessionPool
 from ._ratelimit import is_test_key
@@ -49,7 +49,7 @@ from .errors import (
     ValidationError,
     error_from_response,
     redact,
-    register_secret,
+    request_id_from,
 )
 
 logger = logging.getLogger("drfulfill")
@@ -102,8 +102,6 @@ class Transport:
         self._api_key = api_key
         # What redaction removes from every text taken from a response.
         self._secrets: tuple[str, ...] = (api_key,) if api_key else ()
-        if api_key:
-            register_secret(api_key)
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout
         self._connect_timeout = connect_timeout
@@ -382,11 +380,11 @@ class Transport:
                 " pass a session created in the running loop"
             )
         else:
-            request_id = headers.get(REQUEST_ID_HEADER)
+            request_id = request_id_from(headers, self._secrets)  # the one place it is read
             _telemetry.attempt_done(
-                method, url, status, headers, request_id, self.clock() - sent_at
+                method, url, status, headers, request_id, self.clock() - sent_at, self._secrets
             )
-            if status >= 300:
+            if not 200 <= status < 300:  # a status line of 000 is no success either
                 raise await self._api_error(status, headers, payload)
             if not complete:
                 raise DecodeError(

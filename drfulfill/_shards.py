@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
+from ._constants import MAX_SHARDS
 from ._convert import format_datetime, parse_datetime
 from .errors import ValidationError
 from .models import CreatedTime
@@ -22,11 +23,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def check_shards(shards: object) -> int | None:
-    """``shards`` as given to ``list()``: None (no sharding) or an int >= 1."""
+    """``shards`` as given to ``list()``: None (no sharding) or an int from 1 to
+    ``MAX_SHARDS``."""
     if shards is None:
         return None
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        raise ValidationError(f"shards must be an int >= 1, got {shards!r}")
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ValidationError(f"shards must be an int >= 1 and <= {MAX_SHARDS}, got {shards!r}")
     return shards
 
 

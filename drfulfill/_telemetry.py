@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -62,6 +62,7 @@ class CallRecord:
     status: int | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
     request_id: str | None = None
+    secrets: Sequence[str] = ()  # what to redact from ``headers`` before showing them
 
 
 #: The record of the call running in this context (set by ``observe_call``).
@@ -142,15 +143,19 @@ def attempt_done(
     headers: Mapping[str, str],
     request_id: str | None,
     elapsed: float,
+    secrets: Sequence[str] = (),
 ) -> None:
     """After each attempt sent: the DEBUG record, the counters, the call's record and span.
-    ``status`` None: no response (timeout, dropped connection)."""
+    ``status`` None: no response (timeout, dropped connection). ``request_id`` is shown as
+    it is: the caller redacted it (``errors.request_id_from``); ``headers`` are kept for
+    ``APIResponse``, which redacts them of ``secrets``."""
     record = _current.get()
     attempt = 1
     if record is not None:
         record.attempts += 1
         attempt = record.attempts
         record.status, record.headers, record.request_id = status, headers, request_id
+        record.secrets = secrets
         if record.span is not None:
             if status is not None:
                 record.span.set_attribute("http.response.status_code", status)

@@ -12,7 +12,15 @@ from urllib.request import getproxies, proxy_bypass
 import aiohttp
 
 from . import _json
-from .errors import APIConnectionError, APITimeoutError, DecodeError, ValidationError, redact
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    DecodeError,
+    ValidationError,
+    redact,
+    redact_body,
+    shorten,
+)
 
 Query = Sequence[tuple[str, str]]
 
@@ -72,7 +80,7 @@ def request_error(
     result outside the ``except`` block, so aiohttp's error (whose repr can show the
     request's headers) is neither its ``__cause__`` nor its ``__context__``.
     """
-    cause = redact(f"{type(error).__name__}: {error}", secrets)
+    cause = shorten(redact(f"{type(error).__name__}: {error}", secrets))
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(f"timed out connecting ({cause})", sent=False)
     # asyncio.TimeoutError, not the builtin: they are one class only from Python 3.11 on.
@@ -108,7 +116,11 @@ async def read_capped(response: aiohttp.ClientResponse, cap: int) -> tuple[bytes
 def decode_json_object(
     payload: bytes | bytearray, request_id: str | None, secrets: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``)."""
+    """The JSON object of a 2xx body, or DecodeError (its text redacted of ``secrets``).
+
+    A body that may hold a secret is returned with it redacted (``redact_body``), so no
+    error, log line or model built from it later can show it (see ``may_hold``).
+    """
     try:
         decoded = _json.loads(payload if payload.__class__ is bytes else bytes(payload))
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
@@ -120,4 +132,22 @@ def decode_json_object(
             request_id=request_id,
             secrets=secrets,
         )
+    if secrets and may_hold(payload, secrets):
+        try:
+            redacted: dict[str, Any] = redact_body(decoded, secrets)
+        except RecursionError:  # decodable, but too deep to walk again: not DR's answer
+            raise DecodeError(
+                "the response is nested too deeply",
+                text="(not shown: too deep to redact)",
+                request_id=request_id,
+                secrets=secrets,
+            ) from None
+        return redacted
     return decoded
+
+
+def may_hold(payload: bytes | bytearray, secrets: Sequence[str]) -> bool:
+    """Whether a JSON body may hold one of ``secrets`` once decoded: it holds one as
+    it is, or it has an escape (``\\u0073k_…`` decodes to ``sk_…``). Two byte searches,
+    so a body without either (nearly every body) is not walked."""
+    return b"\\" in payload or any(secret.encode() in payload for secret in secrets if secret)

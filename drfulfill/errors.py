@@ -13,7 +13,12 @@ from typing import Any
 import attrs
 from multidict import CIMultiDict
 
-from ._constants import REQUEST_ID_HEADER, RETRY_AFTER_HEADER
+from ._constants import (
+    MAX_REQUEST_ID_LENGTH,
+    MAX_SHOWN_TEXT,
+    REQUEST_ID_HEADER,
+    RETRY_AFTER_HEADER,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -37,7 +42,9 @@ __all__ = [
     "parse_retry_after",
     "redact",
     "redact_body",
-    "register_secret",
+    "redact_headers",
+    "request_id_from",
+    "shorten",
 ]
 
 REDACTED = "[redacted]"
@@ -45,30 +52,64 @@ REDACTED = "[redacted]"
 _CREDENTIAL = re.compile(r"\b(Bearer|Basic)\s+\S+", re.IGNORECASE)
 
 
-# The API keys of every Client made in this process: text that drfulfill derives from a
-# response is redacted of them wherever it is built (the funnel, the pager, the converter),
-# so an echoing server or proxy cannot put a key into any error, log line or journal.
-_REGISTERED_SECRETS: set[str] = set()
-
-
-def register_secret(secret: str) -> None:
-    """Redact ``secret`` from every error text drfulfill builds from now on."""
-    if secret:
-        _REGISTERED_SECRETS.add(secret)
-
-
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without the given secrets, the API keys of this process's clients, and any
-    ``Bearer``/``Basic`` credential.
+    """``text`` without the given secrets and without any ``Bearer``/``Basic`` credential.
+
+    Only the secrets given are removed: a client redacts its own key from what its
+    responses hold (no process-wide list of keys), so the cost does not grow with the
+    number of clients.
 
     :param text: any text, e.g. a response body.
-    :param secrets: strings to remove besides the registered keys (empty ones are ignored).
+    :param secrets: strings to remove (empty ones are ignored).
     :returns: the text, each secret and credential replaced with ``[redacted]``.
     """
-    for secret in {*secrets, *_REGISTERED_SECRETS}:
+    for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
     return _CREDENTIAL.sub(lambda match: f"{match.group(1)} {REDACTED}", text)
+
+
+def shorten(text: str, limit: int = MAX_SHOWN_TEXT) -> str:
+    """``text`` cut to ``limit`` characters (the last one an ellipsis): how much of a
+    server's text an error message or a log line shows.
+
+    :param text: any text.
+    :param limit: the most characters returned.
+    :returns: the text, or its first ``limit - 1`` characters and ``…``.
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def redact_headers(headers: Mapping[str, str], secrets: Iterable[str] = ()) -> CIMultiDict[str]:
+    """Response headers as drfulfill hands them on (``APIError.headers``,
+    ``APIResponse.headers``): without ``Authorization``, every value redacted.
+
+    :param headers: the response's headers.
+    :param secrets: strings to remove (the API key).
+    :returns: a case-insensitive copy.
+    """
+    secrets = tuple(secrets)
+    return CIMultiDict(
+        (name, redact(value, secrets))
+        for name, value in headers.items()
+        if name.lower() != "authorization"
+    )
+
+
+def request_id_from(headers: Mapping[str, str], secrets: Iterable[str] = ()) -> str | None:
+    """The response's request id (``x-dr-requestid``) as drfulfill shows it everywhere (the
+    DEBUG log, the span, ``APIResponse`` and errors): redacted of ``secrets`` and of any
+    ``Bearer``/``Basic`` credential (a gateway may echo ``Authorization`` into it), and cut
+    to ``MAX_REQUEST_ID_LENGTH`` characters.
+
+    :param headers: the response's headers (any case).
+    :param secrets: strings to remove (the API key).
+    :returns: the request id, or None when the header is absent.
+    """
+    value = _header(headers, REQUEST_ID_HEADER)
+    if value is None:
+        return None
+    return shorten(redact(value, secrets), MAX_REQUEST_ID_LENGTH)
 
 
 def redact_body(body: Any, secrets: Iterable[str] = ()) -> Any:
@@ -184,21 +225,23 @@ class APIError(DigitalRiverError):
         return self.errors[0].code if self.errors else None
 
     def _describe(self) -> str:
+        # Every piece comes from the server: each is cut, so a 2 MB message cannot make a
+        # 2 MB str(error) (nor a 2 MB retry warning, which logs it).
         text = f"HTTP {self.status}"
         if self.type:
-            text += f" {self.type}"
+            text += f" {shorten(self.type, _SHORT)}"
         if self.errors:
             first = self.errors[0]
             if first.code:
-                text += f" [{first.code}]"
+                text += f" [{shorten(first.code, _SHORT)}]"
             if first.parameter:
-                text += f" (parameter {first.parameter})"
+                text += f" (parameter {shorten(first.parameter, _SHORT)})"
             if first.message:
-                text += f": {first.message}"
+                text += f": {shorten(first.message)}"
         elif isinstance(self.body, str) and self.body.strip():
-            text += f": {_summarise(self.body)}"
+            text += f": {shorten(' '.join(self.body.split()), _SHORT * 2)}"
         if self.request_id:
-            text += f" (request id {self.request_id})"
+            text += f" (request id {shorten(self.request_id, MAX_REQUEST_ID_LENGTH)})"
         return text
 
 
@@ -256,6 +299,8 @@ class DecodeError(DigitalRiverError):
     :ivar text: the body as read, with ``secrets`` and any ``Bearer``/``Basic`` credential
         removed (``redact``); ``""`` for a ``PaginationError``.
     :ivar request_id: the response's request id, if sent (also redacted).
+
+    ``str(error)`` shows at most ``MAX_SHOWN_TEXT`` characters of the message.
     """
 
     def __init__(
@@ -268,7 +313,12 @@ class DecodeError(DigitalRiverError):
     ) -> None:
         secrets = tuple(secrets)
         self.text: str = redact(text, secrets)
-        self.request_id: str | None = None if request_id is None else redact(request_id, secrets)
+        self.request_id: str | None = (
+            None
+            if request_id is None
+            else shorten(redact(request_id, secrets), MAX_REQUEST_ID_LENGTH)
+        )
+        message = shorten(message)  # it may quote the server (an id, a hasMore value)
         if self.request_id:
             message += f" (request id {self.request_id})"
         super().__init__(message)
@@ -293,7 +343,8 @@ class KeyReuseError(ValidationError):
 
 class CoordinationError(DigitalRiverError):
     """The fleet coordinator could not be used: Redis failed while a safe-create key was
-    being claimed. The create was not sent."""
+    being claimed (the create was not sent), or while a webhook event id was being recorded
+    (``drfulfill.webhooks.RedisDeduplicator``)."""
 
 
 class WebhookSignatureError(DigitalRiverError):
@@ -402,15 +453,14 @@ def error_from_response(
     except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
         body = redact(text, secrets)
     kind, details = _parse_errors(body)
-    request_id = _header(headers, REQUEST_ID_HEADER)
     return error_class_for(status)(
         status,
         type=kind,
         errors=details,
-        request_id=None if request_id is None else redact(request_id, secrets),
+        request_id=request_id_from(headers, secrets),
         body=body,
         retry_after=parse_retry_after(_header(headers, RETRY_AFTER_HEADER), now=now),
-        headers=CIMultiDict((name, redact(value, secrets)) for name, value in headers.items()),
+        headers=redact_headers(headers, secrets),
     )
 
 
@@ -424,6 +474,4 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _summarise(text: str, limit: int = 200) -> str:
-    collapsed = " ".join(text.split())
-    return collapsed if len(collapsed) <= limit else collapsed[: limit - 1] + "…"
+_SHORT = 100  # a type, code or parameter: short words, when the server is DR

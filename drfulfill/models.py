@@ -27,7 +27,7 @@ invalid row); collections are tuples, except ``Page.data``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -572,6 +572,10 @@ def _aware_datetime(_instance: Any, attribute: attrs.Attribute[Any], value: Any)
         raise invalid(path, f"must be a datetime, got {describe(value)}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise invalid(path, f"must be timezone-aware (e.g. tzinfo=timezone.utc), got naive {value}")
+    try:
+        value.astimezone(timezone.utc)  # how it is sent
+    except OverflowError:  # datetime.min east of UTC, datetime.max west of it
+        raise invalid(path, f"is outside the years 1-9999 in UTC, got {value}") from None
 
 
 @attrs.frozen
@@ -586,8 +590,9 @@ class CreatedTime(WireModel):
     :ivar gte: at or after this time.
     :ivar lt: before this time.
     :ivar lte: at or before this time.
-    :raises ValidationError: for a bound that is not a timezone-aware datetime, or when no
-        bound is given.
+    :raises ValidationError: for a bound that is not a timezone-aware datetime (or one
+        outside the years 1-9999 once in UTC, such as ``datetime.min`` east of UTC), or
+        when no bound is given.
     """
 
     eq: datetime | None = attrs.field(default=None, validator=_aware_datetime)

@@ -155,10 +155,19 @@ def _read_csv(path: Path, options: ReadOptions) -> Iterator[Record]:
     header = next(reader)
     columns = _check_header([name.strip() for name in header], options)
     previous_end = reader.line_num
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # the reader goes on with the next line
+            line, previous_end = previous_end + 1, reader.line_num
+            yield Record(line, _csv_problem(error), [])
+            continue
         line, previous_end = previous_end + 1, reader.line_num
         if not any(value.strip() for value in values):
             continue  # a blank line
+        values = [_unneutralised(value) for value in values]
         if len(values) > len(columns):
             yield Record(
                 line, f"has {len(values)} fields but the header has {len(columns)}", values
@@ -166,6 +175,26 @@ def _read_csv(path: Path, options: ReadOptions) -> Iterator[Record]:
             continue
         known = {name: value for name, value in zip(columns, values, strict=False) if name}
         yield Record(line, known, values)
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return f"cannot be read as CSV ({error})"
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def is_neutralised(value: str) -> bool:
+    """Whether a cell is a formula behind the ``'`` that ``_results.neutralise`` puts in
+    front of one (``'=1``, or ``''=1`` for a cell that was ``'=1``)."""
+    return value.startswith("'") and value.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def _unneutralised(value: str) -> str:
+    return value[1:] if is_neutralised(value) else value
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
@@ -206,8 +235,19 @@ def _read_jsonl(path: Path, options: ReadOptions) -> Iterator[Record]:
         except ValueError as error:
             yield Record(line, f"is not valid JSON ({error})", {})
             continue
+        except RecursionError:
+            yield Record(line, "is nested too deeply to be a shipment row", {})
+            continue
         if not isinstance(value, dict):
             yield Record(line, f"must be a JSON object, got {type(value).__name__}", {})
+            continue
+        if "\\u" in text and _has_lone_surrogate(value):
+            yield Record(
+                line,
+                "holds a lone surrogate (a \\ud800-\\udfff escape that is not half of a pair),"
+                " which no text can hold",
+                value,
+            )
             continue
         unknown = [name for name in value if name not in COLUMNS and name != REASON_COLUMN]
         if unknown and not options.ignore_unknown_columns:
@@ -220,3 +260,14 @@ def _read_jsonl(path: Path, options: ReadOptions) -> Iterator[Record]:
             )
             continue
         yield Record(line, {name: value[name] for name in value if name in COLUMNS}, value)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a lone surrogate (from an escape: UTF-8 has none)."""
+    try:
+        json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except RecursionError:  # parsed, but too deep to write again
+        return False
+    return False

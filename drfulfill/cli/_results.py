@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import APIError, KeyReuseError, ValidationError
-from ._records import REASON_COLUMN, Layout
+from ._records import FORMULA_STARTS, REASON_COLUMN, Layout, is_neutralised
 
 
 @dataclass
@@ -44,6 +44,17 @@ def is_permanent(error: BaseException | None) -> bool:
     )
 
 
+def neutralise(cell: str) -> str:
+    """A CSV cell no spreadsheet runs as a formula, as OWASP advises ("CSV Injection"): one
+    that starts with ``=``, ``+``, ``-``, ``@``, a tab, CR, LF or NUL gets a ``'`` in front.
+    So does one that would read back as such a cell (``'=1`` becomes ``''=1``): the reader
+    of shipment files takes exactly one ``'`` off, and a ``--failed`` file reads back as the
+    rows that were written."""
+    if cell.startswith(FORMULA_STARTS) or is_neutralised(cell):
+        return "'" + cell
+    return cell
+
+
 class ResultsWriter:
     """``--results out.jsonl`` or ``out.csv``: one line per fulfillment, as they finish."""
 
@@ -62,15 +73,14 @@ class ResultsWriter:
     def write(self, outcome: Outcome) -> None:
         if self._csv is not None:
             lines = " ".join(map(str, outcome.lines))
-            self._csv.writerow(
-                [
-                    outcome.key,
-                    lines,
-                    outcome.status,
-                    outcome.fulfillment_id or "",
-                    outcome.error or "",
-                ]
-            )
+            cells = [
+                outcome.key,
+                lines,
+                outcome.status,
+                outcome.fulfillment_id or "",
+                outcome.error or "",
+            ]
+            self._csv.writerow([neutralise(cell) for cell in cells])
         else:
             record = {name: getattr(outcome, name) for name in self.FIELDS}
             self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -102,10 +112,20 @@ class FailedWriter:
             else:
                 record = dict(raw) if isinstance(raw, dict) else {}
                 record[REASON_COLUMN] = reason
-                self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+                self._file.write(self._json_line(record))
+
+    def _json_line(self, record: dict[str, Any]) -> str:
+        """The record as a line of JSON: as it is where the file's encoding can hold it,
+        else with \\u escapes (which read back the same, a lone surrogate included)."""
+        text = json.dumps(record, ensure_ascii=False, default=str)
+        try:
+            text.encode(getattr(self._file, "encoding", None) or "utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(record, default=str)
+        return text + "\n"
 
     def _csv_row(self, raw: Sequence[str] | dict[str, Any], reason: str) -> list[str]:
         values = list(raw) if not isinstance(raw, dict) else []
         values += [""] * (len(self._header) - len(values))
         values[self._header.index(REASON_COLUMN)] = reason
-        return values
+        return [neutralise(value) for value in values]

@@ -21,6 +21,12 @@ required, empty cells and JSON ``null`` mean "not given"):
 ``key``                       your own grouping key (see below)
 ============================  ============================================================
 
+A CSV cell that starts with ``'`` followed by ``=``, ``+``, ``-``, ``@``, a tab, CR, LF or
+NUL is read without that ``'``: the ``--results`` and ``--failed`` CSV files put one there so
+that a spreadsheet does not run the cell as a formula. A row that cannot be read (a JSON
+Lines row nested too deeply or holding a lone surrogate escape, a CSV field over 131,072
+characters) is a bad row of its own line.
+
 **Grouping.** Rows of one order become ONE fulfillment with several items when they share
 a grouping value: the explicit ``key`` if the row has one, else its ``tracking_number``,
 else its ``shipment_id``. A row with none of the three is a fulfillment of its own.

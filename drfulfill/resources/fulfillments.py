@@ -177,9 +177,9 @@ class Fulfillments:
         ``prefetch=True`` requests the next page while you consume the current one.
         ``shards=K`` with ``created_time=CreatedTime(gte=..., lt=...)`` (both bounds required)
         pages K sub-windows of that time range concurrently and yields every object exactly
-        once, in no guaranteed order; see ``AsyncPager``. ``resume_token`` (a page's
-        ``resume_token``, with the same filters and shards) yields exactly the objects after
-        that page; ``await`` the pager for its first page.
+        once, in no guaranteed order; see ``AsyncPager``. K is at most 100 (``MAX_SHARDS``).
+        ``resume_token`` (a page's ``resume_token``, with the same filters and shards)
+        yields exactly the objects after that page; ``await`` the pager for its first page.
         """
         created_time, windows = time_windows(created_time, shards)
         filters = filter_query(

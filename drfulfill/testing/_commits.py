@@ -4,6 +4,7 @@ as DR's backend may commit a create after its gateway answered 504 or the client
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,10 +47,11 @@ class _Pending:
 
 
 class LateCommits:
-    """Every late commit, in the order they were scheduled, and the timers of pending ones."""
+    """The newest ``log_limit`` late commits (None: all), in the order they were scheduled,
+    and the timers of pending ones (all of them, however many)."""
 
-    def __init__(self) -> None:
-        self.all: list[LateCommit] = []
+    def __init__(self, log_limit: int | None = None) -> None:
+        self.all: deque[LateCommit] = deque(maxlen=log_limit)
         self._pending: list[_Pending] = []
 
     @property

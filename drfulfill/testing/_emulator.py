@@ -73,7 +73,9 @@ class Emulator:
         :param host: the address to listen on.
         :param port: the port to listen on; 0 for a free one.
         :param fault_retry_after: the ``Retry-After`` of random 429 faults.
-        :param log_limit: how many requests ``requests`` keeps (the newest); None keeps all.
+        :param log_limit: how many entries each of the emulator's logs keeps, the newest
+            (``requests``, ``webhook_deliveries``, ``late_commits``), so a long-running
+            emulator's memory stays bounded; None keeps all (in tests that need every one).
         :param monotonic: the rate limiter's time source, injectable for tests.
         :param read_lag: seconds before a new object shows in lists (see ``read_lag``).
         :raises ValueError: for a ``rate_limit`` <= 0, a ``fault_rate`` outside 0..1, or a
@@ -90,7 +92,8 @@ class Emulator:
             log_limit=log_limit,
         )
         self._commits = self._server.commits
-        self._webhooks = WebhookDispatcher(clock, self._state.retrieve_fulfillment)
+        self._webhooks = WebhookDispatcher(clock, self._state.retrieve_fulfillment, log_limit)
+        self._log_limit = log_limit
         self._state.observer = self._webhooks
         self._server.app.router.add_post("/_emulator/webhooks", self._webhooks.register)
         self._host = host
@@ -276,7 +279,8 @@ class Emulator:
 
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:
-        """Every delivery attempt so far, in the order they were answered."""
+        """The delivery attempts so far (the newest ``log_limit``), in the order they were
+        answered."""
         return list(self._webhooks.deliveries)
 
     async def drain_webhooks(self) -> None:
@@ -304,6 +308,12 @@ class Emulator:
     def fulfillment_orders(self) -> Records:
         """Snapshots of the fulfillment orders, with each line's shipped and returned counts."""
         return Records(self._state.fulfillment_orders, FulfillmentOrder.snapshot)
+
+    @property
+    def log_limit(self) -> int | None:
+        """How many entries each log keeps (``requests``, ``webhook_deliveries``,
+        ``late_commits``): the newest; None keeps all."""
+        return self._log_limit
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -336,7 +346,8 @@ class Emulator:
 
     @property
     def late_commits(self) -> list[LateCommit]:
-        """Every late commit so far (pending and done), in the order they were scheduled."""
+        """The late commits so far (pending and done; the newest ``log_limit``), in the
+        order they were scheduled."""
         return list(self._commits.all)
 
     @property

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -183,12 +185,22 @@ def main(
     prog: str = "python -m drfulfill.testing",
     out: TextIO | None = None,
 ) -> None:
-    """Parse ``argv``, serve until Ctrl-C, print the banner once listening."""
+    """Parse ``argv``, serve until Ctrl-C, print the banner once listening. An address
+    that cannot be listened on (a port in use) is one line on stderr and exit status 1."""
     args = parser(prog).parse_args(argv)
     emulator, data_lines = build(args)
 
     def announce(running: Emulator) -> None:
         print("\n".join(banner(running.url, data_lines)), file=out, flush=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(emulator, announce))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(emulator, announce))
+    except OSError as error:  # only listening can fail so: one line, not a traceback
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        print(
+            f"{prog}: cannot listen on {args.host}:{args.port}: {reason}"
+            " (--port 0 takes any free port)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None

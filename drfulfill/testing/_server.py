@@ -77,7 +77,7 @@ class Server:
         self.faults = faults
         self.latency = latency
         self.log: deque[LoggedRequest] = deque(maxlen=log_limit)
-        self.commits = LateCommits()
+        self.commits = LateCommits(log_limit)
         self.rate_limited = 0
         self._operations = {(method, path): (status, op) for method, path, status, op in ROUTES}
         self.app = web.Application(middlewares=[self._gateway])

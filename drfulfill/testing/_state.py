@@ -344,11 +344,8 @@ class EmulatorState:
             "createdTime": created_time,
             "fulfillmentOrderId": fulfillment_order.id,
         }
-        upstream_id = (
-            fulfillment_order.upstream_id if request.upstream_id is None else request.upstream_id
-        )
-        if upstream_id is not None:
-            returned["upstreamId"] = upstream_id
+        if request.upstream_id is not None:  # only when given: DR does not fill it in
+            returned["upstreamId"] = request.upstream_id
         if request.reason is not None:
             returned["reason"] = request.reason
         returned["state"] = "created"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -67,11 +68,13 @@ class WebhookDispatcher:
         self,
         clock: Callable[[], datetime] | None,
         fulfillment_details: Callable[[str], Json],
+        log_limit: int | None = None,
     ) -> None:
         self._clock = clock or _utc_now
         self._fulfillment_details = fulfillment_details
         self.endpoints: list[WebhookEndpoint] = []
-        self.deliveries: list[WebhookDelivery] = []
+        #: The newest ``log_limit`` delivery attempts (None: all).
+        self.deliveries: deque[WebhookDelivery] = deque(maxlen=log_limit)
         self._return_states: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None

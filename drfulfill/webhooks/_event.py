@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import attrs
 
+from .._constants import WEBHOOK_TOLERANCE
 from .._convert import structure
 from ..errors import DecodeError
 from ..models import Fulfillment, FulfillmentReturn
@@ -92,13 +93,14 @@ class _WireEvent:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
-def parse_event(payload: bytes | str | Mapping[str, Any]) -> Event:
+def parse_event(payload: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> Event:
     """Decode an event body (bytes or text as received, or an already parsed mapping).
 
     Does not check the signature: use ``construct_event`` for requests from the network.
     Unknown keys go to ``extra`` and unknown types keep ``data.object`` raw.
 
-    :param payload: the body as received (bytes or text), or an already parsed mapping.
+    :param payload: the body as received (``bytes``, ``bytearray``, ``memoryview`` or text),
+        or an already parsed mapping.
     :returns: the event; ``event.object`` is a model for fulfillment and fulfillment-return
         events.
     :raises DecodeError: when the body is not a JSON object with a string ``id`` and
@@ -127,16 +129,20 @@ def parse_event(payload: bytes | str | Mapping[str, Any]) -> Event:
 
 
 def construct_event(
-    payload: bytes,
+    payload: bytes | bytearray | memoryview,
     header: str | None,
-    secrets: str | Sequence[str],
+    secrets: str | Iterable[str],
     *,
-    tolerance: float = 300,
+    tolerance: float = WEBHOOK_TOLERANCE,
     now: float | None = None,
 ) -> Event:
     """``verify_signature`` then ``parse_event``: the one call a webhook endpoint needs.
 
-    :param payload: the raw request body, exactly as received.
+    It does not remember deliveries: to refuse a replayed one and run each event once, use
+    ``webhook_handler``, or a ``MemoryDeduplicator``/``RedisDeduplicator`` on ``event.id``.
+
+    :param payload: the raw request body, exactly as received (``bytes``, ``bytearray`` or
+        ``memoryview``).
     :param header: the ``DigitalRiver-Signature`` header (None when absent).
     :param secrets: the endpoint's signing secret, or several during a rotation.
     :param tolerance: seconds the signature's timestamp may be away from ``now``.
@@ -145,8 +151,9 @@ def construct_event(
     :raises WebhookSignatureError: for a missing, malformed, non-matching or stale
         signature; the body is not parsed then.
     :raises DecodeError: for a correctly signed body that is not an event.
-    :raises ValidationError: when ``secrets`` is empty or holds a non-string or empty
-        secret, or ``payload`` is not bytes.
+    :raises ValidationError: before the header is read, when ``secrets`` is None, empty or
+        holds a non-string or empty secret, ``tolerance`` is not a finite number >= 0, or
+        ``payload`` is not bytes.
     """
     verify_signature(payload, header, secrets, tolerance=tolerance, now=now)
     return parse_event(payload)
@@ -159,9 +166,11 @@ def _decode_object(event_type: str, raw: Mapping[str, Any]) -> EventObject:
     return raw
 
 
-def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+def _load(payload: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(payload, Mapping):
         return payload
+    if isinstance(payload, (bytearray, memoryview)):  # json.loads takes neither
+        payload = bytes(payload)
     try:
         raw = json.loads(payload)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError

@@ -14,8 +14,10 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 
+from .._constants import WEBHOOK_TOLERANCE
+from .._options import check_seconds
 from ..errors import ValidationError, WebhookSignatureError
 
 __all__ = ["SIGNATURE_HEADER", "sign_test_payload", "verify_signature"]
@@ -34,11 +36,11 @@ _MALFORMED = f"malformed {SIGNATURE_HEADER} header: expected '<timestamp>, <sign
 
 
 def verify_signature(
-    payload: bytes,
+    payload: bytes | bytearray | memoryview,
     header: str | None,
-    secrets: str | Sequence[str],
+    secrets: str | Iterable[str],
     *,
-    tolerance: float = 300,
+    tolerance: float = WEBHOOK_TOLERANCE,
     now: float | None = None,
 ) -> None:
     """Check a webhook's ``DigitalRiver-Signature`` header against the raw request body.
@@ -53,18 +55,34 @@ def verify_signature(
     :param payload: the body exactly as received (bytes, before any JSON parsing).
     :param header: the ``DigitalRiver-Signature`` header's value (None when absent).
     :param secrets: the endpoint's signing secret, or several (after a rotation DR keeps
-        the old secret valid for 12 hours: pass both).
+        the old secret valid for 12 hours: pass both), as a list or any iterable.
     :param tolerance: the most seconds the timestamp may be away from ``now``, in either
-        direction.
+        direction: a finite number >= 0.
     :param now: the current Unix time (default: the system clock), for tests.
     :returns: None, when one signature in the header matches one secret and the timestamp
         is within ``tolerance``.
     :raises WebhookSignatureError: when the header is missing or malformed, no signature
         matches, or the timestamp is too old or too far in the future.
-    :raises ValidationError: when ``secrets`` is empty or holds a non-string or empty
-        secret, or ``payload`` is not bytes (``bytes``, ``bytearray`` or ``memoryview``).
+    :raises ValidationError: before the header is read, when ``secrets`` is None, empty or
+        holds a non-string or empty secret, ``tolerance`` is not a finite number >= 0, or
+        ``payload`` is not bytes (``bytes``, ``bytearray`` or ``memoryview``).
     """
     keys = secret_keys(secrets)
+    check_tolerance(tolerance)
+    verified_signatures(payload, header, keys, tolerance=tolerance, now=now)
+
+
+def verified_signatures(
+    payload: bytes | bytearray | memoryview,
+    header: str | None,
+    keys: list[bytes],
+    *,
+    tolerance: float,
+    now: float | None,
+) -> tuple[float, list[bytes]]:
+    """``verify_signature`` with its arguments checked: the timestamp (Unix seconds) and
+    every signature of the header that matched (what makes a delivery a replay when seen
+    again, whatever else its header holds)."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise ValidationError("payload must be the raw request body as bytes")
     stamp_part, stamp, signatures = _parse_header(header)
@@ -73,13 +91,21 @@ def verify_signature(
         _sign(key, text, body) for key in keys for text in dict.fromkeys((stamp_part, stamp))
     ]
     # Check every pair (no early exit) so the time taken does not depend on which matched.
-    matched = False
+    matched = []
     for candidate in signatures:
         for value in expected:
-            matched |= hmac.compare_digest(value, candidate)
+            if hmac.compare_digest(value, candidate):
+                matched.append(value)
     if not matched:
         raise WebhookSignatureError("no signature in the header matches a signing secret")
-    _check_age(float(stamp), tolerance, time.time() if now is None else now)
+    seconds = _check_age(float(stamp), tolerance, time.time() if now is None else now)
+    return seconds, matched
+
+
+def check_tolerance(tolerance: object) -> None:
+    """``ValidationError`` unless ``tolerance`` is a finite number of seconds >= 0 (``nan``
+    would accept a signature of any age)."""
+    check_seconds("tolerance", tolerance, positive=False)
 
 
 def sign_test_payload(payload: bytes, secret: str, *, timestamp: int | None = None) -> str:
@@ -91,6 +117,8 @@ def sign_test_payload(payload: bytes, secret: str, *, timestamp: int | None = No
     :returns: ``"{timestamp}, {base64 HMAC-SHA256}"``, which ``verify_signature`` accepts.
     :raises ValidationError: when ``secret`` is not a non-empty string.
     """
+    if not isinstance(secret, str):
+        raise ValidationError("secret must be a non-empty signing secret")
     (key,) = secret_keys(secret)
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     return f"{stamp}, {_sign(key, stamp, bytes(payload)).decode('ascii')}"
@@ -101,13 +129,20 @@ def _sign(key: bytes, timestamp: str, body: bytes) -> bytes:
     return base64.b64encode(digest)
 
 
-def secret_keys(secrets: str | Sequence[str]) -> list[bytes]:
-    """The signing secrets as HMAC keys; ``ValidationError`` unless there is at least one
-    and each is a non-empty string."""
-    listed = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not listed or not all(isinstance(secret, str) and secret for secret in listed):
-        raise ValidationError("secrets must be a non-empty signing secret or a list of them")
-    return [secret.encode("utf-8") for secret in listed]
+def secret_keys(secrets: str | Iterable[str]) -> list[bytes]:
+    """The signing secrets as HMAC keys, read once (an iterator is consumed here);
+    ``ValidationError`` unless there is at least one and each is a non-empty string."""
+    problem = ValidationError("secrets must be a non-empty signing secret or a list of them")
+    if isinstance(secrets, str):
+        listed: list[object] = [secrets]
+    elif isinstance(secrets, Iterable) and not isinstance(secrets, (bytes, bytearray)):
+        listed = list(secrets)
+    else:  # None (an unset environment variable), a number, bytes
+        raise problem
+    keys = [secret.encode("utf-8") for secret in listed if isinstance(secret, str) and secret]
+    if not keys or len(keys) != len(listed):
+        raise problem
+    return keys
 
 
 def _parse_header(header: str | None) -> tuple[str, str, list[bytes]]:
@@ -139,7 +174,8 @@ def _parse_header(header: str | None) -> tuple[str, str, list[bytes]]:
     return parts[stamp_index], stamp, signatures
 
 
-def _check_age(timestamp: float, tolerance: float, now: float) -> None:
+def _check_age(timestamp: float, tolerance: float, now: float) -> float:
+    """The timestamp in seconds, once it is within ``tolerance`` of ``now``."""
     seconds = timestamp / 1000 if timestamp > _MILLISECONDS_ABOVE else timestamp
     age = now - seconds
     if age > tolerance:
@@ -150,3 +186,4 @@ def _check_age(timestamp: float, tolerance: float, now: float) -> None:
         raise WebhookSignatureError(
             f"the signature timestamp is {-age:.0f} s in the future (tolerance {tolerance:g} s)"
         )
+    return seconds

@@ -63,13 +63,16 @@ async def test_create_and_retrieve(emu: Emulator, api: Api, fulfillment_order: s
     assert emu.fulfillment_returns[0] == created
 
 
-async def test_upstream_id_defaults_to_the_fulfillment_orders(
-    api: Api, fulfillment_order: str
+async def test_upstream_id_is_set_only_when_given(
+    emu: Emulator, api: Api, fulfillment_order: str
 ) -> None:
+    # DR's guide: the caller sets upstreamId (to the order id); DR does not fill it in.
     reply = await api.post("/fulfillment-returns", request(), headers=auth(LIVE_KEY))
-    assert reply.body["upstreamId"] == "231388420336"
+    assert "upstreamId" not in reply.body and "reason" not in reply.body
     assert reply.body["livemode"] is True
-    assert "reason" not in reply.body
+    assert "upstreamId" not in emu.fulfillment_returns[0]
+    listed = await api.get("/fulfillment-returns", {"upstreamIds": "231388420336"})
+    assert listed.body["data"] == []
 
 
 async def test_returned_quantities_are_bounded_by_shipped(
@@ -208,6 +211,7 @@ async def test_list_filters_and_paging(
         clock.advance(n % 2)  # pairs share a createdTime
         body = request(item="99341140336") if n < 3 else request(item=other_item)
         body["fulfillmentOrderId"] = fulfillment_order if n < 3 else other
+        body["upstreamId"] = "231388420336" if n < 3 else "U2"  # the caller sets it
         ids.append((await api.post("/fulfillment-returns", body)).body["id"])
     emu.advance_return(ids[1], "pending")
     emu.advance_return(ids[4], "pending")

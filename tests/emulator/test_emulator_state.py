@@ -183,7 +183,7 @@ async def test_late_commits_run_on_the_loop_or_all_at_once_in_due_order() -> Non
         True,
         ["now", "late"],
     )
-    assert commits.pending == 0 and commits.all == [late, refused, now]
+    assert commits.pending == 0 and list(commits.all) == [late, refused, now]
     assert commits.apply_all() == []
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from drfulfill import NotFoundError
+from drfulfill import Client, NotFoundError
 from drfulfill._telemetry import configure_logging, log_level_from_env
 
 from .conftest import KEY, make_client
@@ -156,3 +156,27 @@ def test_without_opentelemetry_the_sdk_still_works():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout == "True\n1\n", out.stderr
+
+
+async def test_the_span_gets_the_request_id_redacted(otel):
+    # A gateway that echoes Authorization into x-dr-requestid (issue 19).
+    from tests.hostile._server import HostileServer, json_response
+
+    exporter, _ = otel
+    fulfillment = {
+        "id": "ful_1",
+        "orderId": "o1",
+        "createdTime": "2026-01-01T00:00:00Z",
+        "items": [],
+    }
+
+    async def respond(request, writer):
+        echo = f"req-9 {request.headers['authorization']}"
+        writer.write(json_response(200, fulfillment, {"x-dr-requestid": echo}))
+
+    exporter.clear()
+    async with HostileServer(respond) as server:
+        async with Client(KEY, base_url=server.url, rate_limit=None) as dr:
+            await dr.fulfillments.retrieve("ful_1")
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["dr.request_id"] == "req-9 Bearer [redacted]"
