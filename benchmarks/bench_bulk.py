@@ -8,6 +8,8 @@ memory figures are the client process's alone. Memory is sampled at 10%, 50% and
 the rows: flat figures mean memory does not grow with the input.
 
 The baseline is raw aiohttp: ``concurrency`` workers POSTing a JSON body to the same server.
+``--trace`` also prints the peak of the memory Python allocated (``tracemalloc``) during the
+bulk run: what the SDK holds, without the interpreter's and libraries' baseline.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,9 +125,12 @@ async def bulk(url: str, rows: int, concurrency: int, journal: Path | None) -> f
             if done in checkpoints:
                 elapsed = time.perf_counter() - started
                 current, peak = memory_mb()
+                traced = ""
+                if tracemalloc.is_tracing():
+                    traced = f"  peak traced {tracemalloc.get_traced_memory()[1] / 2**20:6.1f} MB"
                 print(
                     f"  bulk  {done:>8,} rows  {elapsed:7.1f} s  {done / elapsed:7.0f} rows/s  "
-                    f"RSS {current:6.1f} MB  peak RSS {peak:6.1f} MB",
+                    f"RSS {current:6.1f} MB  peak RSS {peak:6.1f} MB{traced}",
                     flush=True,
                 )
         return rows / (time.perf_counter() - started)
@@ -143,7 +149,10 @@ async def main(args: argparse.Namespace) -> None:
         )
         with tempfile.TemporaryDirectory() as tmp:
             journal = None if args.no_journal else Path(tmp) / "bench.db"
+            if args.trace:
+                tracemalloc.start()
             bulk_rate = await bulk(url, args.rows, args.concurrency, journal)
+            tracemalloc.stop()
             if journal is not None:
                 print(f"  journal file: {journal.stat().st_size / 2**20:.1f} MB")
         raw_rate = await baseline(url, args.baseline_rows, args.concurrency)
@@ -159,6 +168,7 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--baseline-rows", type=int, default=50_000)
+    parser.add_argument("--trace", action="store_true", help="also print peak traced memory")
     parser.add_argument(
         "--no-journal",
         action="store_true",

@@ -162,6 +162,7 @@ async def measure_memory(redis_url: str) -> list[str]:
         await limiter.pause(30)
         claims = coordinator.claims(api_key)
         held = await claims.acquire("order-123456789012:key-0001", max_wait=None)
+        await held.fence(60.0)  # a send is out: its claim and its "may land from" marker
         done = await claims.acquire("order-123456789012:key-0002", max_wait=None)
         await done.release("ful_0123456789abcdef0123456789abcdef")
         lines = []

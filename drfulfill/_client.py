@@ -64,6 +64,8 @@ class Client:
         only to this machine (127.0.0.0/8, ::1, localhost); no ``user:password@`` (the
         key is the ``Authorization`` header; refused without showing the password).
     :param timeout: seconds allowed for one attempt (connect to last byte); None: no limit.
+        60 by default: at least the gateway timeouts in front of APIs like DR's (a create
+        given up on sooner could still be in process there).
     :param connect_timeout: seconds allowed to connect.
     :param deadline: seconds allowed for a whole call, retries and waits included.
     :param max_retries: retries after the first attempt; 0 means a single attempt.
@@ -75,8 +77,9 @@ class Client:
     :param session: your own ``aiohttp.ClientSession``; used as it is and never closed here.
     :param idempotency_field: metadata field of the safe-create protocol; None disables it.
     :param connection_limit: pool size of the session this client creates.
-    :param settle: seconds a doubtful create (timed out, dropped, 5xx) is given to show up
-        in DR's lists before it is sent again; see ``DEFAULT_SETTLE`` for the default's why.
+    :param settle: seconds a doubtful create (timed out, dropped, 5xx, cancelled) is given
+        to show up in DR's lists before it is sent again, counted from when the failure was
+        seen; see ``DEFAULT_SETTLE`` for the default's why.
     :param coordinator: shared state for a fleet of processes using one API key, e.g.
         ``drfulfill.redis.RedisCoordinator``: exactly-once claims on safe-create keys.
     :param max_response_bytes: most of a response body read (default 8 MiB); a longer 2xx

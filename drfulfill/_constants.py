@@ -12,7 +12,10 @@ BASE_URL_ENV = "DR_BASE_URL"
 TEST_KEY_PREFIX = "sk_test_"
 
 # Timeouts, in seconds.
-DEFAULT_TIMEOUT = 30.0  # one attempt, connect to last byte
+# One attempt, connect to last byte. At least the gateway timeouts seen in front of APIs like
+# DR's (29-60 s): a create the client gave up on sooner could still be in process at DR, and
+# its settle window (which counts from the failure) would start too early.
+DEFAULT_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_DEADLINE = 120.0  # one call, every attempt and wait included
 
@@ -47,10 +50,12 @@ METADATA_MAX_VALUE_LENGTH = 500
 
 # Safe-create protocol.
 DEFAULT_IDEMPOTENCY_FIELD = "drfulfillKey"
-# Seconds a "not found" must have had to become true before a doubtful create is re-sent.
-# DR publishes neither its gateway timeout nor how far lists lag writes; creates answered
-# 504 have been seen to commit 1-3 s later. 10 s covers that three times over, and it is
-# paid only after an ambiguous failure (a rare event), never on the happy path.
+# Seconds a "not found" must have had to become true before a doubtful create is re-sent,
+# counted from when the failure was seen (the 504, the timeout, the drop, the cancellation),
+# never from the send. DR publishes neither its gateway timeout nor how far lists lag
+# writes; creates answered 504 have been seen to commit 1-3 s later. 10 s covers that three
+# times over, and it is paid only after an ambiguous failure (a rare event), never on the
+# happy path.
 DEFAULT_SETTLE = 10.0
 # Keys a client remembers having created or found, so their repeats cost no request.
 KNOWN_KEYS_CACHE_SIZE = 10_000

@@ -176,16 +176,24 @@ def bulk_create(
     other content fails the row with ``KeyReuseError``. Every row not recorded ``done`` in
     the journal is verified with Digital River before it is created.
 
-    The journal is an optimisation, never the source of truth: a new, moved, truncated or
-    deleted journal only costs the verification above. The file is locked while a run uses
-    it; a row's ``started`` mark is committed (fsynced, off the event loop) before its
-    create is sent. Its table ``journal`` has one row per key: ``key, idx, status
-    ('started'|'done'|'failed'), fulfillment_id, fulfillment_json, error, updated``. A
-    journal is bound to the API (base URL and test/live mode) of its first done row.
+    Every key the run created, found or left in doubt is remembered for the rest of the
+    run, however long the input (``RunKeys``: about 34 MB per million keys): a repeat of it
+    is never sent again.
+
+    The journal is an optimisation for what is done, never the source of truth: a new,
+    moved, truncated or deleted journal only costs the verification above. The file is
+    locked while a run uses it; a row's ``started`` mark is committed (fsynced, off the
+    event loop) before its create is sent. Its table ``journal`` has one row per key:
+    ``key, idx, status ('started'|'done'|'failed'), fulfillment_id, fulfillment_json,
+    error, updated``. A row whose create ended with its outcome unknown stays ``started``
+    (a re-run waits it out); ``failed`` is a definite failure. A journal is bound to the API
+    (base URL and test/live mode) of its first ``started`` or ``done`` row, and unbound when
+    a run ends with neither in it.
 
     Stop early with ``break`` inside ``contextlib.aclosing(...)``, ``await results.aclose()``
     or by cancelling the consuming task: rows in flight are cancelled, and the journal keeps
-    each row either ``done`` or ``started`` (a re-run verifies those).
+    each row ``done``, ``started`` (its create was out: a re-run waits it out) or ``failed``
+    (stopped before its create went out).
 
     :param fulfillments: ``client.fulfillments`` (anything with a ``safe_create``).
     :param requests: a sync or async iterable of ``FulfillmentRequest`` or dicts with the
@@ -214,11 +222,10 @@ def bulk_create(
     :raises DigitalRiverError: on the first iteration, when another run holds the journal
         (after waiting up to 5 s for it), or later when the journal's file fails.
     :raises AuthenticationError: from the iteration, when a row met it (see ``is_fatal``):
-        no row is started after it, rows still in flight are cancelled, every row that
-        finished is yielded first, and then the error is raised, instead of failing every
-        row. The
-        same for ``PermissionDeniedError`` and an ``APIConnectionError`` raised before
-        anything was sent. With ``since``, an error of the sweep is raised on the first
+        no row is started after it, rows waiting to send are cancelled (a create already
+        out is let finish), every row that finished is yielded first, and then the error
+        is raised, instead of failing every row. The same for ``PermissionDeniedError``,
+        ``CoordinationError`` and an ``APIConnectionError`` raised before anything was sent. With ``since``, an error of the sweep is raised on the first
         iteration, before any row; without it, a failed per-order lookup fails its rows.
     """
     creator = fulfillments.safe_create

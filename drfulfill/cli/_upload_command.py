@@ -53,8 +53,9 @@ and quantities), so a renamed or copied file maps to the same keys.
 The whole file is checked before anything is sent: bad rows are reported as FILE:LINE: reason
 (the CSV header is line 1) and nothing is sent, unless --skip-invalid. A journal next to
 the file (FILE.journal.db) records what is done, so running the same command again resumes
-without creating anything twice. A wrong key, missing permissions or an unreachable API
-stop the run at once (exit 1).
+without creating anything twice; a journal that holds a create in doubt is always kept. A
+wrong key, missing permissions, an unreachable API or a failing fleet Redis stop the run at
+once (exit 1).
 
 \b
 Exit codes:

@@ -186,7 +186,7 @@ class RedisClaimStore:
     Made by ``RedisCoordinator.claims``; building one yourself is rarely needed.
 
     An ``acquire`` cancelled while its script runs may leave a claim nobody holds: it
-    expires after its lease and the next holder is told it took over (so it looks up).
+    expires after its lease. Nothing was sent under it, so the next holder gets it fresh.
     """
 
     def __init__(

@@ -69,11 +69,13 @@ class Fulfillments:
 
         Exactly once: the request carries ``key`` in ``metadata`` under the client's
         ``idempotency_field``. After an ambiguous failure (timeout, dropped connection,
-        5xx) or a 409 the order's fulfillments are searched for the key; a create is sent
-        again only when lookups spanning the client's ``settle`` window have not found it.
-        Without ``key`` a random one is used. With ``key`` (pass the same key when you
-        retry a create yourself) the key is looked up before the first send, unless this
-        client created or found it already: that costs one lookup per call.
+        5xx, cancellation) or a 409 the order's fulfillments are searched for the key; a
+        create is sent again only when lookups spanning the client's ``settle`` window
+        from the failure have not found it, and right after such a lookup. Without ``key``
+        a random one is used (one request). With ``key`` (pass the same key when you retry
+        a create yourself) the key is looked up before the first send (two requests),
+        unless the client's coordinator vouches the fleet never sent it (one request); a
+        key this client or the fleet created already costs one GET by id, never a POST.
 
         Raises ``KeyReuseError`` when ``key`` names a fulfillment of another order, items or
         quantities; ``ValidationError`` for bad input (nothing sent); the create's
