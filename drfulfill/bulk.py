@@ -219,6 +219,8 @@ def bulk_create(
         raise ValidationError(
             "bulk_create needs the safe-create protocol: the Client's idempotency_field is None"
         )
+    # Bulk traffic: interactive calls of the same client (or fleet) go before it.
+    creator = creator.with_priority("bulk")
     if concurrency is None:
         concurrency = DEFAULT_BULK_CONCURRENCY
     elif isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

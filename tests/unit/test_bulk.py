@@ -58,6 +58,9 @@ class FakeFulfillments:
     def clock(self) -> float:
         return 0.0
 
+    def with_priority(self, priority: str) -> FakeFulfillments:
+        return self  # no limiter here: the lane changes nothing
+
     def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
         mismatch = content_mismatch(request, found)
         if mismatch is not None:
