@@ -466,6 +466,16 @@ class Emulator:
         self._faults.clear()
 
     @property
+    def fault_rate(self) -> float:
+        """The chance (0..1) that a request meets a random fault (see ``Emulator(fault_rate=)``);
+        settable, e.g. to seed data first and misbehave afterwards."""
+        return self._faults.rate
+
+    @fault_rate.setter
+    def fault_rate(self, rate: float) -> None:
+        self._faults.rate = rate
+
+    @property
     def faults_injected(self) -> int:
         """How many requests met a fault, programmed or random."""
         return self._faults.injected

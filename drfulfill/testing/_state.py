@@ -309,11 +309,11 @@ class EmulatorState:
         if order.id not in self._auto_order_ids:
             return
         for item, units in wanted.items():
-            line = order.lines.get(item)
-            if line is None:
+            held = order.lines.get(item)
+            if held is None:
                 order.lines[item] = OrderLine(item, self._ids.uuid(), max(1, units))
-            elif units > line.open:
-                line.quantity += units - line.open
+            elif units > held.open:
+                held.quantity += units - held.open
 
     def retrieve_fulfillment(self, fulfillment_id: str) -> Json:
         """``FulfillmentOrder``: the fulfillment plus ``orderDetails``, and no ``currency``,
