@@ -165,11 +165,12 @@ class RedisLimiter:
         """
         deadline = None if max_wait is None else self._clock() + max_wait
         _call_deadline.set(deadline)
-        left = self._left(deadline)
-        # Without time for a round trip, or while Redis is failing: the local limiter.
-        if left == 0 or self._fallback.use_local(self._clock()):
+        if self._fallback.use_local(self._clock()):
             await self._local.acquire(max_wait, priority=priority)
             return
+        if deadline is not None and self._left(deadline) == 0:
+            # No time to ask Redis; a slot of its own would not count in the fleet's.
+            raise refused(0.0, 0.0, "the shared rate limit (no time left to ask Redis)")
         try:
             if priority == "bulk":
                 await self._acquire_bulk(deadline)

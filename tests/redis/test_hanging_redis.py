@@ -15,7 +15,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from drfulfill import Client, RateLimitError
+from drfulfill import APITimeoutError, Client, RateLimitError
 from drfulfill.redis import RedisCoordinator
 from drfulfill.testing import Emulator
 
@@ -121,5 +121,17 @@ async def test_a_cancelled_waiter_ends_at_once_and_leaves_no_command_running(sil
         # redis-py closes its connection: nothing is left waiting on the silent server.
         # (Before: the command ran on until redis-py's own 5 s timeout.)
         await asyncio.wait_for(silent_redis.disconnected.wait(), 2.0)
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
+
+
+async def test_no_time_left_is_refused_without_asking_redis(silent_redis):
+    coordinator = coordinator_for(silent_redis, "own client")
+    limiter = coordinator.limiter(KEY, 25)
+    try:
+        with pytest.raises(APITimeoutError) as caught:
+            await asyncio.wait_for(limiter.acquire(0.0), HANG)
+        assert caught.value.sent is False
+        assert silent_redis.connections == 0 and not limiter.degraded
     finally:
         await asyncio.wait_for(coordinator.close(), HANG)
