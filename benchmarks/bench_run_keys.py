@@ -56,9 +56,7 @@ def main() -> None:
     for key in names:
         timed.get(key)
     get = time.perf_counter() - began
-    print(
-        f"per key: put {put / options.keys * 1e6:.2f} us, get {get / options.keys * 1e6:.2f} us"
-    )
+    print(f"per key: put {put / options.keys * 1e6:.2f} us, get {get / options.keys * 1e6:.2f} us")
 
 
 if __name__ == "__main__":

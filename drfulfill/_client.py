@@ -30,7 +30,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     METADATA_MAX_KEY_LENGTH,
 )
-from ._coordination import Coordinator, Limiter
+from ._coordination import PRIORITIES, Coordinator, Limiter, Priority
 from ._options import check_count, check_seconds
 from ._ratelimit import RateLimiter, default_rate_for
 from ._raw import RawClient
@@ -175,14 +175,22 @@ class Client:
         deadline: float | None = _UNSET,
         max_retries: int = _UNSET,
         settle: float = _UNSET,
+        priority: Priority = _UNSET,
     ) -> Client:
         """A view of this client with other options for every call made through it, creates
         included; options not given stay as they are. It shares the session (no new
         connection pool), limiter, stats, coordinator and known keys; validation is the
         constructor's. ``close()`` on a view closes the shared session: close the client.
 
+        ``priority``: the rate limiter's lane of the view's calls, ``"interactive"`` (a
+        client's own calls) or ``"bulk"`` (``bulk_create``'s): bulk calls take only the
+        slots interactive ones leave free, so a web request never queues behind a batch job
+        that shares the key.
+
         ``await dr.with_options(timeout=2, max_retries=0).fulfillments.retrieve(id)``
         """
+        if priority is not _UNSET and priority not in PRIORITIES:
+            raise ValidationError(f"priority must be 'interactive' or 'bulk', got {priority!r}")
         transport = self._transport
         timeout = transport.timeout if timeout is _UNSET else timeout
         connect_timeout = (
@@ -208,6 +216,8 @@ class Client:
             connect_timeout=connect_timeout,
             policy=attrs.evolve(transport.policy, **changes) if changes else transport.policy,
         )
+        if priority is not _UNSET:
+            view._transport = view._transport.with_priority(priority)
         view.settle = float(settle)
         creator = self.fulfillments.safe_create
         view.fulfillments = Fulfillments(

@@ -29,6 +29,10 @@ DEFAULT_MAX_RETRY_AFTER = 60.0  # a longer Retry-After is raised, not slept thro
 TEST_RATE_LIMIT = 25.0
 LIVE_RATE_LIMIT = 250.0
 
+# Priority lanes: bulk requests leave this many request intervals of the burst allowance
+# (at most half of it) to interactive ones, which so find a slot within one interval.
+INTERACTIVE_HEADROOM = 1.0
+
 # Connection pool.
 DEFAULT_CONNECTION_LIMIT = 100
 

@@ -7,7 +7,13 @@ implement them; the request funnel and the safe-create component only talk to th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Literal, Protocol
+
+Priority = Literal["interactive", "bulk"]
+"""The limiter's lane of a request: ``"bulk"`` for ``bulk_create`` and ``drfulfill upload``
+(and views made with ``with_options(priority="bulk")``), ``"interactive"`` for the rest."""
+
+PRIORITIES: tuple[Priority, ...] = ("interactive", "bulk")
 
 
 class Limiter(Protocol):
@@ -16,6 +22,9 @@ class Limiter(Protocol):
     ``acquire`` waits for a send slot. If the slot (or the end of a pause) is more than
     ``max_wait`` seconds away it gives the slot back at once and raises
     ``APITimeoutError(sent=False)``; a waiter that is cancelled gives its slot back too.
+    ``priority="bulk"`` requests take only slots that interactive ones leave free, and
+    never the last part of the burst allowance, so an interactive request finds a slot
+    within about one request interval however much bulk traffic waits.
     ``pause`` holds every user of the limiter back for ``seconds`` (a 429's Retry-After,
     already capped by the caller). ``paused_for`` tells how long a pause has left.
     """
@@ -23,7 +32,9 @@ class Limiter(Protocol):
     @property
     def rate(self) -> float: ...
 
-    async def acquire(self, max_wait: float | None = None) -> None: ...
+    async def acquire(
+        self, max_wait: float | None = None, *, priority: Priority = "interactive"
+    ) -> None: ...
 
     async def pause(self, seconds: float) -> None: ...
 

@@ -22,7 +22,7 @@ import attrs
 from . import _telemetry
 from ._constants import KNOWN_KEYS_CACHE_SIZE
 from ._convert import decoder, structure, unstructure
-from ._coordination import Claim, ClaimStore
+from ._coordination import Claim, ClaimStore, Priority
 from ._keymemory import Doubts, KnownKey, KnownKeys
 from ._retry import attempt_timeout
 from ._safecreate_core import (
@@ -167,6 +167,15 @@ class SafeCreator:
         view._lookups = KeyLookups(transport, self.field)
         view.settle = settle
         return view
+
+    # --- priority lanes (issue 21): bulk_create marks its traffic ---------------------------
+
+    def with_priority(self, priority: Priority) -> SafeCreator:
+        """This component with its requests in the rate limiter's ``priority`` lane
+        (``bulk_create`` uses ``"bulk"``); the same claims, known keys and settle window."""
+        return self.with_options(self._transport.with_priority(priority), self.settle)
+
+    # -------------------------------------------------------------------------------------
 
     def clock(self) -> float:
         """The clock the protocol's deadlines and settle windows are read on.

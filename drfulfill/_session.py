@@ -18,7 +18,7 @@ from yarl import URL
 from . import _telemetry
 from ._clock import monotonic
 from ._constants import VERSION
-from ._coordination import Limiter
+from ._coordination import Limiter, Priority
 from ._pool import SessionPool
 from ._ratelimit import is_test_key
 from ._retry import (
@@ -117,6 +117,8 @@ class Transport:
             "User-Agent": USER_AGENT,
         }
         self.stats: ClientStats = ClientStats()
+        #: The limiter lane of this transport's requests (``with_priority`` makes a view).
+        self.priority: Priority = "interactive"
         # Injection points for tests: no real sleeping, a controllable clock, fixed jitter.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.clock: Callable[[], float] = monotonic
@@ -142,6 +144,14 @@ class Transport:
         view._timeout = timeout
         view._connect_timeout = connect_timeout
         view.policy = policy
+        return view
+
+    def with_priority(self, priority: Priority) -> Transport:
+        """A view whose requests wait in the limiter's ``priority`` lane, sharing
+        everything else with this transport."""
+        view = object.__new__(Transport)
+        view.__dict__.update(self.__dict__)
+        view.priority = priority
         return view
 
     def url_for(self, path: str, query: Query = ()) -> URL:
@@ -433,10 +443,10 @@ class Transport:
                 retry_after=paused,
             )
         if ends is None:
-            await limiter.acquire()
+            await limiter.acquire(priority=self.priority)
             return
         try:
-            await limiter.acquire(max(0.0, ends - self.clock()))
+            await limiter.acquire(max(0.0, ends - self.clock()), priority=self.priority)
         except APITimeoutError as refused:
             failure = NoSlotBeforeDeadline(str(refused), sent=False)
         else:

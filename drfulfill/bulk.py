@@ -225,14 +225,17 @@ def bulk_create(
         no row is started after it, rows waiting to send are cancelled (a create already
         out is let finish), every row that finished is yielded first, and then the error
         is raised, instead of failing every row. The same for ``PermissionDeniedError``,
-        ``CoordinationError`` and an ``APIConnectionError`` raised before anything was sent. With ``since``, an error of the sweep is raised on the first
-        iteration, before any row; without it, a failed per-order lookup fails its rows.
+        ``CoordinationError`` and an ``APIConnectionError`` raised before anything was
+        sent. With ``since``, an error of the sweep is raised on the first iteration,
+        before any row; without it, a failed per-order lookup fails its rows.
     """
     creator = fulfillments.safe_create
     if creator is None:
         raise ValidationError(
             "bulk_create needs the safe-create protocol: the Client's idempotency_field is None"
         )
+    # Bulk traffic: interactive calls of the same client (or fleet) go before it.
+    creator = creator.with_priority("bulk")
     if concurrency is None:
         concurrency = DEFAULT_BULK_CONCURRENCY
     elif isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:

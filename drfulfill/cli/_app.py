@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import click
 
 from .._constants import DEFAULT_SETTLE, VERSION
-from .._convert import has_utc_offset, parse_datetime
 from ..models import CreatedTime
 from ._context import (
+    AwareDateTime,
     CommandError,
     Connection,
     ParamType,
@@ -29,29 +28,6 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 # --- parameter types ---------------------------------------------------------------------
-
-
-class AwareDateTime(ParamType):
-    """An ISO 8601 date-time with ``Z`` or an offset; a naive one is refused."""
-
-    name = "DATETIME"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        try:
-            parsed = parse_datetime(text)
-        except (ValueError, OverflowError):
-            self.fail(f"{value!r} is not an ISO 8601 date-time such as 2024-05-01T00:00:00Z")
-        # parse_datetime reads a zone-less time as UTC (DR's rule for its own output); on the
-        # command line that guess is refused, since people usually mean their local time.
-        if not has_utc_offset(text):
-            self.fail(
-                f"{value!r} has no time zone: add Z for UTC or an offset such as +02:00 "
-                "(e.g. 2024-05-01T00:00:00Z)"
-            )
-        return parsed
 
 
 class KeyValue(ParamType):

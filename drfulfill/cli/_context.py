@@ -8,13 +8,16 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import click
 
 from .. import Client
 from .._constants import DEFAULT_CONNECTION_LIMIT, DEFAULT_SETTLE, REQUEST_ID_HEADER
+from .._convert import has_utc_offset, parse_datetime
 from ..errors import DigitalRiverError, ValidationError
 
 if TYPE_CHECKING:
@@ -28,6 +31,7 @@ else:
     ParamType = click.ParamType
 
 SANDBOX_KEY = "sk_test_sandbox"
+REDIS_URL_ENV = "DRFULFILL_REDIS_URL"
 EMULATOR_KEY = "sk_test_emulator"
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -54,6 +58,29 @@ class Settings:
         return f"Settings(base_url={self.base_url!r}, sandbox={self.sandbox})"
 
 
+class AwareDateTime(ParamType):
+    """An ISO 8601 date-time with ``Z`` or an offset; a naive one is refused."""
+
+    name = "DATETIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            parsed = parse_datetime(text)
+        except (ValueError, OverflowError):
+            self.fail(f"{value!r} is not an ISO 8601 date-time such as 2024-05-01T00:00:00Z")
+        # parse_datetime reads a zone-less time as UTC (DR's rule for its own output); on the
+        # command line that guess is refused, since people usually mean their local time.
+        if not has_utc_offset(text):
+            self.fail(
+                f"{value!r} has no time zone: add Z for UTC or an offset such as +02:00 "
+                "(e.g. 2024-05-01T00:00:00Z)"
+            )
+        return parsed
+
+
 class CommandError(click.ClickException):
     """A one-line error on stderr and an exit code (1: the API said no; 2: bad input)."""
 
@@ -68,12 +95,64 @@ class Connection:
     emulator: Emulator | None = None  # the in-process emulator of --sandbox
 
 
+@dataclass(frozen=True)
+class ConnectOptions:
+    """What a command adds to the global options when it connects (``drfulfill upload``)."""
+
+    #: ``--redis``: share the key's rate limit, 429 pauses and claims with a fleet.
+    redis_url: str | None = None
+    #: ``--auto-orders`` (``--sandbox`` only): unknown orders come into being on create.
+    auto_orders: bool = False
+    #: ``--faults`` (``--sandbox`` only): chance of an injected fault per request.
+    faults: float = 0.0
+
+    def __repr__(self) -> str:  # the Redis URL may hold a password
+        return f"ConnectOptions(auto_orders={self.auto_orders}, faults={self.faults})"
+
+
+async def open_coordinator(stack: contextlib.AsyncExitStack, url: str | None) -> Any:
+    """``--redis URL``: a ``RedisCoordinator`` that answers, closed with ``stack``; None
+    without a URL. Neither message shows the URL (it may hold a password)."""
+    if url is None:
+        return None
+    try:
+        from redis.exceptions import RedisError
+
+        from ..redis import RedisCoordinator
+    except ImportError:
+        raise CommandError(
+            "--redis needs the redis extra: pip install 'drfulfill[redis]'", EXIT_USAGE
+        ) from None
+    try:
+        coordinator = await stack.enter_async_context(RedisCoordinator(url))
+    except ValueError:
+        raise CommandError(
+            "--redis must be a redis://, rediss:// or unix:// URL", EXIT_USAGE
+        ) from None
+    try:
+        await coordinator.redis.ping()
+    except (RedisError, OSError) as error:
+        password = urlsplit(url).password
+        reason = f"{type(error).__name__}: {error}"
+        if password:
+            reason = reason.replace(password, "***")
+        raise CommandError(
+            f"cannot reach Redis (--redis / {REDIS_URL_ENV}): {reason}; nothing was sent",
+            EXIT_FAILED,
+        ) from None
+    return coordinator
+
+
 @contextlib.asynccontextmanager
-async def connect(settings: Settings) -> AsyncIterator[Connection]:
-    """A client for the configured API, or for a fresh seeded emulator with ``--sandbox``."""
+async def connect(
+    settings: Settings, options: ConnectOptions = ConnectOptions()
+) -> AsyncIterator[Connection]:
+    """A client for the configured API, or for a fresh seeded emulator with ``--sandbox``;
+    with ``options.redis_url``, one that shares the key's limit with the fleet."""
     async with contextlib.AsyncExitStack() as stack:
         # -v: our own session, so that every request can be logged (method, URL, status).
         session = await stack.enter_async_context(_logging_session()) if settings.verbose else None
+        coordinator = await open_coordinator(stack, options.redis_url)
         if not settings.sandbox:
             if not settings.api_key:
                 raise CommandError(
@@ -84,18 +163,27 @@ async def connect(settings: Settings) -> AsyncIterator[Connection]:
                 base_url=settings.base_url,
                 session=session,
                 settle=settings.settle,
+                coordinator=coordinator,
             )
             yield Connection(await stack.enter_async_context(client))
             return
         from ..testing import Emulator
 
-        emulator = await stack.enter_async_context(Emulator(rate_limit=None))
+        emulator = await stack.enter_async_context(
+            Emulator(rate_limit=None, auto_orders=options.auto_orders)
+        )
         # The embedded emulator commits at once and its lists never lag: a short settle.
         client = Client(
-            SANDBOX_KEY, base_url=emulator.url, rate_limit=None, session=session, settle=0.2
+            SANDBOX_KEY,
+            base_url=emulator.url,
+            rate_limit=None,
+            session=session,
+            settle=0.2,
+            coordinator=coordinator,
         )
         await stack.enter_async_context(client)
         await seed_sandbox(emulator, client)
+        emulator.fault_rate = options.faults  # after the sample data, which meets none
         logger.info("sandbox: an in-process emulator on %s", emulator.url)
         yield Connection(client, emulator)
 
@@ -205,12 +293,16 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings or Settings()
 
 
-def run_with_client(ctx: click.Context, body: Callable[[Connection], Awaitable[T]]) -> T:
-    """Run ``body`` with a connection made from the global options."""
+def run_with_client(
+    ctx: click.Context,
+    body: Callable[[Connection], Awaitable[T]],
+    options: ConnectOptions = ConnectOptions(),
+) -> T:
+    """Run ``body`` with a connection made from the global options (and ``options``)."""
     settings = settings_of(ctx)
 
     async def main() -> T:
-        async with connect(settings) as connection:
+        async with connect(settings, options) as connection:
             return await body(connection)
 
     return run(settings, main())

@@ -69,13 +69,15 @@ class DemoSummary:
     runs: int = 1  # upload runs: more than one when a run left rows failed
     duplicates: int = 0  # fulfillments in the emulator sharing a safe-create key
     return_states: list[str] = field(default_factory=list)
-    upload_seconds: float = 0.0
+    upload_seconds: float = 0.0  # every upload run together
     elapsed: float = 0.0
+    sent: int = 0  # fulfillments this demo created, over every upload run (none resumed)
 
     @property
     def throughput(self) -> float:
-        """Fulfillments created per second during the upload."""
-        return self.created / self.upload_seconds if self.upload_seconds else 0.0
+        """Fulfillments this demo created per second of upload: rows a re-run resumed from
+        the journal cost no request and are not counted, and every run's time is."""
+        return self.sent / self.upload_seconds if self.upload_seconds else 0.0
 
     @property
     def exactly_once(self) -> bool:
@@ -199,7 +201,7 @@ async def run_demo(
                 backoff_base=0.02,
                 settle=0.2,
             ) as client:
-                report, runs = None, 0
+                report, runs, sent, upload_seconds = None, 0, 0, 0.0
                 # A create whose response was lost and whose check failed too is reported
                 # failed (it may or may not exist). Running the upload again, as a user
                 # would, settles it: the journal sends the check again, never a blind create.
@@ -214,6 +216,8 @@ async def run_demo(
                         progress=progress,
                         description="Uploading" if runs == 1 else "Re-running",
                     )
+                    sent += report.created
+                    upload_seconds += report.elapsed
                 assert report is not None
                 listed = [f.id async for f in client.fulfillments.list(limit=100)]
                 created_return = await _create_return(client, emulator)
@@ -245,7 +249,8 @@ async def run_demo(
                 duplicates=len(emulator.fulfillments) - len(_keys(emulator)),
                 return_id=str(created_return.id),
                 return_states=states,
-                upload_seconds=report.elapsed,
+                upload_seconds=upload_seconds,
+                sent=sent,
                 elapsed=time.perf_counter() - started,
             )
     if summary.created + summary.failed != summary.fulfillments:
@@ -294,8 +299,8 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
         ("upload runs (journal resumes)", f"{summary.runs}"),
         ("fulfillment return", summary.return_id),
         ("return states (re-retrieved)", " → ".join(summary.return_states)),
-        ("upload time", f"{summary.upload_seconds:.2f} s"),
-        ("throughput", f"{summary.throughput:,.0f} fulfillments/s"),
+        ("upload time (every run)", f"{summary.upload_seconds:.2f} s"),
+        ("throughput (created by this demo)", f"{summary.throughput:,.0f} fulfillments/s"),
         ("total time", f"{summary.elapsed:.2f} s"),
     ]
     for name, value in rows:

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from ..errors import (
     APIConnectionError,
     AuthenticationError,
     CoordinationError,
+    KeyReuseError,
     PermissionDeniedError,
 )
 from ..models import BulkResult, FulfillmentRequest
@@ -166,10 +168,27 @@ def outcome_of(result: BulkResult, group: Group) -> Outcome:
         group.key,
         group.lines,
         "failed",
-        error=str(result.error),
+        error=failure_text(result.error),
         permanent=is_permanent(result.error),
         raw=group.raw,
     )
+
+
+KEY_REUSE_ADVICE = (
+    " - a fulfillment's key is its order and its key, tracking_number or shipment_id "
+    "column, so these lines ship something else under a key already used (say a new day's "
+    "file adds an item to a tracking number uploaded before). A new shipment: give these "
+    "rows a `key` column with a value not used before. A correction of an earlier line: "
+    "nothing more can be captured under that key."
+)
+
+
+def failure_text(error: BaseException | None) -> str:
+    """A failed fulfillment's error as reported, with what to do about a reused key."""
+    text = str(error)
+    if isinstance(error, KeyReuseError):
+        text += KEY_REUSE_ADVICE
+    return text
 
 
 async def send(
@@ -184,6 +203,7 @@ async def send(
     on_outcome: Callable[[Outcome], None] | None = None,
     max_failures_kept: int = 20,
     report: UploadReport | None = None,
+    since: datetime | None = None,
 ) -> UploadReport:
     """Create one fulfillment per group with ``bulk_create``; memory stays O(concurrency).
 
@@ -216,7 +236,7 @@ async def send(
     heartbeat = asyncio.create_task(progress.heartbeat())
     try:
         results = client.fulfillments.bulk_create(
-            requests(), concurrency=concurrency, key=key_of, journal=journal
+            requests(), concurrency=concurrency, key=key_of, journal=journal, since=since
         )
         # An async generator: closing it cancels the rows in flight if this loop is left early.
         async with contextlib.aclosing(results):
@@ -284,6 +304,7 @@ async def upload(
     description: str = "Uploading",
     on_outcome: Callable[[Outcome], None] | None = None,
     report: UploadReport | None = None,
+    since: datetime | None = None,
 ) -> UploadReport:
     """The send pass of ``drfulfill upload`` (and of the demo): the file's valid groups
     through ``bulk_create``, with ``--results`` and ``--failed`` written as fulfillments
@@ -320,6 +341,7 @@ async def upload(
             description=description,
             on_outcome=finished,
             report=report,
+            since=since,
         )
 
 

@@ -6,6 +6,7 @@ import codecs
 import contextlib
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,11 @@ from ._context import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    REDIS_URL_ENV,
+    AwareDateTime,
     CommandError,
     Connection,
+    ConnectOptions,
     ParamType,
     Settings,
     run_with_client,
@@ -141,6 +145,35 @@ class Delimiter(ParamType):
     "--dry-run", is_flag=True, help="Validate and print the requests (JSON Lines); send nothing."
 )
 @click.option(
+    "--since",
+    type=AwareDateTime(),
+    help="The earliest time an earlier run of this file could have started (ISO 8601 with Z "
+    "or an offset): one sweep of the fulfillments created since then verifies every row, "
+    "about one request per fulfillment, instead of a lookup per order.",
+)
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar=REDIS_URL_ENV,
+    metavar="URL",
+    help=f"Join a fleet (default ${REDIS_URL_ENV}): share the key's rate limit, 429 pauses "
+    "and exactly-once claims with every process using this Redis, as bulk traffic (their "
+    "interactive calls go first). Never printed.",
+)
+@click.option(
+    "--auto-orders",
+    is_flag=True,
+    help="With --sandbox, a rehearsal aid: each order comes into being when its first "
+    "fulfillment is created, holding what the file ships (no pass to seed them first).",
+)
+@click.option(
+    "--faults",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    help="With --sandbox: chance of an injected fault per request (5xx, 429, dropped "
+    "connection, create applied but response lost), to rehearse retries and resumes.",
+)
+@click.option(
     "--progress-interval",
     type=click.FloatRange(min=0),
     default=5.0,
@@ -162,6 +195,10 @@ def upload(
     concurrency: int,
     skip_invalid: bool,
     dry_run: bool,
+    since: datetime | None,
+    redis_url: str | None,
+    auto_orders: bool,
+    faults: float,
     progress_interval: float,
 ) -> None:
     from ._records import ReadOptions
@@ -171,6 +208,12 @@ def upload(
     console = stderr_console()
     if journal is not None and no_journal:
         raise click.UsageError("--journal and --no-journal exclude each other")
+    if (auto_orders or faults) and not settings.sandbox:
+        raise click.UsageError(
+            "--auto-orders and --faults rehearse against the emulator: they need --sandbox "
+            "(drfulfill --sandbox upload FILE ...)"
+        )
+    connect_options = ConnectOptions(redis_url or None, auto_orders, faults)
     journal_path = None if dry_run else _journal_path(file, journal, no_journal, settings)
     _refuse_overwrites(file, journal_path, results=results, failed=failed)
     options = ReadOptions(encoding, delimiter, ignore_unknown_columns)
@@ -208,6 +251,8 @@ def upload(
         Outputs(results, failed),
         concurrency=concurrency,
         progress=progress_for(console, interval=progress_interval),
+        since=since,
+        connect_options=connect_options,
     )
 
 
@@ -222,6 +267,8 @@ def _send_upload(
     *,
     concurrency: int,
     progress: Any,
+    since: datetime | None,
+    connect_options: ConnectOptions,
 ) -> None:
     from ..bulk import claim_journal
     from ._upload import UploadReport, UploadStopped, upload
@@ -240,7 +287,7 @@ def _send_upload(
                 in_doubt = None if journal_is_new else _in_doubt_or_unknown(journal_path)
                 message = journal_refused(str(error), in_doubt=in_doubt)
                 raise CommandError(message, EXIT_USAGE) from None
-        if connection.emulator is not None:
+        if connection.emulator is not None and not connect_options.auto_orders:
             _add_sandbox_orders(connection, file, fmt, options)
         return await upload(
             connection.client,
@@ -254,10 +301,11 @@ def _send_upload(
             outputs=outputs,
             progress=progress,
             report=report,
+            since=since,
         )
 
     try:
-        run_with_client(ctx, body)
+        run_with_client(ctx, body, connect_options)
     except KeyboardInterrupt:
         resume = "run the same command again to resume" if journal_path else "no journal kept"
         console.print(f"Interrupted; {resume}.")

@@ -16,11 +16,12 @@ Redis >= 5 (effects replication by default).
 #
 # The reply also carries the current pause (its end time, '' for none): a pause set
 # before the reservation already moved the schedule; a different one seen after the
-# wait was set meanwhile and holds the slot back.
+# wait was set meanwhile and holds the slot back. And how long that pause has left, so
+# the process knows the fleet's pause without asking Redis again.
 #
 # KEYS: tat, pause, holes.  ARGV: interval_us, tolerance_us, max_wait_us (-1: no limit).
-# Returns {1, wait_us, slot_us, pause} when reserved, {0, wait_us, 0, pause} when the slot
-# is too far.
+# Returns {1, wait_us, slot_us, pause, pause_left_us} when reserved,
+# {0, wait_us, 0, pause, pause_left_us} when the slot is too far.
 ACQUIRE_SLOT = """
 local pause = redis.call('GET', KEYS[2]) or ''
 local t = redis.call('TIME')
@@ -28,26 +29,53 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local max_wait = tonumber(ARGV[3])
+local pause_left = math.max(0, tonumber(pause ~= '' and pause or '0') - now)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (now + tolerance))
 local hole = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
 if hole then
     local slot = tonumber(hole)
     local wait = slot - tolerance - now
     if max_wait >= 0 and wait > max_wait then
-        return {0, wait, 0, pause}
+        return {0, wait, 0, pause, pause_left}
     end
     redis.call('ZREM', KEYS[3], hole)
-    return {1, wait, slot, pause}
+    return {1, wait, slot, pause, pause_left}
 end
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(tat, now)
 local wait = math.max(0, slot - tolerance - now)
 if max_wait >= 0 and wait > max_wait then
-    return {0, wait, 0, pause}
+    return {0, wait, 0, pause, pause_left}
 end
 local next_tat = slot + interval
 redis.call('SET', KEYS[1], next_tat, 'PX', math.floor((next_tat - now) / 1000) + 1)
-return {1, wait, slot, pause}
+return {1, wait, slot, pause, pause_left}
+"""
+
+# The bulk lane: a bulk request never reserves ahead. It takes a slot only when it may send
+# at once with the smaller bulk tolerance (the headroom above it is left to interactive
+# requests), and otherwise learns how long until it may ask again. So bulk traffic never
+# moves ``tat`` more than one interval past ``now + bulk_tolerance``, and an interactive
+# request (whole tolerance) always finds its slot within about one interval. Holes are
+# left to interactive requests. A pause holds bulk back as it does the schedule.
+#
+# KEYS: tat, pause.  ARGV: interval_us, bulk_tolerance_us.
+# Returns {1, 0, pause_left_us} when taken, {0, wait_us, pause_left_us} when not due yet.
+ACQUIRE_BULK_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local paused_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+local pause_left = math.max(0, paused_until - now)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local due = math.max(tat - tolerance, paused_until)
+if due > now then
+    return {0, due - now, pause_left}
+end
+local next_tat = math.max(tat, now) + interval
+redis.call('SET', KEYS[1], next_tat, 'PX', math.floor((next_tat - now) / 1000) + 1)
+return {1, 0, pause_left}
 """
 
 # A slot whose send time has come, or falls inside a pause set since it was reserved, is
@@ -76,10 +104,12 @@ return 1
 # A pause keeps the longer of the current and the new one, and moves the schedule past
 # its end (dropping the burst allowance and any hole inside it), as the local limiter does.
 # KEYS: pause, tat, holes.  ARGV: pause_ms, tolerance_us.
+# Returns the milliseconds the fleet's pause has left afterwards.
 PAUSE = """
 local ms = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) >= ms then
-    return 0
+local left = redis.call('PTTL', KEYS[1])
+if left >= ms then
+    return left
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -91,7 +121,13 @@ if tat < after then
     redis.call('SET', KEYS[2], after, 'PX', ms + math.floor(tolerance / 1000) + 1)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. after)
-return 1
+return ms
+"""
+
+# The pause as a waiter sees it after its sleep: its end time ('' for none) and the
+# milliseconds it has left (negative for none).  KEYS: pause.
+PAUSE_STATE = """
+return {redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}
 """
 
 # Claims. Per safe-create key: ``claim`` holds the holder's random token, with the lease as

@@ -1,10 +1,13 @@
-"""Awaiting redis-py calls so that a cancellation is never lost."""
+"""Awaiting redis-py calls so that a cancellation is never lost, and a round trip to a
+Redis that never answers ends in time."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
+
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 T = TypeVar("T")
 
@@ -24,3 +27,30 @@ async def shielded(call: Awaitable[T]) -> T:
     task = asyncio.ensure_future(call)
     task.add_done_callback(_retrieve)
     return await asyncio.shield(task)
+
+
+async def bounded(call: Awaitable[T], timeout: float) -> T:
+    """Like ``shielded``, but ``redis.exceptions.TimeoutError`` after ``timeout`` seconds.
+
+    The command is cancelled when its time is up, whether the caller still waits or was
+    cancelled, so none is left running against a Redis that never answers. redis-py closes
+    the connection of a cancelled command (redis/redis-py#2665): a late reply is never read
+    as the answer to another command.
+    """
+    task = asyncio.ensure_future(call)
+    task.add_done_callback(_retrieve)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(max(0.0, timeout), expire)
+    task.add_done_callback(lambda _: timer.cancel())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not (expired and task.cancelled()):
+            raise  # the caller was cancelled
+    raise RedisTimeoutError(f"no answer from Redis within {timeout:.3f}s")

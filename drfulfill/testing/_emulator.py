@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -17,6 +18,7 @@ from ._commits import LateCommit
 from ._errors import Json
 from ._gateway import Fault, FaultSchedule, RateLimiter
 from ._log import LoggedRequest
+from ._orders_file import read_orders
 from ._records import FulfillmentOrder, Order, Records
 from ._server import Server
 from ._state import EmulatorState, Seeded
@@ -59,6 +61,7 @@ class Emulator:
         log_limit: int | None = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
         read_lag: float = 0.0,
+        auto_orders: bool = False,
     ) -> None:
         """
         :param rate_limit: requests per second per key; ``DEFAULT`` for DR's limits (25 for
@@ -78,11 +81,13 @@ class Emulator:
             emulator's memory stays bounded; None keeps all (in tests that need every one).
         :param monotonic: the rate limiter's time source, injectable for tests.
         :param read_lag: seconds before a new object shows in lists (see ``read_lag``).
+        :param auto_orders: a rehearsal aid, off by default (see ``auto_orders``).
         :raises ValueError: for a ``rate_limit`` <= 0, a ``fault_rate`` outside 0..1, or a
             negative or non-finite ``read_lag``.
         """
         self._state = EmulatorState(clock=clock, seed=seed)
         self.read_lag = read_lag
+        self.auto_orders = auto_orders
         self._faults = FaultSchedule(rate=fault_rate, seed=seed, retry_after=fault_retry_after)
         self._server = Server(
             self._state,
@@ -230,6 +235,43 @@ class Emulator:
             fulfillment_orders=fulfillment_orders,
             seed=seed,
         )
+
+    def add_orders_from(self, path: str | os.PathLike[str]) -> list[str]:
+        """Add the orders of a file of your own, to rehearse an upload on your own ids.
+
+        A CSV file (with a header) or JSON Lines (``.jsonl``/``.ndjson``) with
+        ``order_id``, ``item_id`` and ``quantity`` (an integer >= 1) per line; other
+        columns are ignored (a shipments file serves as it is), and an item listed twice for
+        one order holds the sum. Nothing is added unless the whole file is valid.
+
+        :param path: the file.
+        :returns: the ids of the orders added, in the file's order.
+        :raises ValueError: ``FILE:LINE: reason`` for a bad line, or an order id already in
+            use.
+        :raises OSError: when the file cannot be read.
+        """
+        orders = read_orders(path)
+        taken = [order_id for order_id in orders if order_id in self._state.orders]
+        if taken:
+            raise ValueError(f"{path}: order {taken[0]!r} is already in the emulator")
+        for order_id, items in orders.items():
+            self.add_order(
+                order_id, [{"item_id": item, "quantity": units} for item, units in items.items()]
+            )
+        return list(orders)
+
+    @property
+    def auto_orders(self) -> bool:
+        """A rehearsal aid, off by default: an unknown ``orderId`` in a create is not refused
+        but comes into being holding the request's items and units, and an order made so
+        takes whatever a later create of it needs (a second parcel). Orders you add are
+        never changed, and duplicates still show: count fulfillments per safe-create key.
+        Never a stand-in for checking your ids against Digital River."""
+        return self._state.auto_orders
+
+    @auto_orders.setter
+    def auto_orders(self, enabled: bool) -> None:
+        self._state.auto_orders = bool(enabled)
 
     def advance_return(self, return_id: str, state: str) -> Json:
         """Move a fulfillment return on: created → pending → accepted, or to rejected from
@@ -433,6 +475,16 @@ class Emulator:
     def clear_faults(self) -> None:
         """Remove every programmed fault (those of ``add_fault``)."""
         self._faults.clear()
+
+    @property
+    def fault_rate(self) -> float:
+        """The chance (0..1) that a request meets a random fault (see ``Emulator(fault_rate=)``);
+        settable, e.g. to seed data first and misbehave afterwards."""
+        return self._faults.rate
+
+    @fault_rate.setter
+    def fault_rate(self, rate: float) -> None:
+        self._faults.rate = rate
 
     @property
     def faults_injected(self) -> int:

@@ -201,6 +201,17 @@ class FaultSchedule:
         self._retry_after = retry_after
         self.injected = 0
 
+    @property
+    def rate(self) -> float:
+        """The chance of a random fault per request."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, rate: float) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
+        self._rate = rate
+
     def add(self, fault: Fault) -> Fault:
         self._programmed.append(fault)
         return fault

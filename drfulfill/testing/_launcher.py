@@ -20,6 +20,7 @@ from ._emulator import DEFAULT, Emulator, serve
 TEST_KEY = "sk_test_emulator"
 DEFAULT_PORT = 8787
 DEFAULT_SEED_ORDERS = 10
+SHOWN = 5  # orders listed in the banner
 QUICKSTART_UNITS = 100  # per order line: enough for the samples to be run many times over
 
 #: The README's ids: orders (line item ids) and a fulfillment order (id, upstream order,
@@ -127,10 +128,23 @@ def parser(prog: str = "python -m drfulfill.testing") -> argparse.ArgumentParser
     )
     parser.add_argument(
         "--fault-rate",
+        "--faults",
         type=_fault_rate,
         default=0.0,
         metavar="R",
         help="chance (0..1) of a random fault per request",
+    )
+    parser.add_argument(
+        "--orders",
+        metavar="FILE",
+        help="also hold the orders of FILE: CSV or JSON Lines of order_id,item_id,quantity "
+        "(other columns ignored; a shipments file serves as it is)",
+    )
+    parser.add_argument(
+        "--auto-orders",
+        action="store_true",
+        help="a rehearsal aid (off by default): an unknown order in a create comes into "
+        "being holding what the create asks for",
     )
     parser.add_argument(
         "--rate-limit",
@@ -151,6 +165,7 @@ def build(args: argparse.Namespace) -> tuple[Emulator, list[str]]:
         fault_rate=args.fault_rate,
         seed=args.seed,
         rate_limit=args.rate_limit,
+        auto_orders=args.auto_orders,
     )
     add_quickstart_data(emulator)
     seeded = emulator.seed(
@@ -158,15 +173,35 @@ def build(args: argparse.Namespace) -> tuple[Emulator, list[str]]:
     )
     lines = []
     if seeded.orders:
-        more = " …" if len(seeded.orders) > 5 else ""
-        lines.append(f"{len(seeded.orders)} orders: " + ", ".join(seeded.orders[:5]) + more)
+        more = " …" if len(seeded.orders) > SHOWN else ""
+        lines.append(f"{len(seeded.orders)} orders: " + ", ".join(seeded.orders[:SHOWN]) + more)
+        lines.append(items_line(emulator, seeded.orders))
         lines.append(
             f"{len(seeded.fulfillment_orders)} fulfillment orders: "
-            + ", ".join(seeded.fulfillment_orders[:5])
+            + ", ".join(seeded.fulfillment_orders[:SHOWN])
             + more
         )
+    if args.orders:
+        added = emulator.add_orders_from(args.orders)
+        more = " …" if len(added) > SHOWN else ""
+        lines.append(f"{len(added)} orders from {args.orders}: " + ", ".join(added[:SHOWN]) + more)
+        lines.append(items_line(emulator, added))
     lines.append(quickstart_summary())
+    if args.auto_orders:
+        lines.append(
+            "auto-orders: on (a rehearsal aid: an unknown order in a create comes into being)"
+        )
     return emulator, lines
+
+
+def items_line(emulator: Emulator, order_ids: Sequence[str]) -> str:
+    """The item ids (and open units) of the first orders shown, so a create can be made."""
+    shown = []
+    for order_id in order_ids[:SHOWN]:
+        items = emulator.orders[order_id]["items"]
+        listed = ", ".join(f"{item['id']} x{item['openQuantity']}" for item in items)
+        shown.append(f"{order_id}: {listed}")
+    return "items (id x units): " + "; ".join(shown) + (" …" if len(order_ids) > SHOWN else "")
 
 
 def banner(url: str, data_lines: Sequence[str]) -> list[str]:
@@ -186,9 +221,14 @@ def main(
     out: TextIO | None = None,
 ) -> None:
     """Parse ``argv``, serve until Ctrl-C, print the banner once listening. An address
-    that cannot be listened on (a port in use) is one line on stderr and exit status 1."""
-    args = parser(prog).parse_args(argv)
-    emulator, data_lines = build(args)
+    that cannot be listened on (a port in use) is one line on stderr and exit status 1; an
+    ``--orders`` file that cannot be read is one line and exit status 2."""
+    options = parser(prog)
+    args = options.parse_args(argv)
+    try:
+        emulator, data_lines = build(args)
+    except (ValueError, OSError) as error:  # --orders FILE: one line, exit 2
+        options.error(str(error))
 
     def announce(running: Emulator) -> None:
         print("\n".join(banner(running.url, data_lines)), file=out, flush=True)

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple, Protocol
 
 from .._constants import METADATA_MAX_KEYS
+from ._bodies import FulfillmentRequest as ParsedFulfillment
 from ._bodies import (
     parse_fulfillment_request,
     parse_fulfillment_update,
@@ -114,6 +115,10 @@ class EmulatorState:
         self.returns = Collection(RETURN_LIST_RULES)
         # Told of every create and return transition, however it was applied (webhooks).
         self.observer: StateObserver | None = None
+        # Rehearsals: an unknown order in a create comes into being holding what it asks
+        # for, and an order made so grows with each later create (see ``hold_for``).
+        self.auto_orders = False
+        self._auto_order_ids: set[str] = set()
 
     def _now(self) -> float:
         moment = self._clock()
@@ -248,6 +253,8 @@ class EmulatorState:
 
     def create_fulfillment(self, body: Any, live: bool) -> Json:
         request = parse_fulfillment_request(body)
+        if self.auto_orders:
+            self.hold_for(request)
         order = self.orders.get(request.order_id)
         if order is None:
             raise bad_request(
@@ -284,6 +291,29 @@ class EmulatorState:
         if self.observer is not None:
             self.observer.fulfillment_created(fulfillment)
         return fulfillment
+
+    def hold_for(self, request: ParsedFulfillment) -> None:
+        """``auto_orders``: make the request's order hold what it asks for. An unknown order
+        comes into being with exactly the request's items and units; an order that came
+        into being so takes any item or unit a later create needs (a second parcel of the
+        same order). Orders added otherwise are never changed."""
+        wanted: dict[str, int] = {}
+        for line in request.lines:
+            units = line.quantity + line.cancel_quantity
+            wanted[line.item_id] = wanted.get(line.item_id, 0) + units
+        order = self.orders.get(request.order_id)
+        if order is None:
+            items = [{"item_id": item, "quantity": max(1, units)} for item, units in wanted.items()]
+            self._auto_order_ids.add(self.add_order(request.order_id, items))
+            return
+        if order.id not in self._auto_order_ids:
+            return
+        for item, units in wanted.items():
+            held = order.lines.get(item)
+            if held is None:
+                order.lines[item] = OrderLine(item, self._ids.uuid(), max(1, units))
+            elif units > held.open:
+                held.quantity += units - held.open
 
     def retrieve_fulfillment(self, fulfillment_id: str) -> Json:
         """``FulfillmentOrder``: the fulfillment plus ``orderDetails``, and no ``currency``,

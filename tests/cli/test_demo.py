@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from drfulfill.cli import _demo
 from drfulfill.cli._demo import DemoError, DemoSummary, run_demo, write_sample_csv
-from drfulfill.cli._upload import validate
+from drfulfill.cli._upload import UploadReport, upload, validate
 from drfulfill.resources.fulfillments import Fulfillments
 from drfulfill.testing import Emulator
 from tests.cli.conftest import run_cli
@@ -82,3 +83,29 @@ async def test_the_demo_catches_a_listing_that_repeats_items(
     monkeypatch.setattr(Fulfillments, "list", twice)
     with pytest.raises(DemoError, match="twice"):
         await run_demo(rows=6, emulator=emu)
+
+
+async def test_throughput_counts_only_what_this_run_created_over_every_upload_run(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three creates refused with a Retry-After beyond max_retry_after fail the first run
+    # (retryable); the second run creates them and resumes the rest from the journal.
+    emu.add_fault("POST", "/fulfillments", status=429, retry_after=1000, times=3)
+    runs: list[UploadReport] = []
+
+    async def recorded(*args: Any, **kwargs: Any) -> UploadReport:
+        report = await upload(*args, **kwargs)
+        runs.append(report)
+        return report
+
+    monkeypatch.setattr(_demo, "upload", recorded)
+    summary = await run_demo(rows=40, emulator=emu)
+
+    assert summary.runs == len(runs) == 2 and runs[0].failed == 3 and runs[1].created == 3
+    assert summary.exactly_once
+    # Before: the last run's created + resumed (every fulfillment) over the last run's
+    # seconds only, so a re-run that resumed most rows reported a rate many times too high.
+    assert summary.upload_seconds == pytest.approx(runs[0].elapsed + runs[1].elapsed)
+    assert summary.throughput == pytest.approx(
+        (runs[0].created + runs[1].created) / summary.upload_seconds
+    )

@@ -6,6 +6,7 @@ Without the binary the tests are skipped, unless ``DRFULFILL_REQUIRE_REDIS=1`` (
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -133,3 +134,50 @@ async def coordinators(redis_url: str) -> AsyncIterator[list[RedisCoordinator]]:
     yield made
     for coordinator in made:
         await coordinator.close()
+
+
+class SilentRedis:
+    """A server that accepts connections, reads what it is sent and never answers: a Redis
+    that hangs (a stuck server, a half-open link, a proxy whose backend is gone)."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.connections = 0
+        self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()  # a client closed its connection
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            self.connected.set()
+            self._writers.append(writer)
+            try:
+                while await reader.read(65536):
+                    pass
+            except ConnectionError:
+                pass
+            self.disconnected.set()
+
+        self._server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def silent_redis() -> AsyncIterator[SilentRedis]:
+    server = SilentRedis()
+    await server.start()
+    yield server
+    await server.close()

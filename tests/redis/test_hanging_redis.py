@@ -1,68 +1,137 @@
-"""A Redis that accepts connections and never answers (issue 19): every claim round trip is
-bounded by the call's deadline and fails as ``CoordinationError``, nothing sent."""
+"""A Redis that accepts connections and never answers: every round trip of the limiter is
+bounded by what is left of the call's deadline, the call goes on through the local limiter,
+and nothing is reported sent that was not.
+
+Each call is wrapped in ``asyncio.wait_for(..., HANG)``: on the code before this fix the
+calls hang (or take 2 s, then report a send that never happened); the bounds asserted are
+several times the deadline, so a loaded machine cannot make them flaky.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
 
 import pytest
 from redis.asyncio import Redis
 
-from drfulfill import APITimeoutError, Client, CoordinationError
+from drfulfill import APITimeoutError, Client, RateLimitError
 from drfulfill.redis import RedisCoordinator
-from drfulfill.redis._claims import poll_wait
 from drfulfill.testing import Emulator
+
+from .conftest import SilentRedis
+
+KEY = "sk_test_hanging_redis"
+HANG = 8.0  # a call still running after this long hangs
 
 
 @pytest.fixture
-async def black_hole() -> AsyncIterator[int]:
-    """A port that accepts connections, reads what it is sent and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        while await reader.read(65536):
-            pass
-
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.transport.abort()
-    server.close()
-    await server.wait_closed()
-
-
-@pytest.mark.parametrize("made_from", ["your own client", "a URL"])
-async def test_a_create_gives_up_within_its_deadline_and_sends_nothing(
-    black_hole: int, made_from: str
-) -> None:
-    loop = asyncio.get_running_loop()
+async def emulator():
     async with Emulator(rate_limit=None) as emu:
-        order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 1}])
-        if made_from == "a URL":
-            coordinator = RedisCoordinator(f"redis://127.0.0.1:{black_hole}/0")
-        else:  # no socket timeout of its own: only the call's deadline bounds the wait
-            coordinator = RedisCoordinator(Redis(host="127.0.0.1", port=black_hole))
-        try:
-            async with Client(
-                "sk_test_hang", base_url=emu.url, coordinator=coordinator, rate_limit=None
-            ) as dr:
-                began = loop.time()
-                with pytest.raises(CoordinationError, match="nothing was sent") as caught:
-                    await dr.with_options(deadline=0.5).fulfillments.create(
-                        order_id=order_id, items=[{"item_id": "i1", "quantity": 1}], key="K"
-                    )
-                took = loop.time() - began
-        finally:
-            if made_from != "a URL":
-                await coordinator.redis.aclose(close_connection_pool=True)
-            await coordinator.close()
-    assert not isinstance(caught.value, APITimeoutError)  # no "sent=True" for nothing sent
-    assert took < 1.0
-    assert emu.requests == []
+        emu.add_order("o1", items=[{"item_id": "i1", "quantity": 5}])
+        yield emu
 
 
-def test_waiting_for_a_claim_never_overflows() -> None:
-    # 2.0 ** attempt grew without bound and raised OverflowError after ~1,000 polls.
-    assert poll_wait(5000, first=0.01, cap=0.25, lease_left=10.0, left=None) == 0.25
+def coordinator_for(silent: SilentRedis, how: str) -> RedisCoordinator:
+    if how == "url":
+        return RedisCoordinator(silent.url)
+    return RedisCoordinator(Redis(host="127.0.0.1", port=silent.port))  # no socket timeout
+
+
+async def created(dr: Client) -> str:
+    fulfillment = await dr.fulfillments.create(
+        order_id="o1", items=[{"item_id": "i1", "quantity": 1}]
+    )
+    return str(fulfillment.id)
+
+
+@pytest.mark.parametrize("how", ["own client", "url"])
+async def test_a_retrieve_with_half_a_second_goes_out_through_the_local_limiter(
+    silent_redis, emulator, how
+):
+    seed = Client(KEY, base_url=emulator.url, rate_limit=None)
+    async with seed:
+        fulfillment_id = await created(seed)
+    coordinator = coordinator_for(silent_redis, how)
+    try:
+        async with Client(KEY, base_url=emulator.url, coordinator=coordinator, deadline=0.5) as dr:
+            started = time.monotonic()
+            # Before: own client, still running after 10 s; URL, APITimeoutError(sent=True)
+            # after 2 s although the request never left.
+            found = await asyncio.wait_for(dr.fulfillments.retrieve(fulfillment_id), HANG)
+            assert found.id == fulfillment_id
+            assert time.monotonic() - started < 1.5
+            assert silent_redis.connections >= 1  # Redis was asked, and did not answer
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
+
+
+@pytest.mark.parametrize("how", ["own client", "url"])
+async def test_a_429_pause_is_not_waited_on_past_the_deadline(silent_redis, emulator, how):
+    emulator.add_fault("GET", "/fulfillments/*", status=429, retry_after=30)
+    coordinator = coordinator_for(silent_redis, how)
+    try:
+        async with Client(KEY, base_url=emulator.url, coordinator=coordinator, deadline=0.5) as dr:
+            started = time.monotonic()
+            with pytest.raises(RateLimitError):
+                await asyncio.wait_for(dr.fulfillments.retrieve("ful_x"), HANG)
+            assert time.monotonic() - started < 1.5
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
+
+
+@pytest.mark.parametrize("priority", ["interactive", "bulk"])
+async def test_the_limiter_falls_back_within_the_call_and_logs_once(silent_redis, caplog, priority):
+    coordinator = coordinator_for(silent_redis, "own client")
+    limiter = coordinator.limiter(KEY, 25)
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(limiter.acquire(0.4, priority=priority), HANG)
+        assert time.monotonic() - started < 1.2
+        assert limiter.degraded
+        assert await asyncio.wait_for(limiter.paused_for(), HANG) == 0.0
+        warnings = [r for r in caplog.records if r.name == "drfulfill"]
+        assert len(warnings) == 1 and "unavailable" in warnings[0].getMessage()
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
+
+
+async def test_a_call_without_a_deadline_waits_at_most_a_second_for_redis(silent_redis):
+    coordinator = coordinator_for(silent_redis, "own client")
+    limiter = coordinator.limiter(KEY, 25)
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(limiter.acquire(), HANG)
+        assert time.monotonic() - started < 2.5
+        assert limiter.degraded
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
+
+
+async def test_a_cancelled_waiter_ends_at_once_and_leaves_no_command_running(silent_redis):
+    coordinator = coordinator_for(silent_redis, "own client")
+    limiter = coordinator.limiter(KEY, 25)
+    try:
+        waiter = asyncio.create_task(limiter.acquire(1.0))
+        await asyncio.wait_for(silent_redis.connected.wait(), HANG)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiter, HANG)
+        # The command in flight is cancelled within its bound (half of the 1 s), and
+        # redis-py closes its connection: nothing is left waiting on the silent server.
+        # (Before: the command ran on until redis-py's own 5 s timeout.)
+        await asyncio.wait_for(silent_redis.disconnected.wait(), 2.0)
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
+
+
+async def test_no_time_left_is_refused_without_asking_redis(silent_redis):
+    coordinator = coordinator_for(silent_redis, "own client")
+    limiter = coordinator.limiter(KEY, 25)
+    try:
+        with pytest.raises(APITimeoutError) as caught:
+            await asyncio.wait_for(limiter.acquire(0.0), HANG)
+        assert caught.value.sent is False
+        assert silent_redis.connections == 0 and not limiter.degraded
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)

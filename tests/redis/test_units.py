@@ -10,7 +10,7 @@ from drfulfill._ratelimit import RateLimiter
 from drfulfill.errors import APITimeoutError, ValidationError
 from drfulfill.redis import RedisCoordinator, key_prefix
 from drfulfill.redis._claims import poll_wait
-from drfulfill.redis._limiter import Fallback
+from drfulfill.redis._limiter import MAX_ROUND_TRIP, Fallback, round_trip_bound
 
 
 def test_the_prefix_is_a_hash_tag_of_the_key():
@@ -71,3 +71,10 @@ async def test_the_local_fallback_refuses_a_pause_longer_than_max_wait():
     with pytest.raises(APITimeoutError) as caught:
         await limiter.acquire(max_wait=1)
     assert caught.value.sent is False
+
+
+def test_a_round_trip_may_take_half_of_what_is_left_and_never_more_than_a_second():
+    assert round_trip_bound(None) == MAX_ROUND_TRIP == 1.0
+    assert round_trip_bound(0.5) == 0.25
+    assert round_trip_bound(30) == 1.0
+    assert round_trip_bound(0) == 0

@@ -66,6 +66,9 @@ class FakeFulfillments:
     def sending(self, key: str) -> bool:
         return key in self.out
 
+    def with_priority(self, priority: str) -> FakeFulfillments:
+        return self  # no limiter here: the lane changes nothing
+
     def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
         mismatch = content_mismatch(request, found)
         if mismatch is not None:
