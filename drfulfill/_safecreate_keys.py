@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ._clock import utc_now
 from ._constants import BULK_SINCE_MARGIN, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from ._convert import decoder
 from ._session import Transport
@@ -95,7 +96,7 @@ class KeyLookups:
         :raises DigitalRiverError: the list call's error, once its retries are spent.
         """
         back = BULK_SINCE_MARGIN + timedelta(seconds=min(max(seconds_ago, 0.0), 1e10))
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         since = now - back if now - _EPOCH > back else _EPOCH
         async for fulfillment in self._list(CreatedTime(gte=since).to_query()):
             key = key_of(fulfillment, self._field)

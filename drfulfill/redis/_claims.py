@@ -215,6 +215,7 @@ class RedisClaimStore:
         self._renew = redis.register_script(_scripts.RENEW_CLAIM)
         self._release = redis.register_script(_scripts.RELEASE_CLAIM)
         self._record = redis.register_script(_scripts.RECORD_DONE)
+        self._loading: asyncio.Task[None] | None = None  # this process's memory load
 
     def keys_for(self, key: str) -> list[str]:
         """The Redis keys of one safe-create key: claim, started marker, done record.
@@ -311,41 +312,49 @@ class RedisClaimStore:
         fulfillments created within ``horizon`` as done records; waits out the settle
         window and a renewal period (so that creates still landing show, and holders that
         were sending when Redis lost its data have taken their claims back); loads what was
-        created meanwhile; then writes ``memory_key``. The others wait for it.
+        created meanwhile; then writes ``memory_key``. The others wait for it. The load runs
+        as a task of its own, so a caller that gives up (its deadline, a cancellation)
+        never cuts it short: the next caller waits for the same load.
 
         :param memory: the fleet's keys at Digital River, and the settle window.
-        :param max_wait: the most seconds to wait for another process's load (None: no
-            bound).
-        :raises APITimeoutError: (``sent=False``) when another process is still loading
-            after ``max_wait`` seconds.
+        :param max_wait: the most seconds to wait for the load (None: no bound).
+        :raises APITimeoutError: (``sent=False``) when the load is not done after
+            ``max_wait`` seconds.
         :raises CoordinationError: when Redis fails or does not answer in time.
         :raises DigitalRiverError: when listing Digital River's fulfillments failed.
         """
-        deadline = None if max_wait is None else self._clock() + max_wait
+        task = self._loading
+        if task is None or task.done():
+            task = self._loading = asyncio.ensure_future(self._earn(memory))
+            task.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({task}, timeout=max_wait)
+        if not done:
+            raise APITimeoutError(
+                "the fleet's memory of safe-create keys is still being loaded after "
+                f"{max_wait:g}s; nothing was sent",
+                sent=False,
+            )
+        task.result()
+
+    async def _earn(self, memory: FleetMemory) -> None:
+        """Wait for the memory marker, loading the memory when no other process is."""
         token = secrets.token_hex(16)
         attempt = 0
         while True:
-            left = self._left(deadline)
             if await self._round_trip(
-                self._redis.exists(self.memory_key), left, "read the memory marker"
+                self._redis.exists(self.memory_key), None, "read the memory marker"
             ):
                 return
             taken = await self._round_trip(
                 self._redis.set(self.loading_key, token, nx=True, px=self._lease_ms),
-                left,
+                None,
                 "take the memory load",
             )
             if taken:
                 await self._load(memory, token)
                 return
-            if left is not None and left <= 0:
-                raise APITimeoutError(
-                    "another process is still loading the fleet's memory of safe-create "
-                    f"keys after {max_wait}s; nothing was sent",
-                    sent=False,
-                )
             wait = poll_wait(
-                attempt, first=self._poll_first, cap=self._poll_cap, lease_left=1.0, left=left
+                attempt, first=self._poll_first, cap=self._poll_cap, lease_left=1.0, left=None
             )
             await asyncio.sleep(wait)
             attempt += 1

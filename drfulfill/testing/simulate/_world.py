@@ -1,0 +1,584 @@
+"""One simulated run: a fleet of workers and a bulk upload against DR and Redis, from a seed.
+
+The run draws its faults from the seed, lets the workers take messages from an
+at-least-once queue and create one fulfillment per message (``key=`` the message id), and
+runs a bulk upload (with or without journal and ``since``), while faults happen: late
+commits, slow gateways, dropped answers, 5xx and 429, lagging lists, per-message timeouts,
+redelivery, worker crashes, a worker cut off from Redis, Redis flushed, DR's clock skewed.
+A calm phase follows (no new faults, links healed, crashed workers restarted) until every
+message and row has its outcome; then the invariants are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import shutil
+import tempfile
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import aiohttp
+from redis.asyncio import Redis
+
+from ... import Client
+from ...errors import (
+    APIError,
+    DigitalRiverError,
+    KeyReuseError,
+)
+from ...redis import RedisCoordinator
+from ._dr import DRFaults, SimulatedDR, SimulatedSession
+from ._loop import VirtualLoop
+from ._redis import Link, RedisStore, SimulatedRedisClient
+
+API_KEY = "sk_test_simulation"
+BULK_SINCE_MARGIN = 300.0  # seconds: drfulfill's sweep margin for DR's clock
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a run simulates; the command line's options."""
+
+    workers: int = 3
+    keys: int = 8  # queue messages, each a key
+    orders: int = 3
+    bulk_rows: int = 5
+    fault_rate: float = 0.25  # the highest chance of each fault a run may draw
+    settle: float = 10.0
+    timeout: float = 60.0
+    deadline: float = 120.0
+    lease: float = 10.0
+    horizon: float = 7 * 24 * 3600.0
+    fault_phase: float = 400.0  # virtual seconds with faults before the calm phase
+
+
+@dataclass
+class Trace:
+    """Every event of a run: (virtual time, actor, event, key, detail)."""
+
+    events: list[tuple[float, str, str, str | None, str]] = field(default_factory=list)
+
+    def __call__(self, actor: str, event: str, key: str | None = None, detail: str = "") -> None:
+        with contextlib.suppress(RuntimeError):
+            now = asyncio.get_running_loop().time()
+            self.events.append((now, actor, event, key, detail))
+
+    def of(self, key: str) -> list[str]:
+        return [
+            f"{t:10.3f}s {actor:9} {event}{'' if k is None else ' ' + k} {detail}".rstrip()
+            for t, actor, event, k, detail in self.events
+            if k is None or k == key
+        ]
+
+
+@dataclass
+class Result:
+    """What a run found."""
+
+    seed: int
+    duplicates: list[str] = field(default_factory=list)  # keys on two fulfillments
+    outside: list[str] = field(default_factory=list)  # documented limits the run exceeded
+    violations: list[str] = field(default_factory=list)  # other invariants broken
+    requests: int = 0
+    creates: int = 0
+    virtual: float = 0.0
+    trace: Trace = field(default_factory=Trace)
+
+    @property
+    def failed(self) -> bool:
+        """A duplicate or a broken invariant within the promise."""
+        return bool((self.duplicates or self.violations) and not self.outside)
+
+
+@dataclass
+class Fleet:
+    """The run's faults beyond DR's: what happens to the workers, the queue and Redis."""
+
+    message_timeout: float
+    redelivery: tuple[float, float]
+    crash: float  # chance a worker crashes during the fault phase
+    partition: float  # chance one worker is cut off from Redis for a while
+    partition_mode: str
+    flush: float  # chance Redis is flushed during the fault phase
+    redis_skew: float
+    dr_skew: float
+
+
+@dataclass
+class Bulk:
+    """The run's bulk upload: its options and what happens to it."""
+
+    present: bool
+    journal: bool
+    since: bool
+    interrupt: float  # chance the first run is stopped (Ctrl-C) or crashes mid-way
+    lose_journal: str  # "", "delete" or "truncate", between runs
+
+
+def draw(rng: random.Random, options: Options) -> tuple[DRFaults, Fleet, Bulk]:
+    """Every fault of a run, drawn from its generator: each fault is off in about half the
+    runs and at a random strength up to ``fault_rate`` in the others."""
+
+    def chance() -> float:
+        return 0.0 if rng.random() < 0.5 else rng.uniform(0, options.fault_rate)
+
+    settle = options.settle
+    # Most late commits land within the settle window; some runs draw ones that may not.
+    late_max = rng.uniform(0, 0.9 * settle) if rng.random() < 0.9 else rng.uniform(0, 60)
+    dr = DRFaults(
+        server_error=chance(),
+        rate_limited=chance(),
+        dropped=chance(),
+        commit_then_drop=chance(),
+        late_commit=chance(),
+        late_commit_max=late_max,
+        slow_answer=rng.choice((0.5, 1.2)) * options.timeout,
+        read_lag=0.0 if rng.random() < 0.5 else rng.uniform(0, 0.3 * settle),
+    )
+    fleet = Fleet(
+        message_timeout=rng.choice((options.deadline + 30, 30.0, 5.0, 1.0)),
+        redelivery=(1.0, rng.choice((5.0, 30.0))),
+        crash=chance(),
+        partition=chance(),
+        partition_mode=rng.choice((Link.CUT, Link.BLACK_HOLE, Link.LOSSY)),
+        flush=chance(),
+        redis_skew=rng.uniform(-5, 5),
+        dr_skew=rng.uniform(-120, 120) if rng.random() < 0.95 else rng.uniform(-600, 600),
+    )
+    bulk = Bulk(
+        present=options.bulk_rows > 0 and rng.random() < 0.5,
+        journal=rng.random() < 0.6,
+        since=rng.random() < 0.5,
+        interrupt=chance() * 4,
+        lose_journal=rng.choice(("", "", "delete", "truncate")),
+    )
+    return dr, fleet, bulk
+
+
+def draw_deadline(rng: random.Random, options: Options) -> float:
+    """The clients' deadline in this run: the option, or one too short to settle a doubt
+    (then creates end with their outcome unknown, which the next sender must wait out)."""
+    return rng.choice((options.deadline, options.deadline, 1.5 * options.settle))
+
+
+@dataclass
+class Message:
+    key: str
+    order_id: str
+    items: list[dict[str, Any]]
+    done: bool = False
+    deliveries: int = 0
+
+
+class World:
+    """The actors of one run and what they share."""
+
+    def __init__(self, seed: int, options: Options, directory: str) -> None:
+        self.seed = seed
+        self.options = options
+        self.rng = random.Random(seed)
+        self.result = Result(seed)
+        self.trace = self.result.trace
+        self.dr_faults, self.fleet, self.bulk = draw(self.rng, options)
+        self.deadline = draw_deadline(self.rng, options)
+        epoch = VirtualLoop.EPOCH
+        self.epoch = epoch
+        self.dr = SimulatedDR(
+            self.rng, self.dr_faults, epoch=epoch, skew=self.fleet.dr_skew, trace=self.trace
+        )
+        self.store = RedisStore(
+            lambda: asyncio.get_running_loop().time(), skew=self.fleet.redis_skew
+        )
+        self.messages = self._messages()
+        self.queue: deque[Message] = deque(self.messages)
+        self.ready = asyncio.Event()
+        self.directory = directory
+        self.calm = False
+        self.workers: list[Worker] = []
+        self.durations: list[tuple[str, float]] = []
+
+    def wall_clock(self) -> datetime:
+        """The workers' clock (DR's is skewed from it)."""
+        return self.epoch + timedelta(seconds=asyncio.get_running_loop().time())
+
+    def _messages(self) -> list[Message]:
+        rng, options = self.rng, self.options
+        items_per_order = 2
+        wanted: dict[tuple[int, int], int] = Counter()
+        plan = []
+        for n in range(options.keys):
+            order = rng.randrange(options.orders)
+            item = rng.randrange(items_per_order)
+            quantity = rng.choice((1, 1, 2))
+            wanted[(order, item)] += quantity
+            plan.append((n, order, item, quantity))
+        order_ids = []
+        for order in range(options.orders):
+            # Little left over: a duplicate is sometimes refused (409/400), sometimes not.
+            items = [
+                {
+                    "item_id": f"i{item}",
+                    "quantity": max(1, wanted[(order, item)] + rng.choice((0, 1, 5))),
+                }
+                for item in range(items_per_order)
+            ]
+            order_ids.append(self.dr.state.add_order(items=items))
+        return [
+            Message(f"m{n}", order_ids[order], [{"item_id": f"i{item}", "quantity": quantity}])
+            for n, order, item, quantity in plan
+        ]
+
+    def client(
+        self, owner: str, session: SimulatedSession, coordinator: RedisCoordinator | None
+    ) -> Client:
+        options = self.options
+        client = Client(
+            API_KEY,
+            base_url="https://dr.simulated",
+            session=cast(aiohttp.ClientSession, session),
+            coordinator=coordinator,
+            rate_limit=None,
+            settle=options.settle,
+            timeout=options.timeout,
+            deadline=self.deadline,
+            backoff_base=0.5,
+        )
+        return client
+
+    def coordinator(self, link: Link) -> RedisCoordinator:
+        redis = cast(Redis, SimulatedRedisClient(self.store, link))
+        return RedisCoordinator(
+            redis, lease=self.options.lease, horizon=self.options.horizon, poll=(0.01, 0.25)
+        )
+
+
+class Worker:
+    """A fleet member: one Client with a coordinator, taking messages off the queue."""
+
+    def __init__(self, world: World, name: str) -> None:
+        self.world = world
+        self.name = name
+        self.link = Link()
+        self.session = world.dr.session(name)
+        self.coordinator = world.coordinator(self.link)
+        self.client = world.client(name, self.session, self.coordinator)
+        self.current: Message | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.crashed = False
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self.run())
+
+    async def run(self) -> None:
+        world = self.world
+        loop = asyncio.get_running_loop()
+        while True:
+            while not world.queue:
+                world.ready.clear()
+                await world.ready.wait()
+            message = world.queue.popleft()
+            if message.done:
+                continue
+            self.current = message
+            message.deliveries += 1
+            world.trace(self.name, "delivered", message.key, f"delivery {message.deliveries}")
+            began = loop.time()
+            timeout = world.fleet.message_timeout if not world.calm else None
+            try:
+                await asyncio.wait_for(
+                    self.client.fulfillments.create(
+                        order_id=message.order_id, items=message.items, key=message.key
+                    ),
+                    timeout,
+                )
+            except KeyReuseError as error:
+                world.result.violations.append(f"{message.key}: {error}")
+                message.done = True
+            except (DigitalRiverError, asyncio.TimeoutError) as error:
+                world.trace(self.name, "failed", message.key, type(error).__name__)
+                if isinstance(error, APIError) and error.status in (400, 409):
+                    message.done = True  # refused for good: nothing of this key was applied
+                else:
+                    self.redeliver(message)
+            else:
+                message.done = True
+                world.trace(self.name, "acked", message.key)
+            finally:
+                world.durations.append((message.key, loop.time() - began))
+                self.current = None
+
+    def redeliver(self, message: Message) -> None:
+        world = self.world
+        delay = world.rng.uniform(*world.fleet.redelivery)
+
+        def back() -> None:
+            if not message.done:
+                world.queue.append(message)
+                world.ready.set()
+
+        asyncio.get_running_loop().call_later(delay, back)
+
+    def crash(self) -> None:
+        """Memory lost: no more requests or Redis calls; its message comes back later."""
+        self.crashed = True
+        self.session.dead = True
+        self.link.state = Link.BLACK_HOLE
+        self.world.trace(self.name, "crashed", None)
+        if self.task is not None:
+            self.task.cancel()
+        if self.current is not None:
+            self.redeliver(self.current)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        if not self.crashed:
+            await self.client.close()
+            await self.coordinator.close()
+
+
+async def run(seed: int, options: Options) -> Result:
+    """One run from ``seed``; returns what it found. Runs on a ``VirtualLoop``."""
+    directory = tempfile.mkdtemp(prefix="drfulfill-sim-", dir=_scratch())
+    logger = logging.getLogger("drfulfill")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    random.seed(seed)  # the SDK's backoff jitter
+    try:
+        world = World(seed, options, directory)
+        await _run(world)
+        return world.result
+    finally:
+        logger.setLevel(level)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _scratch() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+async def _run(world: World) -> None:
+    loop = asyncio.get_running_loop()
+    options = world.options
+    for n in range(options.workers):
+        worker = Worker(world, f"worker-{n}")
+        world.workers.append(worker)
+        worker.start()
+    world.ready.set()
+    events = _schedule_faults(world)
+    upload = asyncio.ensure_future(_bulk(world)) if world.bulk.present else None
+    await asyncio.sleep(options.fault_phase)
+    for handle in events:
+        handle.cancel()
+    # The calm phase: no new faults, links healed, crashed workers replaced.
+    world.calm = world.dr.calm = True
+    world.trace("world", "calm", None)
+    for worker in list(world.workers):
+        worker.link.state = Link.UP
+        if worker.crashed:
+            replacement = Worker(world, worker.name + "'")
+            world.workers.append(replacement)
+            replacement.start()
+    world.ready.set()
+    give_up = loop.time() + 20 * (options.deadline + options.settle)
+    while not all(m.done for m in world.messages) and loop.time() < give_up:  # noqa: ASYNC110
+        await asyncio.sleep(options.settle)
+    if upload is not None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(upload, max(0.0, give_up - loop.time()) + 1)
+    for worker in world.workers:
+        await worker.stop()
+    # Let every late commit land, then check.
+    await asyncio.sleep(world.dr_faults.late_commit_max + world.dr_faults.slow_answer + 60)
+    _check(world)
+    world.result.virtual = loop.time()
+
+
+def _schedule_faults(world: World) -> list[asyncio.TimerHandle]:
+    loop = asyncio.get_running_loop()
+    rng, fleet, phase = world.rng, world.fleet, world.options.fault_phase
+    handles = []
+    for worker in world.workers:
+        if rng.random() < fleet.crash:
+            handles.append(loop.call_later(rng.uniform(0, phase), worker.crash))
+    if world.workers and rng.random() < fleet.partition:
+        victim = rng.choice(world.workers)
+        start, length = rng.uniform(0, phase), rng.uniform(1, 60)
+
+        def cut() -> None:
+            if not victim.crashed:
+                victim.link.state = fleet.partition_mode
+                world.trace(victim.name, f"link to Redis {fleet.partition_mode}", None)
+
+        def heal() -> None:
+            if not victim.crashed:
+                victim.link.state = Link.UP
+                world.trace(victim.name, "link to Redis up", None)
+
+        handles += [loop.call_later(start, cut), loop.call_later(start + length, heal)]
+    if rng.random() < fleet.flush:
+
+        def flush() -> None:
+            world.store.flushall()
+            world.trace("redis", "FLUSHALL", None)
+
+        handles.append(loop.call_later(rng.uniform(0, phase), flush))
+    return handles
+
+
+async def _bulk(world: World) -> None:
+    """The bulk upload: a first run that may be stopped or crash, a journal that may be lost
+    between runs, and runs until every row has its outcome."""
+    rng, bulk, options = world.rng, world.bulk, world.options
+    order = world.dr.state.add_order(
+        items=[
+            {"item_id": f"b{n}", "quantity": 1 + rng.choice((0, 0, 1))}
+            for n in range(options.bulk_rows)
+        ]
+    )
+    rows = [
+        {
+            "order_id": order,
+            "items": [{"item_id": f"b{n}", "quantity": 1}],
+            "tracking_number": f"T{n}",
+        }
+        for n in range(options.bulk_rows)
+    ]
+    # A file repeats some rows further down: each must be the same fulfillment.
+    rows += [rows[rng.randrange(len(rows))] for _ in range(rng.choice((0, 1, 2)))]
+    journal = os.path.join(world.directory, "upload.db") if bulk.journal else None
+    since = world.wall_clock() if bulk.since else None
+    attempt = 0
+    while True:
+        attempt += 1
+        name = f"upload-{attempt}"
+        link = Link()
+        session = world.dr.session(name)
+        coordinator = world.coordinator(link) if rng.random() < 0.5 else None
+        client = world.client(name, session, coordinator)
+        stop_at = None
+        if not world.calm and rng.random() < bulk.interrupt:
+            stop_at = rng.uniform(0, 60)
+        outcome = await _upload_once(world, client, rows, journal, since, stop_at, session, link)
+        if outcome == "crashed":
+            pass  # its client, session and links are gone: nothing more to close
+        else:
+            await client.close()
+            if coordinator is not None:
+                await coordinator.close()
+        if outcome == "done":
+            return
+        if journal is not None and not world.calm and bulk.lose_journal:
+            _lose(journal, bulk.lose_journal)
+            world.trace(name, f"journal {bulk.lose_journal}d", None)
+        if world.calm and attempt > 50:
+            world.result.violations.append("the bulk upload never finished")
+            return
+        await asyncio.sleep(rng.uniform(1, 30))
+
+
+async def _upload_once(
+    world: World,
+    client: Client,
+    rows: list[dict[str, Any]],
+    journal: str | None,
+    since: datetime | None,
+    stop_at: float | None,
+    session: SimulatedSession,
+    link: Link,
+) -> str:
+    """One run of the upload: "done" (every row ok), "again", or "crashed"."""
+    ok: dict[int, bool] = {}
+
+    async def consume() -> None:
+        async with contextlib.aclosing(
+            client.fulfillments.bulk_create(rows, journal=journal, since=since, concurrency=2)
+        ) as results:
+            async for result in results:
+                ok[result.index] = result.ok
+                world.trace(
+                    session.owner,
+                    "row",
+                    result.key,
+                    "ok" if result.ok else type(result.error).__name__,
+                )
+
+    task = asyncio.ensure_future(consume())
+    crashed = False
+    if stop_at is not None:
+        done, _ = await asyncio.wait({task}, timeout=stop_at)
+        if not done:
+            crashed = world.rng.random() < 0.5
+            if crashed:  # the process dies: nothing more is sent, nothing recorded
+                session.dead = True
+                link.state = Link.BLACK_HOLE
+            world.trace(session.owner, "crashed" if crashed else "interrupted", None)
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, DigitalRiverError, ValueError):
+        await task
+    if crashed:
+        return "crashed"
+    if len(ok) == len(rows) and all(ok.values()):
+        return "done"
+    if journal is not None and not _journal_usable(journal):
+        os.remove(journal)  # what the operator does with a journal that cannot be read
+    return "again"
+
+
+def _lose(journal: str, how: str) -> None:
+    if not os.path.exists(journal):
+        return
+    if how == "delete":
+        os.remove(journal)
+    else:
+        with open(journal, "r+b") as file:
+            file.truncate(os.path.getsize(journal) // 2)
+
+
+def _journal_usable(journal: str) -> bool:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(journal)) as db:
+            db.execute("SELECT count(*) FROM journal").fetchone()
+        return True
+    except sqlite3.Error:
+        return False
+
+
+def _check(world: World) -> None:
+    result, options = world.result, world.options
+    dr = world.dr
+    fulfillments = dr.state.fulfillments.objects.values()
+    keys = Counter((f.get("metadata") or {}).get("drfulfillKey") for f in fulfillments)
+    result.duplicates = sorted(key for key, n in keys.items() if key is not None and n > 1)
+    for message in world.messages:
+        if not message.done:
+            result.violations.append(f"{message.key}: no outcome")
+    for key, took in world.durations:
+        if took > world.deadline + 0.5:
+            result.violations.append(f"{key}: a create ran {took:.1f}s, past its deadline")
+    lag = dr.faults.read_lag
+    for post in dr.posts:
+        seen = post.failure_seen()
+        if post.applied_at is None or seen is None:
+            continue
+        if post.applied_at + lag > seen + options.settle:
+            result.outside.append(
+                "a create committed or listed more than the settle window after its failure "
+                f"was seen ({post.key}: {post.applied_at + lag - seen:.1f}s after)"
+            )
+    if abs(world.fleet.dr_skew) > BULK_SINCE_MARGIN - 10:
+        result.outside.append(
+            f"DR's clock off by more than the 5-minute sweep margin ({world.fleet.dr_skew:.0f}s)"
+        )
+    result.requests = dr.counts.total
+    result.creates = sum(1 for key in keys if key is not None)
