@@ -2,9 +2,8 @@
 
 ``KnownKeys``: keys this client created or found, as fulfillment id and content digest (not
 whole models), so a repeat costs one GET by id and never a POST. ``Doubts``: keys whose
-last create here ended with a send in doubt, and from when that send may land; each is kept
-until its settle window from then has passed, after which any lookup is conclusive, so the
-map never holds more than what can land within one window. ``RunKeys``: the keys one
+last create here ended with its outcome unknown, and from when that send may land, until a
+create of the key settles it (bounded: the oldest are dropped first). ``RunKeys``: the keys one
 ``bulk_create`` run created, found or left in doubt, as 64-bit fingerprints in flat arrays
 (about 24-48 bytes per key), so a row repeated anywhere in the input is recognised.
 """
@@ -48,41 +47,33 @@ class KnownKeys:
 
 
 class Doubts:
-    """Keys left in doubt, each with the clock reading from which its send may land."""
+    """Keys whose last create here ended with its outcome unknown, each with the clock
+    reading from which its send may land; kept until a create of the key settles it
+    (``forget``). At most ``size`` are kept, the least recently noted dropped first: a
+    dropped doubt is an old one, whose window has passed, so the only cost of losing it is
+    that the next create of the key in this process relies on the fleet's or the journal's
+    record, or on the lookup a shared key gets anyway."""
 
-    def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[float, float]] = OrderedDict()  # since, expiry
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._since: OrderedDict[str, float] = OrderedDict()
 
-    def note(self, key: str, since: float, settle: float, now: float) -> None:
+    def note(self, key: str, since: float) -> None:
         """``key``'s send may land from ``since`` on (the latest doubt wins)."""
-        self._prune(now)
-        old = self._entries.pop(key, None)
-        if old is not None and old[0] > since:
-            since = old[0]
-        self._entries[key] = (since, since + settle)
+        old = self._since.pop(key, None)
+        self._since[key] = since if old is None else max(old, since)
+        if len(self._since) > self._size:
+            self._since.popitem(last=False)
 
-    def since(self, key: str, now: float) -> float | None:
-        """From when ``key``'s send may land, while its settle window has not passed."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[1] <= now:
-            del self._entries[key]
-            return None
-        return entry[0]
+    def since(self, key: str) -> float | None:
+        """From when ``key``'s send may land, while no create has settled it."""
+        return self._since.get(key)
 
     def forget(self, key: str) -> None:
-        self._entries.pop(key, None)
-
-    def _prune(self, now: float) -> None:
-        while self._entries:
-            key, (_, expiry) = next(iter(self._entries.items()))
-            if expiry > now:
-                return
-            del self._entries[key]
+        self._since.pop(key, None)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._since)
 
 
 class RunKey(enum.Enum):

@@ -153,7 +153,7 @@ class SafeCreator:
         self._in_flight: dict[str, asyncio.Future[Outcome]] = {}
         # Keys whose last create ended (raised or was cancelled) with a send in doubt, and
         # from when it may land: the next create of such a key waits out its window first.
-        self._doubts = Doubts()
+        self._doubts = Doubts(KNOWN_KEYS_CACHE_SIZE)
         # Keys whose create is out, with no answer yet.
         self._sending: set[str] = set()
         self._lookups = KeyLookups(transport, field)
@@ -191,12 +191,12 @@ class SafeCreator:
 
     def doubt_since(self, key: str) -> float | None:
         """From when a send of ``key`` by this client may still land, if its last create
-        here ended with the outcome unknown less than a settle window ago.
+        here ended with the outcome unknown (and no create of the key has settled it since).
 
         :param key: the safe-create key.
-        :returns: a ``clock()`` reading, or None.
+        :returns: a ``clock()`` reading (maybe long past: then a lookup settles it), or None.
         """
-        return self._doubts.since(key, self.clock())
+        return self._doubts.since(key)
 
     def sending(self, key: str) -> bool:
         """Whether a create of ``key`` by this client is out, with no answer yet.
@@ -273,7 +273,7 @@ class SafeCreator:
         if options.doubt_since is not None:
             # Kept until this call settles it, whatever stops the call (a claim that cannot
             # be had, a cancellation): the doubt is a fact about the key, not about the call.
-            self._doubts.note(key, options.doubt_since, self.settle, self.clock())
+            self._doubts.note(key, options.doubt_since)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve_outcome)
         self._in_flight[key] = future
@@ -440,7 +440,7 @@ class SafeCreator:
                 since = _later(since, transport.clock())
                 sending.done()
             if since is not None:
-                self._doubts.note(key, since, self.settle, transport.clock())
+                self._doubts.note(key, since)
             raise
 
     async def _attempt(

@@ -31,22 +31,21 @@ def test_run_keys_take_63_bit_digests() -> None:
     assert keys.get("k") == (2**63 - 1, RunKey.IN_DOUBT)
 
 
-def test_doubts_last_one_settle_window_and_the_latest_wins() -> None:
-    doubts = Doubts()
-    doubts.note("k", since=10.0, settle=5.0, now=10.0)
-    doubts.note("k", since=8.0, settle=5.0, now=11.0)  # an earlier doubt: the later stays
-    assert doubts.since("k", now=14.9) == 10.0
-    assert doubts.since("k", now=15.0) is None  # the window has passed: a lookup settles it
-    assert len(doubts) == 0
+def test_a_doubt_stays_until_a_create_settles_it_and_the_latest_wins() -> None:
+    doubts = Doubts(size=10)
+    doubts.note("k", since=10.0)
+    doubts.note("k", since=8.0)  # an earlier doubt: the later one stays
+    assert doubts.since("k") == 10.0  # however long ago: only a create of the key settles it
+    doubts.forget("k")
+    assert doubts.since("k") is None and len(doubts) == 0
 
 
-def test_doubts_are_pruned_as_they_expire() -> None:
-    doubts = Doubts()
+def test_doubts_are_bounded_the_oldest_dropped_first() -> None:
+    doubts = Doubts(size=100)
     for n in range(1000):
-        doubts.note(f"k{n}", since=float(n), settle=1.0, now=float(n))
-    assert len(doubts) <= 2  # what can land within one window, not every doubt ever seen
-    doubts.forget("k999")
-    assert doubts.since("k999", now=999.0) is None
+        doubts.note(f"k{n}", since=float(n))
+    assert len(doubts) == 100
+    assert doubts.since("k899") is None and doubts.since("k999") == 999.0
 
 
 def test_known_keys_hold_ids_and_digests_least_recently_used_out() -> None:

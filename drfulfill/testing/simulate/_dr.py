@@ -141,11 +141,14 @@ class SimulatedDR:
         faults = self.faults
         if self._chance(faults.late_commit):
             delay = self._rng.uniform(0, faults.late_commit_max)
-            answer = self._rng.choice(("504", "drop", "slow"))
+            answer = self._rng.choice(("504", "503", "drop", "slow"))
             loop = asyncio.get_running_loop()
             loop.call_later(took + delay, self._apply, body, post)
             if answer == "504":
                 return (504, error_body(504, "gateway_timeout", "Injected."), {}), took
+            if answer == "503":
+                retry = {"Retry-After": str(self._rng.randint(1, 5))}
+                return (503, error_body(503, "service_unavailable", "Injected."), retry), took
             if answer == "drop":
                 return _DROP, took
             return (504, error_body(504, "gateway_timeout", "Slow."), {}), faults.slow_answer

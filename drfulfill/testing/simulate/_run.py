@@ -56,13 +56,13 @@ def simulate(
         summary.requests += result.requests
         summary.creates += result.creates
         summary.virtual += result.virtual
-        if result.outside:
+        if result.failed:
+            summary.failed.append(result)
+        elif result.outside:
             summary.outside_runs += 1
-            summary.outside_duplicates += bool(result.duplicates)
+            summary.outside_duplicates += bool(result.excused)
             for limit in {reason.split(" (")[0] for reason in result.outside}:
                 summary.outside[limit] += 1
-        elif result.failed:
-            summary.failed.append(result)
         if on_result is not None:
             on_result(result)
     summary.real = time.perf_counter() - began
@@ -136,10 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for result in summary.failed[:3]:
         print()
-        problems = [f"duplicate key {key}" for key in result.duplicates] + result.violations
+        problems = [f"duplicate key {key}" for key in result.unexcused] + result.violations
         print(f"FAILED seed {result.seed}: {'; '.join(problems)}")
         print(f"replay: {replay_command(result, options)}")
-        key = result.duplicates[0] if result.duplicates else None
+        key = result.unexcused[0] if result.unexcused else None
         if key is not None:
             print(f"trace of {key}:")
             for line in result.trace.of(key):
