@@ -149,3 +149,38 @@ async def test_a_fleet_creates_with_one_request_each_and_repeats_cost_no_post(
     # The memory is loaded again from Digital River before anything is sent.
     assert requests() == Counter({"GET by id": 20, "list": 2})
     assert created_per_key(emu) == Counter({key: 1 for key in keys})
+
+
+async def test_a_worker_that_cannot_settle_an_inherited_doubt_passes_it_on(
+    emu: Emulator, redis_url: str
+) -> None:
+    # Found by the simulation (seed 1880): worker B inherits A's doubt after its window
+    # has passed, but every lookup fails before B's message times out. B must release
+    # the claim still in doubt: released clean, worker C would send the create again.
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
+    late = emu.add_fault(
+        "POST", "/fulfillments", action="respond_then_commit", latency=5, commit_after=0.4
+    )
+    async with (
+        worker(emu, redis_url, settle=0.2, timeout=0.1) as a,
+        worker(emu, redis_url, settle=0.2) as b,
+        worker(emu, redis_url, settle=0.2) as c,
+    ):
+        first = asyncio.ensure_future(
+            a.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+        )
+        await until(lambda: late.hits == 1)
+        await asyncio.sleep(0.15)  # A's attempt timed out: it is looking the key up
+        first.cancel()  # A leaves the key in doubt, in Redis
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.5)  # A's window has passed; its create has landed by now
+        emu.add_fault("GET", "/fulfillments", status=503, times=None)
+        with pytest.raises((asyncio.TimeoutError, DigitalRiverError)):  # lookups all fail
+            await asyncio.wait_for(
+                b.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1"), 0.5
+            )
+        emu.clear_faults()
+        again = await c.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+    await emu.commit_pending()
+    assert [f["id"] for f in emu.fulfillments] == [again.id]
