@@ -7,12 +7,15 @@ real second). With ``--power``, for each fix of the fleet issue it copies the pa
 scratch folder, takes that one fix back out (the exact change is in ``REVERTS``), runs the
 same seeds there in a child process, and prints how many runs it needed to find a
 duplicate within the promise, and how many of the runs found one. A simulator that cannot
-find a reverted fix would print "not found".
+find a reverted fix would print "not found". The bulk run's memory only matters past the
+client's caches (10,000 keys), so its revert is run with 10,500-row uploads given
+``since=`` and no journal, whose rows from the start come again at the end (``LONG``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -70,21 +73,41 @@ REVERTS: dict[str, list[tuple[str, str, str]]] = {
     ],
 }
 
+# Options of the runs made for a revert (runs, then ``Options`` fields), where not the default.
+LONG = {
+    "bulk forgetting its run": (
+        10,
+        {"bulk_rows": 10_500, "keys": 2, "uploads": 1.0, "journal": 0.0, "since": 1.0},
+    )
+}
+
 CHILD = """
-import sys
+import json, sys
 import drfulfill
-from drfulfill.testing.simulate import simulate
+from drfulfill.testing.simulate import Options, simulate
 assert drfulfill.__file__.startswith(sys.argv[3]), drfulfill.__file__
-runs, seed = int(sys.argv[1]), int(sys.argv[2])
+runs, seed, options = int(sys.argv[1]), int(sys.argv[2]), Options(**json.loads(sys.argv[4]))
 found = []
-summary = simulate(runs, seed, on_result=lambda r: found.append(r.seed) if r.failed else None)
+summary = simulate(
+    runs, seed, options, on_result=lambda r: found.append(r.seed) if r.failed else None
+)
 print(len(found), found[0] - seed + 1 if found else 0, f"{summary.real:.1f}")
 """
 
 
-def run_child(package_parent: Path, runs: int, seed: int) -> tuple[int, int, float]:
+def run_child(
+    package_parent: Path, runs: int, seed: int, options: dict[str, float]
+) -> tuple[int, int, float]:
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(runs), str(seed), str(package_parent)],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(runs),
+            str(seed),
+            str(package_parent),
+            json.dumps(options),
+        ],
         cwd=package_parent,
         env={"PYTHONPATH": str(package_parent), "PATH": "/usr/bin:/bin"},
         capture_output=True,
@@ -132,13 +155,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for label, changes in REVERTS.items():
             parent = reverted_copy(Path(scratch), changes)
-            found, first, child_real = run_child(parent, options.runs, options.seed)
+            runs, overrides = LONG.get(label, (options.runs, {}))
+            found, first, child_real = run_child(parent, runs, options.seed, overrides)
             verdict = (
-                f"found after {first} run(s); {found} of {options.runs} runs found a duplicate"
+                f"found after {first} run(s); {found} of {runs} runs found a duplicate"
                 if found
-                else "not found"
+                else f"not found in {runs} runs"
             )
-            print(f"  {label:34} {verdict} ({child_real:.1f} s)")
+            extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in overrides.items())
+            print(f"  {label:34} {verdict} ({child_real:.1f} s){extra}")
 
 
 if __name__ == "__main__":

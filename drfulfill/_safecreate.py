@@ -44,6 +44,7 @@ from ._safecreate_core import (
     describe_lines,
     in_doubt,
     key_reuse_error,
+    left_in_doubt,
     start,
     unsettled_error,
 )
@@ -435,7 +436,7 @@ class SafeCreator:
         except BaseException:
             # Raised with a send in doubt, or cancelled while a send awaited its answer: the
             # next create of this key must not trust a lookup made before that send settles.
-            since = state.doubt_since
+            since = left_in_doubt(state)
             if sending.active:
                 since = _later(since, transport.clock())
                 sending.done()

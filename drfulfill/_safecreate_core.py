@@ -134,8 +134,10 @@ class State:
     ``refusal``: a 4xx answer to a send made while a send of this key may have landed (409
     order_fulfilled, 400 over quantity): the earlier attempt may be what caused it, so it
     is looked up before raising.
-    ``ever_doubted``: some send of this key (this call's or an earlier one's) may have
-    landed at some point, so a send that follows a wait is preceded by a lookup.
+    ``last_doubt_since``: the latest doubt this create has met, kept after it was settled:
+    some send of this key may have landed at some point, so a send that follows a wait is
+    preceded by a lookup, and a create that ends without a fulfillment leaves the key in
+    doubt (``left_in_doubt``).
     ``resend_due``: a doubt was settled as "not applied": the next send is a resend.
     """
 
@@ -150,14 +152,14 @@ class State:
     applied: bool = False
     refusal: APIError | None = None
     sends: int = 0
-    ever_doubted: bool = False
+    last_doubt_since: float | None = None
     resend_due: bool = False
     shared: bool = False  # other senders may use the key (a caller's or a bulk row's)
 
     @property
     def doubted(self) -> bool:
         """Whether a send of this key may have landed at some point."""
-        return self.ever_doubted or self.doubt_since is not None
+        return self.last_doubt_since is not None or self.doubt_since is not None
 
 
 def start(state: State, *, look_first: bool) -> Action:
@@ -170,12 +172,22 @@ def start(state: State, *, look_first: bool) -> Action:
 def in_doubt(state: State, since: float, error: DigitalRiverError | None = None) -> State:
     """``state`` with a send that may land from ``since`` on (the latest doubt wins)."""
     later = since if state.doubt_since is None else max(state.doubt_since, since)
+    last = later if state.last_doubt_since is None else max(state.last_doubt_since, later)
     return attrs.evolve(
         state,
         doubt_since=later,
         doubt=error if error is not None else state.doubt,
-        ever_doubted=True,
+        last_doubt_since=last,
     )
+
+
+def left_in_doubt(state: State) -> float | None:
+    """From when a send of this key may land, for a create that ends (raised, cancelled)
+    without a fulfillment: its pending doubt, or one it settled but whose resend never
+    succeeded (kept, for certainty: the next create of the key looks it up first)."""
+    if state.doubt_since is not None:
+        return state.doubt_since
+    return state.last_doubt_since
 
 
 def decide(
@@ -244,7 +256,13 @@ def _after_lookup(state: State, event: LookedUp, now: float) -> tuple[State, Act
     # Lookups spanning the settle window did not find it: the doubtful send was not applied.
     if state.applied or state.refusal is not None:
         return state, Raise(_unresolved(state))
-    cleared = attrs.evolve(state, doubt=None, doubt_since=None, resend_due=True, ever_doubted=True)
+    cleared = attrs.evolve(
+        state,
+        doubt=None,
+        doubt_since=None,
+        resend_due=True,
+        last_doubt_since=left_in_doubt(state),
+    )
     # A 503's Retry-After still says when DR wants the resend.
     step = _next_wait(cleared, now, state.failures, state.doubt, None)
     if isinstance(step, Stop):

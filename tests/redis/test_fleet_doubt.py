@@ -184,3 +184,34 @@ async def test_a_worker_that_cannot_settle_an_inherited_doubt_passes_it_on(
         again = await c.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
     await emu.commit_pending()
     assert [f["id"] for f in emu.fulfillments] == [again.id]
+
+
+async def test_a_create_that_settled_a_doubt_but_never_resent_leaves_it_in_doubt(
+    emu: Emulator, redis_url: str
+) -> None:
+    # Found by the simulation (seed 587 of its third fault model): DR answers 503 with
+    # Retry-After and commits after the settle window; the window's lookups find nothing
+    # (the doubt is settled), but the lookup before the resend fails and the create
+    # raises. Released clean, the next worker would send at once (its claim says nobody
+    # sent the key) and create it a second time.
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
+    emu.add_fault(
+        "POST",
+        "/fulfillments",
+        action="respond_then_commit",
+        status=503,
+        retry_after=2,
+        commit_after=1.0,
+    )
+    async with worker(emu, redis_url, settle=0.5) as a, worker(emu, redis_url, settle=0.5) as b:
+        first = asyncio.ensure_future(
+            a.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+        )
+        await asyncio.sleep(1.2)  # the window has passed, found nothing; the commit landed
+        emu.add_fault("GET", "/fulfillments", status=503, times=None)
+        with pytest.raises(DigitalRiverError):
+            await first  # the lookup before the resend fails: nothing sent again
+        emu.clear_faults()
+        again = await b.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+    await emu.commit_pending()
+    assert [f["id"] for f in emu.fulfillments] == [again.id]

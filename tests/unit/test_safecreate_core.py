@@ -103,7 +103,7 @@ def test_only_a_lookup_started_after_the_window_allows_the_resend() -> None:
     state = fresh(sends=1, failures=1, doubt=ServerError(504), doubt_since=1.0)
     new_state, action = decide(state, LookedUp(None, 9.0), 9.1, half)
     assert action == Send(resend=True)
-    assert new_state.doubt is None and new_state.ever_doubted and not new_state.resend_due
+    assert new_state.doubt is None and new_state.doubted and not new_state.resend_due
 
 
 def test_a_late_landing_is_found_and_reported_reconciled() -> None:
@@ -137,12 +137,12 @@ def test_the_window_counts_from_when_the_failure_was_seen_not_from_the_send() ->
 def test_the_latest_doubt_wins() -> None:
     state = in_doubt(fresh(), 5.0, ServerError(504))
     assert in_doubt(state, 3.0).doubt_since == 5.0
-    assert in_doubt(state, 7.0).doubt_since == 7.0 and in_doubt(state, 7.0).ever_doubted
+    assert in_doubt(state, 7.0).doubt_since == 7.0 and in_doubt(state, 7.0).doubted
 
 
 def test_a_429_after_a_doubt_is_waited_out_then_looked_up_before_sending() -> None:
     limited = RateLimitError(429, retry_after=3)
-    state = fresh(sends=2, failures=1, ever_doubted=True)
+    state = fresh(sends=2, failures=1, last_doubt_since=0.0)
     state, action = decide(state, SendFailed(limited, 20.0), 20.0, half)
     assert action == LookUp(wait=3)
     assert decide(state, LookedUp(None, 23.0), 23.0, half)[1] == Send()
@@ -215,7 +215,7 @@ OVER_QUANTITY = BadRequestError(
 def test_a_refusal_after_a_resend_is_looked_up_across_its_own_window(refusal: Exception) -> None:
     # The first send committed late; the resend is refused because of it (order_fulfilled,
     # or over the ordered quantity) while the list still lags the late write.
-    state = fresh(sends=2, failures=1, ever_doubted=True)
+    state = fresh(sends=2, failures=1, last_doubt_since=0.0)
     state, action = decide(state, SendFailed(refusal, 10.0), 10.1, half)  # type: ignore[arg-type]
     assert action == LookUp()
     state, action = decide(state, LookedUp(None, 10.1), 10.2, half)
@@ -239,7 +239,7 @@ def test_a_400_that_is_not_about_quantities_is_raised_at_once_even_after_a_doubt
     unknown = BadRequestError(
         400, errors=(ErrorDetail(code="invalid_parameter", parameter="orderId"),)
     )
-    state = fresh(sends=2, failures=1, ever_doubted=True)
+    state = fresh(sends=2, failures=1, last_doubt_since=0.0)
     assert decide(state, SendFailed(unknown, 10.0), 10.0, half)[1] == Raise(unknown)
 
 

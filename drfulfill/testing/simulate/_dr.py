@@ -42,6 +42,7 @@ class DRFaults:
     late_commit_max: float = 0.0  # seconds a late commit may come after the answer
     slow_answer: float = 0.0  # a late commit answered only after this long (a gateway)
     read_lag: float = 0.0  # seconds before a new fulfillment shows in lists
+    retry_after_max: int = 5  # the longest Retry-After (429, 503) DR answers, seconds
     latency: tuple[float, float] = (0.005, 0.05)  # one way, seconds
 
 
@@ -140,18 +141,19 @@ class SimulatedDR:
     def _create(self, body: Any, post: Post, took: float) -> tuple[Outcome, float]:
         faults = self.faults
         if self._chance(faults.late_commit):
-            delay = self._rng.uniform(0, faults.late_commit_max)
+            # DR's backend commits ``delay`` seconds after its gateway answered (or dropped
+            # the connection, or kept it past the client's timeout).
             answer = self._rng.choice(("504", "503", "drop", "slow"))
-            loop = asyncio.get_running_loop()
-            loop.call_later(took + delay, self._apply, body, post)
-            if answer == "504":
-                return (504, error_body(504, "gateway_timeout", "Injected."), {}), took
+            if answer == "slow":
+                took = faults.slow_answer
+            delay = self._rng.uniform(0, faults.late_commit_max)
+            asyncio.get_running_loop().call_later(took + delay, self._apply, body, post)
             if answer == "503":
-                retry = {"Retry-After": str(self._rng.randint(1, 5))}
+                retry = {"Retry-After": str(self._rng.randint(1, faults.retry_after_max))}
                 return (503, error_body(503, "service_unavailable", "Injected."), retry), took
             if answer == "drop":
                 return _DROP, took
-            return (504, error_body(504, "gateway_timeout", "Slow."), {}), faults.slow_answer
+            return (504, error_body(504, "gateway_timeout", "Injected."), {}), took
         outcome = self._apply(body, post)
         if self._chance(faults.commit_then_drop):
             return _DROP, took
@@ -188,6 +190,8 @@ class SimulatedSession:
         self._dr = dr
         self.owner = owner
         self.dead = False  # a crashed process: nothing it asks for is sent any more
+        # Called just after each of this session's creates went out (a crash mid-send).
+        self.on_post: Callable[[], None] | None = None
         self.closed = False
         self.never = asyncio.Event()  # what a dead process's requests wait for
 
@@ -236,6 +240,8 @@ class _Exchange:
             dr.posts.append(post)
             dr.counts.posts += 1
             dr._trace(session.owner, "post sent", key, f"timeout {self._timeout}")
+            if session.on_post is not None:
+                loop.call_soon(session.on_post)
         answer: asyncio.Future[Outcome] = loop.create_future()
 
         def arrive() -> None:
