@@ -66,7 +66,7 @@ REVERTS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "bulk forgetting its run": [
         (
-            "bulk.py",
+            "_bulkrun.py",
             "remembered = self._run_keys.get(row.key)",
             "remembered = None",
         ),

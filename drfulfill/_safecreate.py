@@ -49,6 +49,7 @@ from ._safecreate_core import (
     unsettled_error,
 )
 from ._safecreate_keys import PATH, KeyLookups, check_key, key_of, stamp_key
+from ._safecreate_options import CreateOptions, Outcome, later, with_claim
 from ._session import Transport
 from ._wire import Query, encode_path
 from .errors import APITimeoutError, DigitalRiverError, KeyReuseError
@@ -80,43 +81,7 @@ def decode_fulfillment(raw: Mapping[str, Any]) -> Fulfillment:
     return structure(raw, Fulfillment)
 
 
-@attrs.frozen
-class CreateOptions:
-    """How much ``SafeCreator.create_or_find`` may assume about a key.
-
-    :ivar verified: the caller has just looked the key up and it was not there (a random
-        key is verified by construction): the first step is a send, not a lookup (unless
-        ``doubt_since`` is set).
-    :ivar shared: other processes may create with the same key (a caller's or a bulk row's
-        key), so a fleet claim guards it (when the client has a coordinator).
-    :ivar doubt_since: a ``SafeCreator.clock()`` reading from which an earlier create with
-        this key may land (a journal's 'started' row), so lookups must span the settle
-        window from then before any send.
-    :ivar exists: the key is known to be on a fulfillment already (an earlier row of the
-        same bulk run created or found it): it is looked up (across a settle window, since
-        lists may lag), never sent.
-    """
-
-    verified: bool = False
-    shared: bool = True
-    doubt_since: float | None = None
-    exists: bool = False
-
-
 _DEFAULT_OPTIONS = CreateOptions()
-
-
-@attrs.frozen
-class Outcome:
-    """What ``SafeCreator.create_or_find`` did.
-
-    :ivar fulfillment: the fulfillment that carries the key.
-    :ivar found: True when it existed before this call sent anything (made by an earlier
-        run or another process, or already known to this client).
-    """
-
-    fulfillment: Fulfillment
-    found: bool
 
 
 class SafeCreator:
@@ -269,7 +234,7 @@ class SafeCreator:
         doubt = self.doubt_since(key)
         if doubt is not None:  # an earlier call with this key ended with its send in doubt
             options = attrs.evolve(
-                options, verified=False, doubt_since=_later(options.doubt_since, doubt)
+                options, verified=False, doubt_since=later(options.doubt_since, doubt)
             )
         if options.doubt_since is not None:
             # Kept until this call settles it, whatever stops the call (a claim that cannot
@@ -325,7 +290,7 @@ class SafeCreator:
             if claim.done_id is not None:
                 done = await self._retrieve(claim.done_id)
                 return Outcome(self._remember(key, self._checked(request, key, done)), True)
-            options = _with_claim(options, claim)
+            options = with_claim(options, claim)
         try:
             outcome = await self._run(request, key, body, options, slots, started, claim)
         except BaseException:
@@ -438,7 +403,7 @@ class SafeCreator:
             # next create of this key must not trust a lookup made before that send settles.
             since = left_in_doubt(state)
             if sending.active:
-                since = _later(since, transport.clock())
+                since = later(since, transport.clock())
                 sending.done()
             if since is not None:
                 self._doubts.note(key, since)
@@ -531,25 +496,6 @@ class SafeCreator:
         """Seconds left of a call that started at ``started`` (None: no deadline)."""
         deadline = self._transport.policy.deadline
         return None if deadline is None else max(0.0, started + deadline - self.clock())
-
-
-def _with_claim(options: CreateOptions, claim: Claim) -> CreateOptions:
-    """What a fresh claim adds to what the caller knows of the key."""
-    if claim.doubt_since is not None:  # an earlier holder's send may land from then on
-        return attrs.evolve(
-            options, verified=False, doubt_since=_later(options.doubt_since, claim.doubt_since)
-        )
-    if claim.vouched and options.doubt_since is None:
-        # The fleet's records are whole and hold nothing of this key: nobody sent it, so
-        # the create is sent at once (one request), not looked up first.
-        return attrs.evolve(options, verified=True)
-    return options
-
-
-def _later(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else max(a, b)
 
 
 class _Abandoned(Exception):

@@ -14,47 +14,28 @@ import contextlib
 import logging
 import math
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._clock import monotonic
 from .._coordination import FleetMemory
 from ..errors import APITimeoutError, CoordinationError
 from . import _scripts
+from ._memory import MemoryLoader
+from ._polling import microseconds, poll_wait, text_of
+from ._shielded import bounded
 
 logger = logging.getLogger("drfulfill")
 
 T = TypeVar("T")
 
-# Done records written per script call while the fleet's memory is loaded.
-_RECORD_BATCH = 500
 # The least time a round trip to Redis is given, even when the caller has less left (a
 # ``max_wait=0`` means "do not wait for another holder", not "do not ask Redis").
 _ROUND_TRIP_FLOOR = 0.1
-# After the first sweep of a memory load, wait this much more than a renewal period, so
-# that every holder that was sending when Redis lost its data has taken its claim back.
-_TAKE_BACK_MARGIN = 0.05
-
-
-def poll_wait(
-    attempt: int, *, first: float, cap: float, lease_left: float, left: float | None
-) -> float:
-    """How long a waiter sleeps before asking again: ``first`` doubling up to ``cap``,
-    never past the holder's lease (it may expire then) nor past the caller's deadline."""
-    wait = min(cap, first * 2.0 ** min(attempt, 64), lease_left)
-    return wait if left is None else min(wait, left)
-
-
-def _text(value: bytes | str) -> str:
-    # A caller's client may have been made with decode_responses=True.
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _microseconds(seconds: float) -> int:
-    return round(seconds * 1_000_000)
 
 
 class RedisClaim:
@@ -204,7 +185,8 @@ class RedisClaimStore:
         self._redis = redis
         self._prefix = prefix
         self.lease = lease
-        self.horizon = done_ttl if horizon is None else horizon
+        #: How far back a memory load reads DR's fulfillments (seconds).
+        self.horizon: float = done_ttl if horizon is None else horizon
         self._lease_ms = max(1, math.ceil(lease * 1000))
         self._done_ms = max(1, math.ceil(done_ttl * 1000))
         self._poll_first = poll_first
@@ -214,7 +196,7 @@ class RedisClaimStore:
         self._fence = redis.register_script(_scripts.FENCE_CLAIM)
         self._renew = redis.register_script(_scripts.RENEW_CLAIM)
         self._release = redis.register_script(_scripts.RELEASE_CLAIM)
-        self._record = redis.register_script(_scripts.RECORD_DONE)
+        self._loader = MemoryLoader(self, redis)
         self._loading: asyncio.Task[None] | None = None  # this process's memory load
 
     def keys_for(self, key: str) -> list[str]:
@@ -265,7 +247,7 @@ class RedisClaimStore:
         need_memory = "1" if memory is not None else ""
         attempt = 0
         while True:
-            status, value, *rest = await self._round_trip(
+            status, value, *rest = await self.round_trip(
                 self._acquire(
                     keys=[*self.keys_for(key), self.memory_key],
                     args=[token, self._lease_ms, need_memory],
@@ -273,17 +255,17 @@ class RedisClaimStore:
                 self._left(deadline),
                 f"claim safe-create key {key!r}",
             )
-            status = _text(status)
+            status = text_of(status)
             if status == "unearned":
                 assert memory is not None
                 await self.load_memory(memory, max_wait=self._left(deadline))
                 continue
             if status == "done":
-                return RedisClaim(self, key, token=None, done_id=_text(value))
+                return RedisClaim(self, key, token=None, done_id=text_of(value))
             if status in ("claimed", "doubt"):
                 doubt_since = None
                 if status == "doubt":
-                    doubt_since = self._clock() - int(_text(value)) / 1_000_000
+                    doubt_since = self._clock() - int(text_of(value)) / 1_000_000
                 vouched = bool(int(rest[0])) if rest else False
                 return RedisClaim(self, key, token=token, doubt_since=doubt_since, vouched=vouched)
             left = self._left(deadline)
@@ -305,6 +287,25 @@ class RedisClaimStore:
             )
             attempt += 1
 
+    @property
+    def poll(self) -> tuple[float, float]:
+        """(first, cap) seconds between polls of a waiter."""
+        return self._poll_first, self._poll_cap
+
+    @property
+    def lease_ms(self) -> int:
+        """The lease, in milliseconds."""
+        return self._lease_ms
+
+    @property
+    def done_ms(self) -> int:
+        """How long a done or doubt record is kept, in milliseconds."""
+        return self._done_ms
+
+    def clock(self) -> float:
+        """The clock leases and doubts are read on (the running loop's time)."""
+        return self._clock()
+
     async def load_memory(self, memory: FleetMemory, *, max_wait: float | None) -> None:
         """Make the store's records whole again, once, for the whole fleet.
 
@@ -325,7 +326,7 @@ class RedisClaimStore:
         """
         task = self._loading
         if task is None or task.done():
-            task = self._loading = asyncio.ensure_future(self._earn(memory))
+            task = self._loading = asyncio.ensure_future(self._loader.earn(memory))
             task.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({task}, timeout=max_wait)
         if not done:
@@ -335,95 +336,6 @@ class RedisClaimStore:
                 sent=False,
             )
         task.result()
-
-    async def _earn(self, memory: FleetMemory) -> None:
-        """Wait for the memory marker, loading the memory when no other process is."""
-        token = secrets.token_hex(16)
-        attempt = 0
-        while True:
-            if await self._round_trip(
-                self._redis.exists(self.memory_key), None, "read the memory marker"
-            ):
-                return
-            taken = await self._round_trip(
-                self._redis.set(self.loading_key, token, nx=True, px=self._lease_ms),
-                None,
-                "take the memory load",
-            )
-            if taken:
-                await self._load(memory, token)
-                return
-            wait = poll_wait(
-                attempt, first=self._poll_first, cap=self._poll_cap, lease_left=1.0, left=None
-            )
-            await asyncio.sleep(wait)
-            attempt += 1
-
-    async def _load(self, memory: FleetMemory, token: str) -> None:
-        keeper = asyncio.get_running_loop().create_task(self._keep_loading_key(token))
-        try:
-            started = self._clock()
-            logger.warning(
-                "the fleet's memory of safe-create keys is missing (Redis is new, was "
-                "flushed or replaced): loading the keys of the last %gs from Digital River",
-                self.horizon,
-            )
-            loaded = await self._record_all(memory.keys_created_since(self.horizon))
-            settled = started + max(memory.settle, self.lease / 3 + _TAKE_BACK_MARGIN)
-            await asyncio.sleep(max(0.0, settled - self._clock()))
-            loaded += await self._record_all(
-                memory.keys_created_since(self._clock() - started + memory.settle)
-            )
-            await self._round_trip(
-                self._redis.set(self.memory_key, "1"), self.lease, "write the memory marker"
-            )
-            logger.warning("the fleet's memory is loaded: %d key(s) recorded as done", loaded)
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            with contextlib.suppress(RedisError, CoordinationError):
-                current = await self._round_trip(
-                    self._redis.get(self.loading_key), self.lease, "end the memory load"
-                )
-                if current is not None and _text(current) == token:
-                    await self._round_trip(
-                        self._redis.delete(self.loading_key), self.lease, "end the memory load"
-                    )
-
-    async def _keep_loading_key(self, token: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            with contextlib.suppress(RedisError, CoordinationError):
-                await self._round_trip(
-                    self._redis.set(self.loading_key, token, xx=True, px=self._lease_ms),
-                    self.lease,
-                    "keep the memory load",
-                )
-
-    async def _record_all(self, pairs: AsyncIterator[tuple[str, str]]) -> int:
-        """Record every (key, fulfillment id) as done, a batch per round trip."""
-        recorded = 0
-        batch: list[tuple[str, str]] = []
-        async for pair in pairs:
-            batch.append(pair)
-            if len(batch) == _RECORD_BATCH:
-                recorded += await self._record_batch(batch)
-                batch = []
-        if batch:
-            recorded += await self._record_batch(batch)
-        return recorded
-
-    async def _record_batch(self, batch: list[tuple[str, str]]) -> int:
-        new = await self._round_trip(
-            self._record(
-                keys=[self.keys_for(key)[2] for key, _ in batch],
-                args=[*(fulfillment_id for _, fulfillment_id in batch), self._done_ms],
-            ),
-            self.lease,
-            "record done keys",
-        )
-        return int(new)
 
     async def fence(
         self, key: str, token: str, timeout: float | None, max_wait: float | None
@@ -437,10 +349,10 @@ class RedisClaimStore:
         """
         send = self.lease if timeout is None else timeout
         hold_ms = max(1, math.ceil((send + self.lease) * 1000))
-        held = await self._round_trip(
+        held = await self.round_trip(
             self._fence(
                 keys=self.keys_for(key)[:2],
-                args=[token, hold_ms, -_microseconds(send), self._done_ms],
+                args=[token, hold_ms, -microseconds(send), self._done_ms],
             ),
             max_wait,
             f"confirm the claim on {key!r}",
@@ -462,9 +374,9 @@ class RedisClaimStore:
             if token is None:
                 return
             since = claim.may_land_from
-            age = "" if since is None else str(_microseconds(self._clock() - since))
+            age = "" if since is None else str(microseconds(self._clock() - since))
             try:
-                state = await self._round_trip(
+                state = await self.round_trip(
                     self._renew(
                         keys=[claim_key, started_key, done_key],
                         args=[token, self._lease_ms, age, self._done_ms],
@@ -514,9 +426,9 @@ class RedisClaimStore:
         :param doubt_since: from when a send may land, when the outcome is unknown.
         :param max_wait: the most seconds to wait for Redis (None: a lease).
         """
-        age = "" if doubt_since is None else str(_microseconds(self._clock() - doubt_since))
+        age = "" if doubt_since is None else str(microseconds(self._clock() - doubt_since))
         try:
-            await self._round_trip(
+            await self.round_trip(
                 self._release(
                     keys=self.keys_for(key), args=[token, done_id or "", age, self._done_ms]
                 ),
@@ -528,26 +440,18 @@ class RedisClaimStore:
                 "could not release the claim on %r (%s); it expires in %gs", key, exc, self.lease
             )
 
-    async def _round_trip(self, call: Awaitable[T], left: float | None, what: str) -> T:
+    async def round_trip(self, call: Awaitable[T], left: float | None, what: str) -> T:
         """``call``'s result within ``left`` seconds (at most a lease, at least
         ``_ROUND_TRIP_FLOOR``); a Redis error or no answer in time is a
-        ``CoordinationError``.
-
-        The command runs in a task of its own: a caller cancelled meanwhile gets its
-        ``CancelledError`` at once (redis-py can swallow one that arrives while a command is
-        in flight, redis/redis-py#2028), and the command finishes or fails on its own.
-        """
+        ``CoordinationError`` saying that nothing was sent. The command is cancelled when
+        its time is up (``bounded``), whether or not its caller still waits."""
         bound = max(_ROUND_TRIP_FLOOR, self.lease if left is None else min(left, self.lease))
-        task = asyncio.ensure_future(call)
-        task.add_done_callback(_retrieve)
-        done, _ = await asyncio.wait({task}, timeout=bound)
-        if not done:
-            task.cancel()
+        try:
+            return await bounded(call, bound)
+        except RedisTimeoutError:
             raise CoordinationError(
                 f"cannot {what}: Redis did not answer within {bound:.3g}s; nothing was sent"
-            )
-        try:
-            return task.result()
+            ) from None
         except RedisError as exc:
             raise CoordinationError(
                 f"cannot {what}: Redis failed ({exc}); nothing was sent"

@@ -25,6 +25,7 @@ from drfulfill import (
 )
 from drfulfill import _journal as journal_module
 from drfulfill import bulk as bulk_module
+from drfulfill._constants import BULK_ROWS_PER_SLOT, DEFAULT_BULK_CONCURRENCY
 from drfulfill._safecreate import Outcome
 from drfulfill._safecreate_core import content_mismatch, key_reuse_error
 from drfulfill.bulk import bulk_create, request_key
@@ -289,7 +290,7 @@ async def test_input_is_pulled_lazily(fake):
             if got == wanted:
                 break
     # Rows in flight: a few per request slot (rows waiting out a settle window hold none).
-    in_flight = concurrency * bulk_module.BULK_ROWS_PER_SLOT
+    in_flight = concurrency * BULK_ROWS_PER_SLOT
     assert wanted <= pulled <= wanted + in_flight
     assert len(fake.create_calls) <= wanted + in_flight
 
@@ -331,7 +332,7 @@ async def test_concurrency_bounds_lookups_and_creates_together(fake):
 
 async def test_default_concurrency(fake):
     await collect(bulk_create(fake, [row(i) for i in range(100)]))
-    assert fake.max_in_flight == bulk_module.DEFAULT_BULK_CONCURRENCY
+    assert fake.max_in_flight == DEFAULT_BULK_CONCURRENCY
 
 
 async def test_progress_callback_sees_every_row_once(fake):
@@ -378,7 +379,7 @@ async def test_stop_on_error_stops_reading_and_ends_after_the_rows_in_flight(fak
     failed = [r for r in results if not r.ok]
     assert [r.index for r in failed] == [3]
     # Rows 0..3 + the rows in flight at most were pulled, all of them reported, none after.
-    assert pulled <= 3 + 4 * bulk_module.BULK_ROWS_PER_SLOT
+    assert pulled <= 3 + 4 * BULK_ROWS_PER_SLOT
     assert sorted(r.index for r in results) == list(range(pulled))
 
 

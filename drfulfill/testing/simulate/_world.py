@@ -19,7 +19,6 @@ import random
 import shutil
 import tempfile
 from collections import Counter, deque
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -34,12 +33,11 @@ from ...errors import (
     KeyReuseError,
 )
 from ...redis import RedisCoordinator
-from ._dr import DRFaults, Post, SimulatedDR, SimulatedSession
+from ._dr import DRFaults, SimulatedDR, SimulatedSession
 from ._loop import VirtualLoop
 from ._redis import Link, RedisStore, SimulatedRedisClient
 
 API_KEY = "sk_test_simulation"
-BULK_SINCE_MARGIN = 300.0  # seconds: drfulfill's sweep margin for DR's clock
 
 
 @dataclass(frozen=True)
@@ -436,7 +434,9 @@ async def _run(world: World) -> None:
         worker.start()
     world.ready.set()
     events = _schedule_faults(world)
-    upload = asyncio.ensure_future(_bulk(world)) if world.bulk.present else None
+    from ._upload import upload_all
+
+    upload = asyncio.ensure_future(upload_all(world)) if world.bulk.present else None
     await asyncio.sleep(options.fault_phase)
     for handle in events:
         handle.cancel()
@@ -460,7 +460,9 @@ async def _run(world: World) -> None:
         await worker.stop()
     # Let every late commit land, then check.
     await asyncio.sleep(world.dr_faults.late_commit_max + world.dr_faults.slow_answer + 60)
-    _check(world)
+    from ._checks import check
+
+    check(world)
     world.result.virtual = loop.time()
 
 
@@ -488,206 +490,3 @@ def _schedule_faults(world: World) -> list[asyncio.TimerHandle]:
 
         handles.append(loop.call_later(rng.uniform(0, phase), flush))
     return handles
-
-
-async def _bulk(world: World) -> None:
-    """The bulk upload: a first run that may be stopped or crash, a journal that may be lost
-    between runs, and runs until every row has its outcome."""
-    rng, bulk, options = world.rng, world.bulk, world.options
-    order = world.dr.state.add_order(
-        items=[
-            {"item_id": f"b{n}", "quantity": 1 + rng.choice((0, 0, 1))}
-            for n in range(options.bulk_rows)
-        ]
-    )
-    rows = [
-        {
-            "order_id": order,
-            "items": [{"item_id": f"b{n}", "quantity": 1}],
-            "tracking_number": f"T{n}",
-        }
-        for n in range(options.bulk_rows)
-    ]
-    # A file repeats some rows further down, after a while (a feed): each must be the
-    # same fulfillment.
-    early = max(1, len(rows) // 20)  # rows from the start: long ago, for a long input
-    repeats = [rows[rng.randrange(early)] for _ in range(rng.choice((0, 1, 2)))]
-    pause = rng.uniform(0, 3 * options.settle)
-    journal = os.path.join(world.directory, "upload.db") if bulk.journal else None
-    since = world.wall_clock() if bulk.since else None
-    attempt = 0
-    while True:
-        attempt += 1
-        name = f"upload-{attempt}"
-        link = Link()
-        session = world.dr.session(name)
-        coordinator = world.coordinator(link) if rng.random() < 0.5 else None
-        client = world.client(name, session, coordinator)
-        stop_at = None
-        if not world.calm and rng.random() < bulk.interrupt:
-            stop_at = rng.uniform(0, 60)
-        outcome = await _upload_once(
-            world, client, rows, repeats, pause, journal, since, stop_at, session, link
-        )
-        if outcome == "crashed":
-            pass  # its client, session and links are gone: nothing more to close
-        else:
-            await client.close()
-            if coordinator is not None:
-                await coordinator.close()
-        if outcome == "done":
-            return
-        if journal is not None and not world.calm and bulk.lose_journal:
-            _lose(journal, bulk.lose_journal)
-            world.trace(name, f"journal {bulk.lose_journal}d", None)
-        if world.calm and attempt > 50:
-            world.result.violations.append("the bulk upload never finished")
-            return
-        await asyncio.sleep(rng.uniform(1, 30))
-
-
-async def _upload_once(
-    world: World,
-    client: Client,
-    rows: list[dict[str, Any]],
-    repeats: list[dict[str, Any]],
-    pause: float,
-    journal: str | None,
-    since: datetime | None,
-    stop_at: float | None,
-    session: SimulatedSession,
-    link: Link,
-) -> str:
-    """One run of the upload: "done" (every row ok), "again", or "crashed". The input is a
-    feed: ``rows``, then after ``pause`` seconds ``repeats`` (rows met before)."""
-    ok: dict[int, bool] = {}
-    total = len(rows) + len(repeats)
-
-    async def feed() -> AsyncIterator[dict[str, Any]]:
-        for row in rows:
-            yield row
-        await asyncio.sleep(pause)
-        for row in repeats:
-            yield row
-
-    async def consume() -> None:
-        async with contextlib.aclosing(
-            client.fulfillments.bulk_create(feed(), journal=journal, since=since, concurrency=2)
-        ) as results:
-            async for result in results:
-                ok[result.index] = result.ok
-                world.trace(
-                    session.owner,
-                    "row",
-                    result.key,
-                    "ok" if result.ok else type(result.error).__name__,
-                )
-
-    task = asyncio.ensure_future(consume())
-    crashed = False
-    if stop_at is not None:
-        done, _ = await asyncio.wait({task}, timeout=stop_at)
-        if not done:
-            crashed = world.rng.random() < 0.5
-            if crashed:  # the process dies: nothing more is sent, nothing recorded
-                session.dead = True
-                link.state = Link.BLACK_HOLE
-            world.trace(session.owner, "crashed" if crashed else "interrupted", None)
-            task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, DigitalRiverError, ValueError):
-        await task
-    if crashed:
-        return "crashed"
-    if len(ok) == total and all(ok.values()):
-        return "done"
-    if journal is not None and not _journal_usable(journal):
-        os.remove(journal)  # what the operator does with a journal that cannot be read
-    return "again"
-
-
-def _lose(journal: str, how: str) -> None:
-    if not os.path.exists(journal):
-        return
-    if how == "delete":
-        os.remove(journal)
-    else:
-        with open(journal, "r+b") as file:
-            file.truncate(os.path.getsize(journal) // 2)
-
-
-def _journal_usable(journal: str) -> bool:
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(journal)) as db:
-            db.execute("SELECT count(*) FROM journal").fetchone()
-        return True
-    except sqlite3.Error:
-        return False
-
-
-# A lookup and the send it allows are at most this far apart (a round trip or two): a first
-# create listed longer than this before a second was sent could have been found first.
-LOOKUP_MARGIN = 0.5
-LATE_COMMIT = "a create committed or listed more than the settle window after its failure was seen"
-CLOCK_SKEW = "DR's clock off by more than the 5-minute sweep margin"
-
-
-def _check(world: World) -> None:
-    result, options, dr = world.result, world.options, world.dr
-    fulfillments = dr.state.fulfillments.objects.values()
-    keys = Counter((f.get("metadata") or {}).get("drfulfillKey") for f in fulfillments)
-    result.duplicates = sorted(key for key, n in keys.items() if key is not None and n > 1)
-    for message in world.messages:
-        if not message.done:
-            result.violations.append(f"{message.key}: no outcome")
-    for key, took in world.durations:
-        if took > world.deadline + 0.5:
-            result.violations.append(f"{key}: a create ran {took:.1f}s, past its deadline")
-    lag = dr.faults.read_lag
-    late: set[str] = set()
-    applied: dict[str, list[Post]] = {}
-    for post in dr.posts:
-        if post.applied_at is None or post.key is None:
-            continue
-        applied.setdefault(post.key, []).append(post)
-        seen = post.failure_seen()
-        if seen is not None and post.applied_at + lag > seen + options.settle:
-            late.add(post.key)
-            result.outside.append(
-                f"{LATE_COMMIT} ({post.key}: {post.applied_at + lag - seen:.1f}s after)"
-            )
-    skewed = abs(world.fleet.dr_skew) > BULK_SINCE_MARGIN - 10
-    if skewed:
-        result.outside.append(f"{CLOCK_SKEW} ({world.fleet.dr_skew:.0f}s)")
-    for key in result.duplicates:
-        first, second = sorted(applied[key], key=lambda post: post.sent_at)[:2]
-        excuse = _excuse(first, second, lag, options.settle, skewed)
-        if excuse is None:
-            result.unexcused.append(key)
-        else:
-            result.excused[key] = excuse
-    for message in world.messages:
-        # A refusal reported while the key's create landed within the promise: a wrong
-        # outcome (the caller believes nothing was made).
-        if message.refused and keys[message.key] and message.key not in late and not skewed:
-            result.violations.append(f"{message.key}: refused, but created")
-    result.requests = dr.counts.total
-    result.creates = sum(1 for key in keys if key is not None)
-
-
-def _excuse(first: Post, second: Post, lag: float, settle: float, skewed: bool) -> str | None:
-    """The documented limit that allowed ``second`` (sent after ``first``) to create
-    ``first``'s key again, or None when the promise should have held: ``first`` was listed
-    before ``second`` was sent (a lookup right before the send finds it), or it landed
-    within the settle window after its failure was seen."""
-    assert first.applied_at is not None
-    if skewed:  # sweeps (bulk since=, a memory load) may have missed it
-        return CLOCK_SKEW
-    visible = first.applied_at + lag
-    if visible + LOOKUP_MARGIN <= second.sent_at:
-        return None
-    seen = first.failure_seen()
-    if seen is not None and visible > seen + settle:
-        return LATE_COMMIT
-    return None

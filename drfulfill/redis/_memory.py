@@ -1,0 +1,141 @@
+"""Earning a claim store's memory back: when Redis is new, flushed or replaced, the keys of
+the fleet's recent fulfillments are loaded from Digital River before any key is vouched for
+as new (see ``RedisClaimStore.load_memory``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .._coordination import FleetMemory
+from ..errors import CoordinationError
+from . import _scripts
+from ._polling import poll_wait, text_of
+
+if TYPE_CHECKING:
+    from ._claims import RedisClaimStore
+
+logger = logging.getLogger("drfulfill")
+
+# Done records written per script call while the fleet's memory is loaded.
+_RECORD_BATCH = 500
+# After the first sweep of a memory load, wait this much more than a renewal period, so
+# that every holder that was sending when Redis lost its data has taken its claim back.
+_TAKE_BACK_MARGIN = 0.05
+
+
+class MemoryLoader:
+    """The memory load of one ``RedisClaimStore`` (one API key)."""
+
+    def __init__(self, store: RedisClaimStore, redis: Redis) -> None:
+        self._store = store
+        self._redis = redis
+        self._record = redis.register_script(_scripts.RECORD_DONE)
+
+    async def earn(self, memory: FleetMemory) -> None:
+        """Wait for the memory marker, loading the memory when no other process is."""
+        token = secrets.token_hex(16)
+        attempt = 0
+        while True:
+            if await self._store.round_trip(
+                self._redis.exists(self._store.memory_key), None, "read the memory marker"
+            ):
+                return
+            taken = await self._store.round_trip(
+                self._redis.set(self._store.loading_key, token, nx=True, px=self._store.lease_ms),
+                None,
+                "take the memory load",
+            )
+            if taken:
+                await self._load(memory, token)
+                return
+            wait = poll_wait(
+                attempt,
+                first=self._store.poll[0],
+                cap=self._store.poll[1],
+                lease_left=1.0,
+                left=None,
+            )
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _load(self, memory: FleetMemory, token: str) -> None:
+        keeper = asyncio.get_running_loop().create_task(self._keep_loading_key(token))
+        try:
+            started = self._store.clock()
+            logger.warning(
+                "the fleet's memory of safe-create keys is missing (Redis is new, was "
+                "flushed or replaced): loading the keys of the last %gs from Digital River",
+                self._store.horizon,
+            )
+            loaded = await self._record_all(memory.keys_created_since(self._store.horizon))
+            settled = started + max(memory.settle, self._store.lease / 3 + _TAKE_BACK_MARGIN)
+            await asyncio.sleep(max(0.0, settled - self._store.clock()))
+            loaded += await self._record_all(
+                memory.keys_created_since(self._store.clock() - started + memory.settle)
+            )
+            await self._store.round_trip(
+                self._redis.set(self._store.memory_key, "1"),
+                self._store.lease,
+                "write the memory marker",
+            )
+            logger.warning("the fleet's memory is loaded: %d key(s) recorded as done", loaded)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            with contextlib.suppress(RedisError, CoordinationError):
+                current = await self._store.round_trip(
+                    self._redis.get(self._store.loading_key),
+                    self._store.lease,
+                    "end the memory load",
+                )
+                if current is not None and text_of(current) == token:
+                    await self._store.round_trip(
+                        self._redis.delete(self._store.loading_key),
+                        self._store.lease,
+                        "end the memory load",
+                    )
+
+    async def _keep_loading_key(self, token: str) -> None:
+        while True:
+            await asyncio.sleep(self._store.lease / 3)
+            with contextlib.suppress(RedisError, CoordinationError):
+                await self._store.round_trip(
+                    self._redis.set(
+                        self._store.loading_key, token, xx=True, px=self._store.lease_ms
+                    ),
+                    self._store.lease,
+                    "keep the memory load",
+                )
+
+    async def _record_all(self, pairs: AsyncIterator[tuple[str, str]]) -> int:
+        """Record every (key, fulfillment id) as done, a batch per round trip."""
+        recorded = 0
+        batch: list[tuple[str, str]] = []
+        async for pair in pairs:
+            batch.append(pair)
+            if len(batch) == _RECORD_BATCH:
+                recorded += await self._record_batch(batch)
+                batch = []
+        if batch:
+            recorded += await self._record_batch(batch)
+        return recorded
+
+    async def _record_batch(self, batch: list[tuple[str, str]]) -> int:
+        new = await self._store.round_trip(
+            self._record(
+                keys=[self._store.keys_for(key)[2] for key, _ in batch],
+                args=[*(fulfillment_id for _, fulfillment_id in batch), self._store.done_ms],
+            ),
+            self._store.lease,
+            "record done keys",
+        )
+        return int(new)
