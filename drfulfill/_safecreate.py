@@ -223,7 +223,8 @@ class SafeCreator:
         while True:
             known = self._known.get(key)
             if known is not None:
-                return Outcome(await self._known_fulfillment(request, key, known), found=True)
+                fulfillment = await self._known_fulfillment(request, key, known, started)
+                return Outcome(fulfillment, found=True)
             running = self._in_flight.get(key)
             if running is None:
                 break
@@ -260,7 +261,7 @@ class SafeCreator:
             del self._in_flight[key]
 
     async def _known_fulfillment(
-        self, request: FulfillmentRequest, key: str, known: KnownKey
+        self, request: FulfillmentRequest, key: str, known: KnownKey, started: float
     ) -> Fulfillment:
         """The fulfillment this client created or found with ``key``: one GET by id."""
         if known.content != content_digest(request):
@@ -271,7 +272,7 @@ class SafeCreator:
                 key=key,
                 fulfillment_id=known.fulfillment_id,
             )
-        return self._checked(request, key, await self._retrieve(known.fulfillment_id))
+        return self._checked(request, key, await self._retrieve(known.fulfillment_id, started))
 
     async def _claimed(
         self,
@@ -288,7 +289,7 @@ class SafeCreator:
         if options.shared and self._claims is not None:
             claim = await self._claims.acquire(key, max_wait=self._left(started), memory=self)
             if claim.done_id is not None:
-                done = await self._retrieve(claim.done_id)
+                done = await self._retrieve(claim.done_id, started)
                 return Outcome(self._remember(key, self._checked(request, key, done)), True)
             options = with_claim(options, claim)
         try:
@@ -437,9 +438,11 @@ class SafeCreator:
             return self._attempt(send, started, slots)
 
         pager = AsyncPager(fetch, decoder(Fulfillment), [("orderId", order_id)], limit=100)
-        async for fulfillment in pager:
-            if key_of(fulfillment, self.field) == key:
-                return fulfillment
+        # Closed here when the key is found early, not whenever it is collected.
+        async with contextlib.aclosing(aiter(pager)) as fulfillments:
+            async for fulfillment in fulfillments:
+                if key_of(fulfillment, self.field) == key:
+                    return fulfillment
         return None
 
     async def find(self, order_id: str, key: str) -> Fulfillment | None:
@@ -467,9 +470,11 @@ class SafeCreator:
         (``KeyLookups``)."""
         return self._lookups.keys_created_since(seconds_ago)
 
-    async def _retrieve(self, fulfillment_id: str) -> Fulfillment:
+    async def _retrieve(self, fulfillment_id: str, started: float) -> Fulfillment:
+        """The fulfillment by id, within the deadline of the create that began at
+        ``started``."""
         path = encode_path("fulfillments", fulfillment_id)
-        return decode_fulfillment(await self._transport.request("GET", path))
+        return decode_fulfillment(await self._transport.request("GET", path, started=started))
 
     def check(self, request: FulfillmentRequest, key: str, found: Fulfillment) -> Fulfillment:
         """``found`` if it is what ``request`` creates (same order, items and quantities).

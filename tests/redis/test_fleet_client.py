@@ -279,3 +279,34 @@ async def test_redis_stopped_mid_run_stops_every_create_and_a_rerun_finishes_onc
         assert_each_created_once(emulator, rows)
         rerun_created = [key for lines in outputs for key in reported(lines, "created")]
         assert sorted(rerun_created) == sorted(set({row[0] for row in rows}) - set(created))
+
+
+async def test_a_worker_paused_past_its_lease_never_sends_after_another_took_over(
+    redis_url: str, tmp_path: Path
+) -> None:
+    # Issue 18: worker A holds the claim and waits out a 429's Retry-After; A is paused
+    # (SIGSTOP) past its lease; worker B takes over, settles and creates. When A goes on,
+    # the fence before its send finds the claim gone: nothing is sent.
+    async with Emulator(rate_limit=None) as emulator:
+        rows = add_rows(emulator, 1, tmp_path / "rows.json")
+        limited = emulator.add_fault("POST", "/fulfillments", status=429, retry_after=2)
+        a = await spawn("creates", emulator.url, redis_url, str(tmp_path / "rows.json"), "0")
+        await start_together([a])
+        deadline = time.monotonic() + 30
+        while not limited.hits:
+            assert time.monotonic() < deadline, "worker A never sent its create"
+            await asyncio.sleep(0.01)
+        a.send_signal(signal.SIGSTOP)
+        try:
+            # A's claim outlasts its fenced send (timeout 2 s) plus a lease (0.5 s).
+            await asyncio.sleep(3.0)
+            b = await spawn("creates", emulator.url, redis_url, str(tmp_path / "rows.json"), "1")
+            await start_together([b])
+            code, lines = await finish(b)
+            assert code == 0 and reported(lines, "created") == [rows[0][0]], lines[-3:]
+        finally:
+            a.send_signal(signal.SIGCONT)
+        code, lines = await finish(a)
+        assert code == 1 and lines[-1].startswith("error CoordinationError"), lines[-3:]
+        assert_each_created_once(emulator, rows)
+        assert [r.method for r in emulator.requests].count("POST") == 2  # A's 429, B's 201

@@ -215,3 +215,28 @@ async def test_a_create_that_settled_a_doubt_but_never_resent_leaves_it_in_doubt
         again = await b.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
     await emu.commit_pending()
     assert [f["id"] for f in emu.fulfillments] == [again.id]
+
+
+async def test_fetching_what_another_worker_created_keeps_to_the_callers_deadline(
+    emu: Emulator, redis_url: str
+) -> None:
+    # Found by the simulation (a create ran 20 s against a 15 s deadline): after waiting
+    # for another worker's claim, the GET of the fulfillment it recorded had a deadline of
+    # its own, counted from its own start.
+    order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
+    emu.add_fault("POST", "/fulfillments", latency=1.0)  # A holds the claim for a second
+    loop = asyncio.get_running_loop()
+    async with worker(emu, redis_url, settle=0.05) as a, worker(emu, redis_url, settle=0.05) as b:
+        first = asyncio.ensure_future(
+            a.fulfillments.create(order_id=order_id, items=ITEMS, key="message-1")
+        )
+        await until(lambda: any(r.method == "POST" for r in emu.requests))
+        emu.add_fault("GET", "/fulfillments/*", status=503, latency=0.2, times=None)
+        began = loop.time()
+        with pytest.raises(DigitalRiverError):
+            await b.with_options(deadline=1.5).fulfillments.create(
+                order_id=order_id, items=ITEMS, key="message-1"
+            )
+        took = loop.time() - began
+        await first
+    assert took < 1.5 + 0.3  # not the claim's wait plus a deadline of the GET's own

@@ -9,6 +9,7 @@ an executor (the bulk journal's SQLite thread) runs inline, at once, for the sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import selectors
 from collections.abc import Callable, Coroutine, Mapping
@@ -68,6 +69,7 @@ class VirtualLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         selector.loop = self
         self._virtual_now = 0.0
+        self._dropped: list[Any] = []
 
     def time(self) -> float:
         return self._virtual_now
@@ -77,6 +79,20 @@ class VirtualLoop(asyncio.SelectorEventLoop):
 
     def advance(self, seconds: float) -> None:
         self._virtual_now += seconds
+
+    def _asyncgen_finalizer_hook(self, agen: Any) -> None:
+        """An async generator dropped without being closed: kept, and closed when the run
+        ends. asyncio would schedule its ``aclose()`` when the garbage collector finds it,
+        at a moment that depends on the whole process's allocations, so the same seed could
+        run differently in another process. (asyncio installs this method as the
+        interpreter's async generator finalizer while the loop runs.)"""
+        self._dropped.append(agen)
+
+    async def close_dropped_generators(self) -> None:
+        dropped, self._dropped = self._dropped, []
+        for agen in dropped:
+            with contextlib.suppress(Exception):
+                await agen.aclose()
 
     def run_in_executor(  # type: ignore[override]
         self, executor: Executor | None, func: Callable[..., T], *args: Any
@@ -100,6 +116,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     finally:
         try:
             _cancel_all(loop)
+            loop.run_until_complete(loop.close_dropped_generators())
             loop.run_until_complete(loop.shutdown_asyncgens())
             _cancel_all(loop)  # what closing the generators started (a claim's release)
         finally:
