@@ -203,7 +203,7 @@ class Link:
 
     def __init__(self) -> None:
         self._state = Link.UP
-        self.latency = 0.0005
+        self.latency = 0.001  # a round trip
         self._healed: asyncio.Event | None = None
 
     @property
@@ -238,7 +238,7 @@ class SimulatedRedisClient:
 
     async def call(self, apply: Callable[[], Reply]) -> Reply:
         link = self.link
-        await asyncio.sleep(link.latency)
+        await asyncio.sleep(link.latency)  # the round trip; applied as it ends
         if link.state == Link.CUT:
             raise RedisConnectionError("the simulated link to Redis is cut")
         if link.state == Link.BLACK_HOLE:
@@ -246,7 +246,6 @@ class SimulatedRedisClient:
         reply = apply()
         if link.state == Link.LOSSY:
             await link.hang()
-        await asyncio.sleep(link.latency)
         return reply
 
     async def get(self, key: str) -> bytes | None:

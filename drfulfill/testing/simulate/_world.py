@@ -292,7 +292,7 @@ class World:
     def coordinator(self, link: Link) -> RedisCoordinator:
         redis = cast(Redis, SimulatedRedisClient(self.store, link))
         return RedisCoordinator(
-            redis, lease=self.options.lease, horizon=self.options.horizon, poll=(0.01, 0.25)
+            redis, lease=self.options.lease, horizon=self.options.horizon, poll=(0.05, 1.0)
         )
 
 
