@@ -43,6 +43,8 @@ class DRFaults:
     slow_answer: float = 0.0  # a late commit answered only after this long (a gateway)
     read_lag: float = 0.0  # seconds before a new fulfillment shows in lists
     retry_after_max: int = 5  # the longest Retry-After (429, 503) DR answers, seconds
+    window: float = 10.0  # the clients' settle window
+    near_window: float = 0.0  # chance a late commit lands about as that window ends
     latency: tuple[float, float] = (0.005, 0.05)  # one way, seconds
 
 
@@ -146,10 +148,16 @@ class SimulatedDR:
             answer = self._rng.choice(("504", "503", "drop", "slow"))
             if answer == "slow":
                 took = faults.slow_answer
+            retry_after = self._rng.randint(1, faults.retry_after_max)
             delay = self._rng.uniform(0, faults.late_commit_max)
+            if self._rng.random() < faults.near_window:
+                # Right where the client decides: as its settle window ends, or while it
+                # waits out the Retry-After that follows.
+                delay = faults.window * self._rng.uniform(0.9, 1.1)
+                delay += self._rng.uniform(0, retry_after if answer == "503" else 1)
             asyncio.get_running_loop().call_later(took + delay, self._apply, body, post)
             if answer == "503":
-                retry = {"Retry-After": str(self._rng.randint(1, faults.retry_after_max))}
+                retry = {"Retry-After": str(retry_after)}
                 return (503, error_body(503, "service_unavailable", "Injected."), retry), took
             if answer == "drop":
                 return _DROP, took

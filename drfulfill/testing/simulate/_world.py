@@ -151,6 +151,8 @@ def draw(rng: random.Random, options: Options) -> tuple[DRFaults, Fleet, Bulk]:
         read_lag=0.0 if rng.random() < 0.5 else rng.uniform(0, 0.3 * settle),
         # Sometimes a Retry-After longer than a lease: a claim may lapse while it is waited.
         retry_after_max=rng.choice((3, 5, int(2 * lease) + 1)),
+        window=settle,
+        near_window=rng.choice((0.0, 0.0, 0.3, 0.6)),
     )
     fleet = Fleet(
         message_timeout=rng.choice((float("inf"), options.deadline + 30, 30.0, 5.0, 1.0)),
