@@ -32,10 +32,7 @@ import contextlib
 import itertools
 import json
 import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +40,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+from benchmarks.bench_fleet import start_redis
 from drfulfill import Client
 from drfulfill._ratelimit import RateLimiter
 
@@ -240,26 +238,6 @@ async def emulator() -> AsyncIterator[str]:
     finally:
         process.terminate()
         await process.wait()
-
-
-def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (apt-get install -y redis-server)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory],
-        stdout=subprocess.DEVNULL,
-    )
-    for _ in range(500):  # readiness: the port answers once redis-server listens
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.01)
-    return server, f"redis://127.0.0.1:{port}/0"
 
 
 # --- report ----------------------------------------------------------------------------------
