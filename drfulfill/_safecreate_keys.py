@@ -50,6 +50,10 @@ def check_key(key: object) -> str:
             f"key must be a non-empty string of at most {METADATA_MAX_VALUE_LENGTH} characters, "
             f"got {key!r}"
         )
+    try:
+        key.encode()
+    except UnicodeEncodeError:  # a lone surrogate: neither JSON nor Redis can carry it
+        raise ValidationError(f"key must be valid Unicode text, got {key!r}") from None
     return key
 
 
