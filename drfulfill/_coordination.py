@@ -87,10 +87,19 @@ class Claim(Protocol):
 
 class FleetMemory(Protocol):
     """What a claim store needs to earn its memory of the fleet's keys (see ``ClaimStore``):
-    the client's settle window, and the keys of Digital River's recent fulfillments."""
+    the client's settle window, how long one of its sends may take, and the keys of
+    Digital River's recent fulfillments."""
 
     @property
     def settle(self) -> float: ...
+
+    @property
+    def longest_send(self) -> float | None:
+        """The most seconds one send of a create may take (the client's timeout, cut to
+        its deadline; None: unbounded, and a claim store assumes a lease, as its fence
+        records): a send in flight when Redis lost its data may land until then, plus
+        ``settle``."""
+        ...
 
     def keys_created_since(self, seconds_ago: float) -> AsyncIterator[tuple[str, str]]:
         """(safe-create key, fulfillment id) of each fulfillment created at most

@@ -26,7 +26,7 @@ logger = logging.getLogger("drfulfill")
 
 # Done records written per script call while the fleet's memory is loaded.
 _RECORD_BATCH = 500
-# After the first sweep of a memory load, wait this much more than a renewal period, so
+# Between the two sweeps of a memory load, wait this much more than a renewal period, so
 # that every holder that was sending when Redis lost its data has taken its claim back.
 _TAKE_BACK_MARGIN = 0.05
 
@@ -38,6 +38,8 @@ class MemoryLoader:
         self._store = store
         self._redis = redis
         self._record = redis.register_script(_scripts.RECORD_DONE)
+        self._mark = redis.register_script(_scripts.MARK_MEMORY)
+        self._keep = redis.register_script(_scripts.KEEP_LOADING)
 
     async def earn(self, memory: FleetMemory) -> None:
         """Wait for the memory marker, loading the memory when no other process is."""
@@ -53,8 +55,7 @@ class MemoryLoader:
                 None,
                 "take the memory load",
             )
-            if taken:
-                await self._load(memory, token)
+            if taken and await self._load(memory, token):
                 return
             wait = poll_wait(
                 attempt,
@@ -66,7 +67,9 @@ class MemoryLoader:
             await asyncio.sleep(wait)
             attempt += 1
 
-    async def _load(self, memory: FleetMemory, token: str) -> None:
+    async def _load(self, memory: FleetMemory, token: str) -> bool:
+        """Load the fleet's keys and write the marker; False when Redis lost the load's
+        records meanwhile (the loading key is no longer this load's): load again."""
         keeper = asyncio.get_running_loop().create_task(self._keep_loading_key(token))
         try:
             started = self._store.clock()
@@ -76,17 +79,29 @@ class MemoryLoader:
                 self._store.horizon,
             )
             loaded = await self._record_all(memory.keys_created_since(self._store.horizon))
-            settled = started + max(memory.settle, self._store.lease / 3 + _TAKE_BACK_MARGIN)
+            # A send fenced before Redis lost its data (by a holder since cut off or
+            # crashed, which cannot take its claim back) ends within the longest send and
+            # lands within the settle window after: the second sweep comes after both.
+            longest_send = memory.longest_send
+            if longest_send is None:
+                longest_send = self._store.lease
+            settled = started + max(
+                longest_send + memory.settle, self._store.lease / 3 + _TAKE_BACK_MARGIN
+            )
             await asyncio.sleep(max(0.0, settled - self._store.clock()))
             loaded += await self._record_all(
                 memory.keys_created_since(self._store.clock() - started + memory.settle)
             )
-            await self._store.round_trip(
-                self._redis.set(self._store.memory_key, "1"),
+            marked = await self._store.round_trip(
+                self._mark(keys=[self._store.loading_key, self._store.memory_key], args=[token]),
                 self._store.lease,
                 "write the memory marker",
             )
+            if not marked:
+                logger.warning("Redis lost the fleet's memory while it was loaded: loading again")
+                return False
             logger.warning("the fleet's memory is loaded: %d key(s) recorded as done", loaded)
+            return True
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -105,13 +120,14 @@ class MemoryLoader:
                     )
 
     async def _keep_loading_key(self, token: str) -> None:
-        while True:
+        """Extend the loading key every third of a lease, until it is no longer this
+        load's (then the load's marker will be refused, and the load starts again)."""
+        kept = 1
+        while kept:
             await asyncio.sleep(self._store.lease / 3)
             with contextlib.suppress(RedisError, CoordinationError):
-                await self._store.round_trip(
-                    self._redis.set(
-                        self._store.loading_key, token, xx=True, px=self._store.lease_ms
-                    ),
+                kept = await self._store.round_trip(
+                    self._keep(keys=[self._store.loading_key], args=[token, self._store.lease_ms]),
                     self._store.lease,
                     "keep the memory load",
                 )

@@ -270,3 +270,27 @@ for i, key in ipairs(KEYS) do
 end
 return new
 """
+
+# A memory load keeps its loading key while it runs: only its own (a load that stalled past
+# its lease must not take over the key of the load that took over from it).
+# KEYS: loading.  ARGV: the load's token, lease_ms.  Returns 1 when kept, else 0.
+KEEP_LOADING = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# The end of a memory load: the marker is written only while the load still holds the
+# loading key. Redis losing its data during the load (a flush, a restart) takes the loading
+# key with the records already written, and a marker written over them would vouch for keys
+# the fleet created: the load starts again instead.
+# KEYS: loading, memory.  ARGV: the load's token.  Returns 1 when written, else 0.
+MARK_MEMORY = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+    return 0
+end
+redis.call('SET', KEYS[2], '1')
+return 1
+"""

@@ -38,6 +38,8 @@ async def worker(emu: Emulator, redis: str, **options: object) -> AsyncIterator[
     lease = float(options.pop("lease", 0.3))  # type: ignore[arg-type]
     options.setdefault("rate_limit", None)
     options.setdefault("backoff_base", 0)
+    # A memory load waits out the longest send (the timeout) and the settle window.
+    options.setdefault("timeout", 2)
     async with (
         RedisCoordinator(redis, lease=lease, poll=(0.005, 0.02)) as coordinator,
         Client(API_KEY, base_url=emu.url, coordinator=coordinator, **options) as client,  # type: ignore[arg-type]

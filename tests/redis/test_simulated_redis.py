@@ -24,6 +24,7 @@ def keys_of(key: str) -> list[str]:
 
 
 MEMORY = f"{PREFIX}:memory"
+LOADING = f"{PREFIX}:loading"
 
 
 def operation(rng: random.Random) -> tuple[str, list[str], list[str]]:
@@ -31,7 +32,7 @@ def operation(rng: random.Random) -> tuple[str, list[str], list[str]]:
     claim, started, done = keys_of(key)
     token = rng.choice(TOKENS)
     age = rng.choice(["", str(rng.randint(-5_000_000, 5_000_000))])
-    kind = rng.choice(["acquire", "fence", "renew", "release", "record", "raw"])
+    kind = rng.choice(["acquire", "fence", "renew", "release", "record", "mark", "keep", "raw"])
     if kind == "acquire":
         return kind, [claim, started, done, MEMORY], [token, str(TTL), rng.choice(["1", ""])]
     if kind == "fence":
@@ -45,9 +46,15 @@ def operation(rng: random.Random) -> tuple[str, list[str], list[str]]:
         chosen = rng.sample(KEYS, rng.randint(1, 2))
         ids = [f"ful_{k}{rng.randint(0, 3)}" for k in chosen]
         return kind, [keys_of(k)[2] for k in chosen], [*ids, str(TTL)]
-    # Raw writes: a marker, a claim lapsing, an old drfulfill's token-valued marker.
-    target = rng.choice([claim, started, done, MEMORY])
-    value = rng.choice(["", "deleted", "old-token", str(int(time.time() * 1e6))])
+    if kind == "mark":
+        return kind, [LOADING, MEMORY], [token]
+    if kind == "keep":
+        return kind, [LOADING], [token, str(TTL)]
+    # Raw writes: a marker, a load's token, a claim lapsing, an old drfulfill's marker.
+    target = rng.choice([claim, started, done, MEMORY, LOADING, LOADING])
+    value = rng.choice(
+        ["", "deleted", "old-token", rng.choice(TOKENS), str(int(time.time() * 1e6))]
+    )
     return kind, [target], [value]
 
 
@@ -57,6 +64,8 @@ SCRIPTS = {
     "renew": _scripts.RENEW_CLAIM,
     "release": _scripts.RELEASE_CLAIM,
     "record": _scripts.RECORD_DONE,
+    "mark": _scripts.MARK_MEMORY,
+    "keep": _scripts.KEEP_LOADING,
 }
 
 
@@ -102,7 +111,7 @@ async def test_every_claim_script_twin_matches_redis(redis_url: str, seed: int) 
                     assert close(e, g, within=200_000), (where, expected, got)
             else:
                 assert expected == got, (where, expected, got)
-            for key in [MEMORY, *(k for name in KEYS for k in keys_of(name))]:
+            for key in [MEMORY, LOADING, *(k for name in KEYS for k in keys_of(name))]:
                 real_value, twin_value = await real.get(key), store.get(key)
                 assert (real_value is None) == (twin_value is None), (where, key)
                 if real_value is not None and twin_value is not None:

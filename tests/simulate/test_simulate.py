@@ -85,6 +85,7 @@ class _SlowMemory:
     """A fleet memory whose sweep of DR takes 30 virtual seconds."""
 
     settle = 10.0
+    longest_send = 30.0
 
     def __init__(self) -> None:
         self.loads = 0

@@ -36,6 +36,8 @@ class RedisStore:
             _scripts.RENEW_CLAIM: self._renew_claim,
             _scripts.RELEASE_CLAIM: self._release_claim,
             _scripts.RECORD_DONE: self._record_done,
+            _scripts.MARK_MEMORY: self._mark_memory,
+            _scripts.KEEP_LOADING: self._keep_loading,
         }
 
     # --- commands --------------------------------------------------------------------
@@ -193,6 +195,19 @@ class RedisStore:
             for key, value in zip(keys, args[:-1], strict=True)
         )
 
+    def _keep_loading(self, keys: list[str], args: list[str]) -> Reply:
+        (loading,) = keys
+        if self.get(loading) != args[0].encode():
+            return 0
+        return self.pexpire(loading, float(args[1]))
+
+    def _mark_memory(self, keys: list[str], args: list[str]) -> Reply:
+        loading, memory = keys
+        if self.get(loading) != args[0].encode():
+            return 0
+        self.set(memory, "1")
+        return 1
+
 
 class Link:
     """How one worker reaches the store: ``up``, ``cut`` (calls fail at once), ``black_hole``
@@ -201,9 +216,9 @@ class Link:
 
     UP, CUT, BLACK_HOLE, LOSSY = "up", "cut", "black hole", "lossy"
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.001) -> None:
         self._state = Link.UP
-        self.latency = 0.001  # a round trip
+        self.latency = latency  # a round trip: half for the request, half for its answer
         self._healed: asyncio.Event | None = None
 
     @property
@@ -238,13 +253,16 @@ class SimulatedRedisClient:
 
     async def call(self, apply: Callable[[], Reply]) -> Reply:
         link = self.link
-        await asyncio.sleep(link.latency)  # the round trip; applied as it ends
+        await asyncio.sleep(link.latency / 2)  # the request travels; applied as it arrives
         if link.state == Link.CUT:
             raise RedisConnectionError("the simulated link to Redis is cut")
         if link.state == Link.BLACK_HOLE:
             await link.hang()
         reply = apply()
-        if link.state == Link.LOSSY:
+        await asyncio.sleep(link.latency / 2)  # the answer travels
+        if link.state == Link.CUT:
+            raise RedisConnectionError("the simulated link to Redis was cut; applied")
+        if link.state != Link.UP:  # a black hole or a lossy link loses the answer
             await link.hang()
         return reply
 
