@@ -341,6 +341,29 @@ class Transport:
                 return await replay_then_attempt()
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
+    async def _confirmed(
+        self,
+        before_send: Callable[[float | None], Awaitable[object]],
+        timeout: float | None,
+        ends: float | None,
+    ) -> float | None:
+        """Await ``before_send(timeout)``; the send's timeout is then what is left of both
+        ``timeout`` and the deadline. A fleet's fence records that the send may land until
+        ``timeout`` after the fence was asked for: the send must end by then, however late
+        the fence's answer came."""
+        asked = self.clock()
+        await before_send(timeout)
+        now = self.clock()
+        left = math.inf if timeout is None else timeout - (now - asked)
+        if ends is not None:
+            left = min(left, ends - now)
+        if left <= 0:
+            raise APITimeoutError(
+                "no time was left to send after the fleet's claim was confirmed; nothing was sent",
+                sent=False,
+            )
+        return None if math.isinf(left) else left
+
     async def _send_once(
         self,
         method: str,
@@ -359,7 +382,7 @@ class Transport:
             if ends is not None:  # what the wait used is gone from this attempt too
                 timeout = max(0.001, min(ends - self.clock(), timeout or math.inf))
         if before_send is not None:
-            await before_send(timeout)
+            timeout = await self._confirmed(before_send, timeout, ends)
         self.stats.requests += 1
         failure: DigitalRiverError
         sent_at = self.clock()
