@@ -6,6 +6,7 @@ the public function and what it takes; this is the machinery behind it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections import deque
 from collections.abc import (
@@ -43,6 +44,8 @@ RequestRows = (
     Iterable[FulfillmentRequest | Mapping[str, Any]]
     | AsyncIterable[FulfillmentRequest | Mapping[str, Any]]
 )
+
+logger = logging.getLogger("drfulfill")
 
 _END = object()  # the input is exhausted
 _NOT_SENT = asyncio.CancelledError("stopped before its create was sent")
@@ -174,6 +177,8 @@ class BulkRun:
         self._wakeup = asyncio.Event()
         self._next_index = 0
         self._stopping = False
+        # No DR lookup verifies a row before this clock reading (None: at once).
+        self._verify_from: float | None = None
 
     async def results(
         self,
@@ -182,14 +187,31 @@ class BulkRun:
         since: datetime | None,
     ) -> AsyncGenerator[BulkResult, None]:
         source = _Source(requests)
+        creator = self._creator
         if journal is not None:
-            self._journal = await Journal.open(journal, self._creator.target)
+            self._journal = await Journal.open(journal, creator.target)
+        if (
+            not (self._journal is not None and self._journal.records_earlier_run)
+            and not creator.coordinated
+            and creator.settle > 0
+        ):
+            # Nothing records what an earlier run left in doubt (no fleet, and no journal or
+            # a new one): a create it sent may land up to a settle window after this run
+            # started, so no lookup before then can say a row's key is new.
+            self._verify_from = creator.clock() + creator.settle
+            logger.info(
+                "bulk_create without a coordinator or a journal of earlier runs: rows are "
+                "verified from %gs after the start, when creates an earlier run left in "
+                "doubt have landed",
+                creator.settle,
+            )
         exhausted = False
         fatal: BaseException | None = None
         try:
             if since is not None:
+                await self._verifiable()
                 # A margin for clock skew between this machine and Digital River.
-                self._swept = await self._creator.sweep(since - BULK_SINCE_MARGIN)
+                self._swept = await creator.sweep(since - BULK_SINCE_MARGIN)
             while True:
                 free = self._max_rows - len(self._running) - len(self._ready)
                 # Refill in batches (all free slots at once) so one commit covers many
@@ -322,10 +344,8 @@ class BulkRun:
             key = self._key_of(request)
         try:
             return check_key(key)
-        except ValidationError:
-            raise ValidationError(
-                f"a row's key must be a non-empty string of at most 500 characters, got {key!r}"
-            ) from None
+        except ValidationError as error:
+            raise ValidationError(f"a row's {error}") from None
 
     def _key_clash(self, row: _Row, other: str) -> BulkResult:
         error = KeyReuseError(
@@ -366,12 +386,15 @@ class BulkRun:
 
     def _unmark_unsent(self, row: _Row) -> None:
         """A row stopped (a fatal error elsewhere, a break) before its create went out is no
-        longer 'started' in the journal; one whose create may have gone out stays so."""
+        longer 'started' in the journal; one whose create may have gone out, or was made
+        (stopped while its fleet claim was released), stays so."""
+        creator = self._creator
         if (
             self._journal is not None
             and row.leader is None
             and not (row.in_doubt or row.exists)
-            and self._creator.doubt_since(row.key) is None
+            and creator.doubt_since(row.key) is None
+            and not creator.knows(row.key)
         ):
             self._journal.mark(row.key, row.index, "failed", error=_NOT_SENT)
 
@@ -387,6 +410,7 @@ class BulkRun:
             else:
                 known = self._swept
                 if known is None:
+                    await self._verifiable()
                     known = await self._orders.get(row.request.order_id)
                 found = known.get(row.key)
                 if found is not None:
@@ -406,6 +430,13 @@ class BulkRun:
                 self._journal.mark(row.key, row.index, status, error=error)
             return BulkResult(row.index, row.key, row.request, ok=False, error=error)
         return await self._done(row, outcome.fulfillment, outcome.found or row.exists)
+
+    async def _verifiable(self) -> None:
+        """Wait until a lookup can verify a row (see ``_verify_from``)."""
+        if self._verify_from is not None:
+            wait = self._verify_from - self._creator.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     async def _done(self, row: _Row, fulfillment: Fulfillment, resumed: bool) -> BulkResult:
         self._run_keys.put(row.key, content_digest(fulfillment), RunKey.EXISTS)

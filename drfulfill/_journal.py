@@ -170,6 +170,9 @@ class Journal:
         self._target = target
         self._pending: list[tuple[Any, ...]] = []
         self._bound = db.execute("SELECT 1 FROM drfulfill_target").fetchone() is not None
+        #: Whether the journal recorded an earlier run's creates when it was opened (else
+        #: it is new, or was deleted: it cannot say what an earlier run left in doubt).
+        self.records_earlier_run = self._bound
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], target: str) -> Journal:

@@ -89,8 +89,9 @@ class SafeCreator:
 
     Public for ``bulk_create`` (``client.fulfillments.safe_create``): ``create``,
     ``create_or_find``, ``check``, ``find``, ``keys_of_order``, ``sweep``,
-    ``keys_created_since``, ``doubt_since``, ``clock``, ``field``, ``settle`` and
-    ``target``. Built by the client; not built directly.
+    ``keys_created_since``, ``longest_send``, ``coordinated``, ``knows``, ``doubt_since``,
+    ``clock``, ``field``,
+    ``settle`` and ``target``. Built by the client; not built directly.
 
     :param transport: the client's request funnel.
     :param field: the metadata field that carries the key (the client's
@@ -154,6 +155,16 @@ class SafeCreator:
     def target(self) -> str:
         """Which API creates go to: base URL and the key's mode, never the key."""
         return self._transport.target
+
+    @property
+    def coordinated(self) -> bool:
+        """Whether a fleet's claim store records doubts beyond this client."""
+        return self._claims is not None
+
+    def knows(self, key: str) -> bool:
+        """Whether this client created or found a fulfillment with ``key`` (and still
+        remembers it: the cache keeps the latest 10,000 keys)."""
+        return self._known.get(key) is not None
 
     def doubt_since(self, key: str) -> float | None:
         """From when a send of ``key`` by this client may still land, if its last create
@@ -302,9 +313,10 @@ class SafeCreator:
                     )
                 )
             raise
+        # Remembered first: a cancellation during the release must not lose that it exists.
+        self._remember(key, outcome.fulfillment)
         if claim is not None:
             await _shielded(claim.release(outcome.fulfillment.id, max_wait=self._left(started)))
-        self._remember(key, outcome.fulfillment)
         return outcome
 
     async def _run(
@@ -463,6 +475,12 @@ class SafeCreator:
         """Every safe-create key on fulfillments created at or after ``since``
         (``KeyLookups``)."""
         return await self._lookups.sweep(since)
+
+    @property
+    def longest_send(self) -> float | None:
+        """The most seconds one send of a create may take: the timeout, cut to the
+        deadline (None: neither is set)."""
+        return attempt_timeout(self._transport.policy, self._transport.timeout, 0.0)
 
     def keys_created_since(self, seconds_ago: float) -> AsyncIterator[tuple[str, str]]:
         """(key, fulfillment id) of fulfillments created within ``seconds_ago`` (less a

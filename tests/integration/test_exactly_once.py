@@ -196,6 +196,32 @@ async def test_a_rerun_with_a_lost_journal_creates_nothing_again(
     assert len(emu.fulfillments) == 20 and set(keys(emu).values()) == {1}
 
 
+@pytest.mark.parametrize("journal", ["none", "deleted"])
+async def test_a_rerun_with_no_record_of_an_earlier_runs_doubt_waits_it_out(
+    emu: Emulator, tmp_path: Path, journal: str
+) -> None:
+    # Run 1's row is answered 504 and DR commits it 0.8 s later; the run's deadline ends the
+    # row in doubt, a fact its client held in memory only (no journal, or one deleted after
+    # the run). Run 2, a new client started at once, cannot tell: on the old code it looked
+    # the row up at once ("not found") and created it again. A commit within the settle
+    # window of the failure is within the promise, so run 2 verifies no row before a
+    # window has passed since it started.
+    rows = rows_for(emu, 1)
+    path = tmp_path / "upload.db"
+    first_journal = str(path) if journal == "deleted" else None
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.8)
+    async with make_client(emu, settle=1.0, deadline=0.3) as dr:
+        (first,) = await run(dr, rows, journal=first_journal)
+    assert not first.ok and isinstance(first.error, ServerError)
+    if first_journal is not None:
+        path.unlink()  # the user "cleans up" the run's journal
+    async with make_client(emu, settle=1.0) as dr:
+        (second,) = await run(dr, rows, journal=first_journal)
+    await emu.commit_pending()
+    assert second.ok and second.resumed
+    assert list(keys(emu).values()) == [1]
+
+
 async def test_a_rerun_with_a_complete_journal_sends_nothing(emu: Emulator, tmp_path: Path) -> None:
     rows = rows_for(emu, 10)
     async with make_client(emu) as dr:

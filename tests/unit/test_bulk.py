@@ -57,9 +57,13 @@ class FakeFulfillments:
         self.delays: dict[str, int] = {}  # order id -> event-loop turns a create takes
         self.out: set[str] = set()  # keys whose create is out
         self.doubts: dict[str, float] = {}  # keys whose create was cancelled while out
+        self.coordinated = False
 
     def clock(self) -> float:
         return 0.0
+
+    def knows(self, key: str) -> bool:
+        return key in self.by_key
 
     def doubt_since(self, key: str) -> float | None:
         return self.doubts.get(key)  # a create cancelled while it was out
