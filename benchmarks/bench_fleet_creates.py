@@ -42,7 +42,12 @@ async def create_rows(redis_url: str | None, base_url: str, rows: list[Row]) -> 
     coordinator = None if redis_url is None else RedisCoordinator(redis_url)
     try:
         async with Client(
-            KEY, base_url=base_url, coordinator=coordinator, rate_limit=None, settle=0.5
+            KEY,
+            base_url=base_url,
+            coordinator=coordinator,
+            rate_limit=None,
+            settle=0.5,
+            timeout=5,  # a fresh Redis's memory load waits out the timeout and settle
         ) as client:
             queue = list(reversed(rows))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .._constants import DEFAULT_SETTLE, VERSION
+from .._constants import DEFAULT_SETTLE, DEFAULT_TIMEOUT, VERSION
 from ..models import CreatedTime
 from ._context import (
     AwareDateTime,
@@ -88,6 +88,14 @@ class ItemQuantity(ParamType):
     metavar="SECONDS",
     help="How long a create that failed ambiguously is given to appear before it is re-sent.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds for one request, connect to last byte (at least DR's gateway timeout).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log the SDK's requests and retries to stderr.")
 @click.version_option(VERSION, prog_name="drfulfill")
 @click.pass_context
@@ -97,6 +105,7 @@ def cli(
     base_url: str | None,
     sandbox: bool,
     settle: float,
+    timeout: float,
     verbose: bool,
 ) -> None:
     """Digital River fulfillments from the command line.
@@ -117,6 +126,7 @@ def cli(
         sandbox=sandbox,
         verbose=verbose,
         settle=settle,
+        timeout=timeout,
     )
 
 

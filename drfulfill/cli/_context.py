@@ -16,7 +16,12 @@ import aiohttp
 import click
 
 from .. import Client
-from .._constants import DEFAULT_CONNECTION_LIMIT, DEFAULT_SETTLE, REQUEST_ID_HEADER
+from .._constants import (
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_SETTLE,
+    DEFAULT_TIMEOUT,
+    REQUEST_ID_HEADER,
+)
 from .._convert import has_utc_offset, parse_datetime
 from ..errors import DigitalRiverError, ValidationError
 
@@ -47,6 +52,7 @@ class Settings:
     sandbox: bool = False
     verbose: bool = False
     settle: float = DEFAULT_SETTLE
+    timeout: float = DEFAULT_TIMEOUT
 
     def redact(self, text: str) -> str:
         """``text`` with the API key blanked out, in case anything ever echoed it."""
@@ -163,6 +169,7 @@ async def connect(
                 base_url=settings.base_url,
                 session=session,
                 settle=settings.settle,
+                timeout=settings.timeout,
                 coordinator=coordinator,
             )
             yield Connection(await stack.enter_async_context(client))

@@ -23,7 +23,9 @@ async def emu():
 
 def upload(emu: Emulator, *args: str | Path, env: dict[str, str] | None = None):
     return run_cli(
-        "--api-key", API_KEY, "--base-url", emu.url, "--settle", "0.05", "upload", *args, env=env
+        "--api-key", API_KEY, "--base-url", emu.url, "--settle", "0.05",
+        # A fresh Redis's memory load waits out the longest send (the timeout) and settle.
+        "--timeout", "2", "upload", *args, env=env
     )  # fmt: skip
 
 
