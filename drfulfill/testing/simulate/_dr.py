@@ -55,6 +55,7 @@ class Post:
     key: str | None
     sent_at: float
     timeout: float | None
+    sender: str  # the client that sent it (a worker, an upload run)
     applied_at: float | None = None  # when DR created it (None: never)
     answered_ok: bool = False  # the client received its 201
     seen_at: float | None = None  # when the client saw it fail, or gave up on it
@@ -244,7 +245,7 @@ class _Exchange:
         post = None
         if self._method == "POST" and parts.path == "/fulfillments":
             key = ((body or {}).get("metadata") or {}).get("drfulfillKey")
-            post = Post(key, loop.time(), self._timeout)
+            post = Post(key, loop.time(), self._timeout, session.owner)
             dr.posts.append(post)
             dr.counts.posts += 1
             dr._trace(session.owner, "post sent", key, f"timeout {self._timeout}")

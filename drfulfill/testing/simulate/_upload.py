@@ -50,7 +50,7 @@ async def upload_all(world: World) -> None:
     while True:
         attempt += 1
         name = f"upload-{attempt}"
-        link = Link()
+        link = Link(world.fleet.redis_latency)
         session = world.dr.session(name)
         coordinator = world.coordinator(link) if rng.random() < 0.5 else None
         client = world.client(name, session, coordinator)

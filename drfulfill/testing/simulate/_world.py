@@ -115,6 +115,9 @@ class Fleet:
     flush: float  # chance Redis is flushed during the fault phase
     redis_skew: float
     dr_skew: float
+    # Drawn by ``draw_redis``: a round trip to Redis, and how often it is flushed (if so).
+    redis_latency: float = 0.001
+    flushes: int = 1
 
 
 @dataclass
@@ -177,6 +180,13 @@ def draw(rng: random.Random, options: Options) -> tuple[DRFaults, Fleet, Bulk]:
     return dr, fleet, bulk
 
 
+def draw_redis(rng: random.Random, fleet: Fleet) -> None:
+    """The Redis link's round trip (a slow one makes a fence answered late, a claim taken
+    late) and the number of flushes in a run that flushes Redis."""
+    fleet.redis_latency = rng.choice((0.001, 0.001, 0.01, 0.05, 0.2))
+    fleet.flushes = rng.choice((1, 1, 2, 3))
+
+
 def draw_deadline(rng: random.Random, options: Options) -> float:
     """The clients' deadline in this run: the option, or one too short to settle a doubt
     (then creates end with their outcome unknown, which the next sender must wait out)."""
@@ -206,6 +216,9 @@ class World:
         self.trace = self.result.trace
         self.dr_faults, self.fleet, self.bulk = draw(self.rng, options)
         self.deadline = draw_deadline(self.rng, options)
+        # A stream of their own: adding these draws changed no earlier draw of a seed.
+        self.redis_rng = random.Random(f"redis:{seed}")
+        draw_redis(self.redis_rng, self.fleet)
         epoch = VirtualLoop.EPOCH
         self.epoch = epoch
         self.dr = SimulatedDR(
@@ -304,7 +317,7 @@ class Worker:
     def __init__(self, world: World, name: str) -> None:
         self.world = world
         self.name = name
-        self.link = Link()
+        self.link = Link(world.fleet.redis_latency)
         self.session = world.dr.session(name)
         self.coordinator = world.coordinator(self.link)
         self.client = world.client(name, self.session, self.coordinator)
@@ -491,4 +504,6 @@ def _schedule_faults(world: World) -> list[asyncio.TimerHandle]:
             world.trace("redis", "FLUSHALL", None)
 
         handles.append(loop.call_later(rng.uniform(0, phase), flush))
+        for _ in range(fleet.flushes - 1):
+            handles.append(loop.call_later(world.redis_rng.uniform(0, phase), flush))
     return handles
