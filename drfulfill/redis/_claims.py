@@ -310,14 +310,17 @@ class RedisClaimStore:
         """Make the store's records whole again, once, for the whole fleet.
 
         One process (holding ``loading_key``) loads the safe-create keys of Digital River's
-        fulfillments created within ``horizon`` as done records; waits out the settle
-        window and a renewal period (so that creates still landing show, and holders that
-        were sending when Redis lost its data have taken their claims back); loads what was
-        created meanwhile; then writes ``memory_key``. The others wait for it. The load runs
-        as a task of its own, so a caller that gives up (its deadline, a cancellation)
-        never cuts it short: the next caller waits for the same load.
+        fulfillments created within ``horizon`` as done records; waits out the longest send
+        and the settle window (so that a send in flight when Redis lost its data, from a
+        holder since cut off or crashed, has landed) and at least a renewal period (so that
+        live holders have taken their claims back); loads what was created meanwhile; then
+        writes ``memory_key``, only while it still holds ``loading_key`` (Redis losing its
+        data during the load takes that too: the load starts again). The others wait for
+        it. The load runs as a task of its own, so a caller that gives up (its deadline, a
+        cancellation) never cuts it short: the next caller waits for the same load.
 
-        :param memory: the fleet's keys at Digital River, and the settle window.
+        :param memory: the fleet's keys at Digital River, the longest send and the settle
+            window.
         :param max_wait: the most seconds to wait for the load (None: no bound).
         :raises APITimeoutError: (``sent=False``) when the load is not done after
             ``max_wait`` seconds.

@@ -9,9 +9,10 @@ from drfulfill.testing.simulate._dr import Post
 
 
 def test_seed_100408_a_stalled_memory_load_does_not_take_the_next_ones_loading_key() -> None:
-    # Redis is flushed three times; memory loads begun before a flush (whose workers then
-    # crashed or stalled) came back in the calm phase and kept "their" loading key with
-    # SET XX, overwriting the token of the load running then: that load's marker was
+    # Found on the change that writes the marker only while the load holds its loading
+    # key. Redis is flushed three times; memory loads begun before a flush (whose workers
+    # then crashed or stalled) came back in the calm phase and kept "their" loading key
+    # with SET XX, overwriting the token of the load running then: that load's marker was
     # refused, it started again, and was overwritten again. No create for 45 minutes.
     # Replay: python -m drfulfill.testing.simulate --runs 1 --seed 100408 --fault-rate 0.5
     summary = simulate(1, seed=100408, options=Options(fault_rate=0.5))
