@@ -27,7 +27,7 @@ from ..errors import APITimeoutError, CoordinationError
 from . import _scripts
 from ._memory import MemoryLoader
 from ._polling import microseconds, poll_wait, text_of
-from ._shielded import bounded
+from ._shielded import RedisCalls
 
 logger = logging.getLogger("drfulfill")
 
@@ -181,8 +181,10 @@ class RedisClaimStore:
         poll_cap: float,
         horizon: float | None = None,
         clock: Callable[[], float] = monotonic,
+        calls: RedisCalls | None = None,
     ) -> None:
         self._redis = redis
+        self._calls = RedisCalls() if calls is None else calls
         self._prefix = prefix
         self.lease = lease
         #: How far back a memory load reads DR's fulfillments (seconds).
@@ -447,10 +449,10 @@ class RedisClaimStore:
         """``call``'s result within ``left`` seconds (at most a lease, at least
         ``_ROUND_TRIP_FLOOR``); a Redis error or no answer in time is a
         ``CoordinationError`` saying that nothing was sent. The command is cancelled when
-        its time is up (``bounded``), whether or not its caller still waits."""
+        its time is up (``RedisCalls.bounded``), whether or not its caller still waits."""
         bound = max(_ROUND_TRIP_FLOOR, self.lease if left is None else min(left, self.lease))
         try:
-            return await bounded(call, bound)
+            return await self._calls.bounded(call, bound)
         except RedisTimeoutError:
             raise CoordinationError(
                 f"cannot {what}: Redis did not answer within {bound:.3g}s; nothing was sent"

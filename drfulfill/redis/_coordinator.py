@@ -13,6 +13,7 @@ from .._ratelimit import RateLimiter
 from ..errors import ValidationError
 from ._claims import RedisClaimStore
 from ._limiter import RedisLimiter
+from ._shielded import RedisCalls
 
 DEFAULT_NAMESPACE = "drfulfill"
 DEFAULT_FALLBACK_SHARE = 0.25
@@ -128,6 +129,7 @@ class RedisCoordinator:
         self.done_ttl = done_ttl
         self.probe_interval = probe_interval
         self.poll = poll
+        self._calls = RedisCalls()
 
     def prefix(self, api_key: str) -> str:
         """The prefix of every Redis key this coordinator keeps for ``api_key``.
@@ -155,6 +157,7 @@ class RedisCoordinator:
             rate,
             fallback=RateLimiter(rate * self.fallback_share),
             probe_interval=self.probe_interval,
+            calls=self._calls,
         )
 
     def claims(self, api_key: str) -> RedisClaimStore:
@@ -171,10 +174,14 @@ class RedisCoordinator:
             horizon=self.horizon,
             poll_first=self.poll[0],
             poll_cap=self.poll[1],
+            calls=self._calls,
         )
 
     async def close(self) -> None:
-        """Close the connection pool made from a URL (not a client you passed in)."""
+        """End the Redis commands still running (their callers have gone: none reconnects
+        after this) and close the connection pool made from a URL (not a client you passed
+        in). Calls through a closed coordinator fail with ``CoordinationError``."""
+        await self._calls.cancel_all()
         if self._owns_redis:
             await self.redis.aclose()
 

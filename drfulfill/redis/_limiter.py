@@ -17,7 +17,7 @@ from .._clock import monotonic
 from .._coordination import Limiter, Priority
 from .._ratelimit import WaitingLine, bulk_tolerance, refused
 from . import _scripts
-from ._shielded import bounded
+from ._shielded import RedisCalls
 
 logger = logging.getLogger("drfulfill")
 
@@ -109,6 +109,8 @@ class RedisLimiter:
     :param probe_interval: seconds between attempts to reach Redis again while it fails.
     :param clock: monotonic seconds, injectable for tests.
     :param sleep: the sleep used to wait for a slot, injectable for tests.
+    :param calls: where its Redis commands run (the coordinator's, so that closing it ends
+        them; a new one when not given).
     """
 
     def __init__(
@@ -121,8 +123,10 @@ class RedisLimiter:
         probe_interval: float,
         clock: Callable[[], float] = monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        calls: RedisCalls | None = None,
     ) -> None:
         self._redis = redis
+        self._calls = RedisCalls() if calls is None else calls
         self._keys = (f"{prefix}:rate:tat", f"{prefix}:rate:pause", f"{prefix}:rate:holes")
         self._rate = float(rate)
         self._interval_us = max(1, round(1_000_000 / self._rate))
@@ -198,7 +202,7 @@ class RedisLimiter:
         if ms <= 0 or self._fallback.use_local(self._clock()):
             return
         write = asyncio.ensure_future(
-            bounded(
+            self._calls.bounded(
                 self._pause(
                     keys=[self._keys[1], self._keys[0], self._keys[2]],
                     args=[ms, self._tolerance_us],
@@ -236,7 +240,7 @@ class RedisLimiter:
         while True:
             left = self._left(deadline)
             max_wait_us = -1 if left is None else int(left * 1_000_000)
-            reply = await bounded(
+            reply = await self._calls.bounded(
                 self._acquire_slot(
                     keys=list(self._keys), args=[self._interval_us, self._tolerance_us, max_wait_us]
                 ),
@@ -256,7 +260,7 @@ class RedisLimiter:
                 await self._give_back(int(slot_us), send_at - self._clock())
                 raise
             # A pause another process set while we slept holds this slot back too.
-            current, left_ms = await bounded(
+            current, left_ms = await self._calls.bounded(
                 self._pause_state(keys=[self._keys[1]]), round_trip_bound(self._left(deadline))
             )
             self._learn_pause(max(0, int(left_ms)) * 1000)
@@ -274,7 +278,7 @@ class RedisLimiter:
             await line.wait(turn, left)
             while True:
                 left = self._left(deadline)
-                taken, wait_us, pause_left_us = await bounded(
+                taken, wait_us, pause_left_us = await self._calls.bounded(
                     self._acquire_bulk_slot(
                         keys=[self._keys[0], self._keys[1]],
                         args=[self._interval_us, self._bulk_tolerance_us],
@@ -296,7 +300,7 @@ class RedisLimiter:
         """Return a reserved slot. Once its send time has come it is of no use to anyone
         (the script refuses it), so this takes at most ``until_send`` seconds."""
         try:
-            await bounded(
+            await self._calls.bounded(
                 self._return_slot(
                     keys=[self._keys[0], self._keys[2], self._keys[1]],
                     args=[slot_us, self._interval_us, self._tolerance_us],

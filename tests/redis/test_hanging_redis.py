@@ -15,7 +15,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from drfulfill import APITimeoutError, Client, RateLimitError
+from drfulfill import APITimeoutError, Client, CoordinationError, RateLimitError
 from drfulfill.redis import RedisCoordinator
 from drfulfill.testing import Emulator
 
@@ -135,3 +135,23 @@ async def test_no_time_left_is_refused_without_asking_redis(silent_redis):
         assert silent_redis.connections == 0 and not limiter.degraded
     finally:
         await asyncio.wait_for(coordinator.close(), HANG)
+
+
+async def test_closing_the_coordinator_ends_the_commands_its_callers_left(silent_redis):
+    # A caller cancelled mid-command leaves the command running on its own until its bound
+    # (here a 30 s lease). Closing the coordinator must end it: before, it ran on after the
+    # close, and against a real Redis it reconnected to send again (an unclosed socket when
+    # the loop ended).
+    coordinator = RedisCoordinator(silent_redis.url, lease=30)
+    claims = coordinator.claims(KEY)
+    caller = asyncio.create_task(claims.round_trip(coordinator.redis.ping(), None, "ping"))
+    await asyncio.wait_for(silent_redis.connected.wait(), HANG)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.wait_for(coordinator.close(), HANG)
+    await asyncio.wait_for(silent_redis.disconnected.wait(), HANG)
+    left = [t for t in asyncio.all_tasks() if "execute_command" in repr(t.get_coro())]
+    assert not left, left
+    with pytest.raises(CoordinationError, match="coordinator is closed"):
+        await claims.round_trip(coordinator.redis.ping(), None, "ping")
