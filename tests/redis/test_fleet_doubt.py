@@ -16,14 +16,14 @@ import pytest
 from redis.asyncio import Redis
 
 from drfulfill import Client, CoordinationError, DigitalRiverError
-from drfulfill.redis import RedisCoordinator
 from drfulfill.testing import Emulator
 
 from ._proxy import CuttableProxy
+from ._workers import ITEMS, created_per_key, until
+from ._workers import worker as fleet_worker
 from .conftest import RedisServer
 
 API_KEY = "sk_test_fleet_doubt"
-ITEMS = [{"item_id": "i1", "quantity": 1}]
 
 
 @pytest.fixture
@@ -32,31 +32,10 @@ async def emu() -> AsyncIterator[Emulator]:
         yield emulator
 
 
-@contextlib.asynccontextmanager
-async def worker(emu: Emulator, redis: str, **options: object) -> AsyncIterator[Client]:
-    """One fleet member: its own coordinator (connections) and client."""
-    lease = float(options.pop("lease", 0.3))  # type: ignore[arg-type]
-    options.setdefault("rate_limit", None)
-    options.setdefault("backoff_base", 0)
-    # A memory load waits out the longest send (the timeout) and the settle window.
-    options.setdefault("timeout", 2)
-    async with (
-        RedisCoordinator(redis, lease=lease, poll=(0.005, 0.02)) as coordinator,
-        Client(API_KEY, base_url=emu.url, coordinator=coordinator, **options) as client,  # type: ignore[arg-type]
-    ):
-        yield client
-
-
-def created_per_key(emu: Emulator) -> Counter[str]:
-    return Counter(f["metadata"]["drfulfillKey"] for f in emu.fulfillments)
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    async def wait() -> None:
-        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 (polling a counter)
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(wait(), timeout)
+def worker(
+    emu: Emulator, redis: str | Redis, **options: object
+) -> contextlib.AbstractAsyncContextManager[Client]:
+    return fleet_worker(emu, redis, API_KEY, **options)
 
 
 @pytest.mark.parametrize("how", ["cancelled mid-send", "deadline after a 504"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
@@ -17,14 +16,14 @@ import pytest
 from redis.asyncio import Redis
 
 from drfulfill import Client, DigitalRiverError
-from drfulfill.redis import RedisCoordinator
 from drfulfill.testing import Emulator
 
 from ._proxy import CuttableProxy
+from ._workers import ITEMS, created_per_key, until
+from ._workers import worker as fleet_worker
 from .conftest import RedisServer
 
 API_KEY = "sk_test_data_loss"
-ITEMS = [{"item_id": "i1", "quantity": 1}]
 
 
 @pytest.fixture
@@ -33,38 +32,10 @@ async def emu() -> AsyncIterator[Emulator]:
         yield emulator
 
 
-@contextlib.asynccontextmanager
-async def worker(emu: Emulator, redis: str | Redis, **options: object) -> AsyncIterator[Client]:
-    """One fleet member: its own coordinator (connections) and client."""
-    lease = float(options.pop("lease", 0.3))  # type: ignore[arg-type]
-    options.setdefault("rate_limit", None)
-    options.setdefault("backoff_base", 0)
-    # A memory load waits out the longest send (the timeout) and the settle window.
-    options.setdefault("timeout", 2)
-    async with (
-        RedisCoordinator(redis, lease=lease, poll=(0.005, 0.02)) as coordinator,
-        Client(API_KEY, base_url=emu.url, coordinator=coordinator, **options) as client,  # type: ignore[arg-type]
-    ):
-        yield client
-
-
-def created_per_key(emu: Emulator) -> Counter[str]:
-    return Counter(f["metadata"]["drfulfillKey"] for f in emu.fulfillments)
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    async def wait() -> None:
-        while not await _truth(condition):  # noqa: ASYNC110 (polling a counter)
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(wait(), timeout)
-
-
-async def _truth(condition: object) -> bool:
-    value = condition()  # type: ignore[operator]
-    if asyncio.iscoroutine(value):
-        value = await value
-    return bool(value)
+def worker(
+    emu: Emulator, redis: str | Redis, **options: object
+) -> contextlib.AbstractAsyncContextManager[Client]:
+    return fleet_worker(emu, redis, API_KEY, **options)
 
 
 async def test_redis_flushed_during_a_memory_load_is_not_vouched_for(
@@ -155,59 +126,6 @@ async def test_a_send_in_flight_when_redis_loses_its_data_is_waited_out(
     )
 
 
-class SlowLink:
-    """A TCP proxy in front of redis-server whose replies each arrive ``delay`` seconds
-    late: a slow link to Redis (a congested network, a Redis under load)."""
-
-    def __init__(self, upstream_port: int, delay: float) -> None:
-        self._upstream_port = upstream_port
-        self.delay = delay
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def __aenter__(self) -> SlowLink:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for writer in self._writers:
-            writer.transport.abort()
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstream_port)
-        self._writers += [writer, up_writer]
-        for source, sink, slow in ((reader, up_writer, False), (up_reader, writer, True)):
-            task = asyncio.ensure_future(self._pipe(source, sink, slow))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, slow: bool
-    ) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await source.read(65536):
-                if slow:
-                    await asyncio.sleep(self.delay)
-                sink.write(data)
-                await sink.drain()
-        sink.transport.abort()
-
-
 async def test_a_slow_fence_does_not_run_the_create_past_its_deadline(
     emu: Emulator, redis_server: RedisServer, redis_url: str
 ) -> None:
@@ -219,13 +137,13 @@ async def test_a_slow_fence_does_not_run_the_create_past_its_deadline(
     order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
     warm = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
     deadline = 2.0
-    async with SlowLink(redis_server.port, delay=0) as link:
+    async with CuttableProxy(redis_server.port) as link:
         async with worker(emu, link.url, lease=3, settle=0.3, deadline=deadline) as a:
             # Connections made, scripts loaded, the fleet's memory earned (its load waits
             # out the longest send and the settle window: longer than this deadline).
             warming = a.with_options(deadline=10)
             await warming.fulfillments.create(order_id=warm, items=ITEMS, key="message-0")
-            link.delay = 0.6
+            link.reply_delay = 0.6
             emu.add_fault("POST", "/fulfillments", latency=30)  # DR does not answer in time
             began = asyncio.get_running_loop().time()
             with pytest.raises(DigitalRiverError):
@@ -256,7 +174,7 @@ async def test_a_fence_answered_late_does_not_let_the_send_outlast_its_record(
     trace.on_request_exception.append(on_exception)
     async with (
         aiohttp.ClientSession(trace_configs=[trace]) as session,
-        SlowLink(redis_server.port, delay=0) as link,
+        CuttableProxy(redis_server.port) as link,
     ):
         async with (
             worker(emu, link.url, lease=1, settle=1, deadline=1.5, session=session) as a,
@@ -264,7 +182,7 @@ async def test_a_fence_answered_late_does_not_let_the_send_outlast_its_record(
         ):
             warming = a.with_options(deadline=10)  # the memory load outlasts 1.5 s
             await warming.fulfillments.create(order_id=warm, items=ITEMS, key="message-0")
-            link.delay = 0.4
+            link.reply_delay = 0.4
             late = emu.add_fault(
                 "POST", "/fulfillments", action="respond_then_commit", latency=30, commit_after=1.9
             )

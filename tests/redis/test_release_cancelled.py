@@ -17,8 +17,9 @@ from drfulfill import Client
 from drfulfill.redis import RedisCoordinator
 from drfulfill.testing import Emulator
 
+from ._proxy import CuttableProxy
+from ._workers import until
 from .conftest import RedisServer
-from .test_redis_data_loss_and_slow_links import SlowLink, until
 
 API_KEY = "sk_test_release_cancelled"
 
@@ -47,7 +48,7 @@ async def test_a_row_made_then_stopped_during_its_release_is_not_journalled_fail
     order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
     journal = tmp_path / "upload.db"
     rows = [{"order_id": order_id, "items": [{"item_id": "i1", "quantity": 1}]}]
-    async with SlowLink(redis_server.port, delay=0) as link:
+    async with CuttableProxy(redis_server.port) as link:
         async with (
             RedisCoordinator(link.url, lease=3, poll=(0.005, 0.02)) as coordinator,
             Client(
@@ -62,7 +63,7 @@ async def test_a_row_made_then_stopped_during_its_release_is_not_journalled_fail
             await dr.fulfillments.create(  # warm: connections, scripts, the fleet's memory
                 order_id=order_id, items=[{"item_id": "i1", "quantity": 1}], key="warm"
             )
-            link.delay = 0.3
+            link.reply_delay = 0.3
             upload = dr.fulfillments.bulk_create(rows, journal=journal)
             first = asyncio.ensure_future(anext(upload))
             await until(lambda: len(emu.fulfillments) == 2)  # the row's create is made
