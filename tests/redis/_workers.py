@@ -16,11 +16,12 @@ from drfulfill.redis import RedisCoordinator
 from drfulfill.testing import Emulator
 
 ITEMS = [{"item_id": "i1", "quantity": 1}]
+API_KEY = "sk_test_fleet"  # each test has an emulator of its own and an emptied Redis
 
 
 @contextlib.asynccontextmanager
 async def worker(
-    emu: Emulator, redis: str | Redis, api_key: str, **options: object
+    emu: Emulator, redis: str | Redis, *, api_key: str = API_KEY, **options: object
 ) -> AsyncIterator[Client]:
     """One fleet member; ``lease`` (default 0.3) goes to its coordinator, the rest to its
     client (no rate limit, no backoff and a 2 s timeout unless given: a fresh Redis's

@@ -22,6 +22,7 @@ pytest.importorskip("redis", reason="the redis extra is not installed: pip insta
 from redis.asyncio import Redis
 
 from drfulfill.redis import RedisCoordinator
+from drfulfill.testing import Emulator
 
 BINARY = shutil.which("redis-server")
 
@@ -181,3 +182,10 @@ async def silent_redis() -> AsyncIterator[SilentRedis]:
     await server.start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    """An emulator with no rate limit (a test may define its own ``emu``)."""
+    async with Emulator(rate_limit=None) as emulator:
+        yield emulator

@@ -8,9 +8,7 @@ short so the default run stays fast.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -19,23 +17,8 @@ from drfulfill import Client, CoordinationError, DigitalRiverError
 from drfulfill.testing import Emulator
 
 from ._proxy import CuttableProxy
-from ._workers import ITEMS, created_per_key, until
-from ._workers import worker as fleet_worker
+from ._workers import ITEMS, created_per_key, until, worker
 from .conftest import RedisServer
-
-API_KEY = "sk_test_fleet_doubt"
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(rate_limit=None) as emulator:
-        yield emulator
-
-
-def worker(
-    emu: Emulator, redis: str | Redis, **options: object
-) -> contextlib.AbstractAsyncContextManager[Client]:
-    return fleet_worker(emu, redis, API_KEY, **options)
 
 
 @pytest.mark.parametrize("how", ["cancelled mid-send", "deadline after a 504"])

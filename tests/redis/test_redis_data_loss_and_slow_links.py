@@ -8,34 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from drfulfill import Client, DigitalRiverError
+from drfulfill import DigitalRiverError
 from drfulfill.testing import Emulator
 
 from ._proxy import CuttableProxy
-from ._workers import ITEMS, created_per_key, until
-from ._workers import worker as fleet_worker
+from ._workers import ITEMS, created_per_key, until, worker
 from .conftest import RedisServer
-
-API_KEY = "sk_test_data_loss"
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(rate_limit=None) as emulator:
-        yield emulator
-
-
-def worker(
-    emu: Emulator, redis: str | Redis, **options: object
-) -> contextlib.AbstractAsyncContextManager[Client]:
-    return fleet_worker(emu, redis, API_KEY, **options)
 
 
 async def test_redis_flushed_during_a_memory_load_is_not_vouched_for(

@@ -8,10 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from drfulfill import Client
 from drfulfill.redis import RedisCoordinator
@@ -22,12 +19,6 @@ from ._workers import until
 from .conftest import RedisServer
 
 API_KEY = "sk_test_release_cancelled"
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(rate_limit=None) as emulator:
-        yield emulator
 
 
 def statuses(path: Path) -> dict[str, str]:
