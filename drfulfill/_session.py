@@ -55,6 +55,16 @@ from .errors import (
 logger = logging.getLogger("drfulfill")
 
 T = TypeVar("T")
+
+# The backoff jitter's own stream: nothing else in the process (an OpenTelemetry SDK making
+# span ids, the caller's code) draws from it, so ``seed_jitter`` makes it replay exactly.
+_jitter = random.Random()
+
+
+def seed_jitter(seed: int) -> None:
+    """Seed the backoff jitter of every client in this process (the simulation does, so
+    that a run replays exactly)."""
+    _jitter.seed(seed)
 USER_AGENT = f"drfulfill/{VERSION} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 
 
@@ -122,7 +132,7 @@ class Transport:
         # Injection points for tests: no real sleeping, a controllable clock, fixed jitter.
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.clock: Callable[[], float] = monotonic
-        self.random: Callable[[], float] = random.random
+        self.random: Callable[[], float] = _jitter.random
 
     @property
     def timeout(self) -> float | None:

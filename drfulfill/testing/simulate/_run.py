@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 
 from . import _loop
@@ -31,6 +33,17 @@ class Summary:
     def requests_per_create(self) -> float:
         return self.requests / self.creates if self.creates else 0.0
 
+    def add(self, other: Summary) -> None:
+        """Count ``other``'s runs in this summary too (its real time is not added)."""
+        self.runs += other.runs
+        self.failed += other.failed
+        self.outside += other.outside
+        self.outside_runs += other.outside_runs
+        self.outside_duplicates += other.outside_duplicates
+        self.requests += other.requests
+        self.creates += other.creates
+        self.virtual += other.virtual
+
 
 def simulate(
     runs: int,
@@ -38,18 +51,47 @@ def simulate(
     options: Options | None = None,
     *,
     on_result: Callable[[Result], None] | None = None,
+    jobs: int = 1,
 ) -> Summary:
     """Run seeds ``seed`` .. ``seed + runs - 1``; each run on a fresh virtual-time loop.
 
     :param runs: how many runs.
     :param seed: the first run's seed (run ``n`` uses ``seed + n``).
     :param options: what each run simulates (``Options()`` by default).
-    :param on_result: called with each run's ``Result``.
+    :param on_result: called with each run's ``Result`` (only with ``jobs=1``).
+    :param jobs: processes to share the runs among (each seed replays exactly in any
+        process, so the summary is the same as with one).
     :returns: the ``Summary``.
+    :raises ValueError: when ``jobs`` is below 1, or above 1 with ``on_result``.
     """
+    if jobs < 1 or (jobs > 1 and on_result is not None):
+        raise ValueError(f"jobs must be >= 1, and 1 with on_result; got {jobs!r}")
     options = options or Options()
-    summary = Summary()
     began = time.perf_counter()
+    if jobs == 1:
+        summary = _simulate(runs, seed, options, on_result)
+    else:
+        summary = Summary()
+        chunks = [(seed + start, min(_CHUNK, runs - start)) for start in range(0, runs, _CHUNK)]
+        # spawn, not fork: the caller's process may have threads (a SyncClient's portal).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            futures = [pool.submit(_simulate, count, first, options) for first, count in chunks]
+            for future in futures:
+                summary.add(future.result())
+        summary.failed.sort(key=lambda result: result.seed)
+    summary.real = time.perf_counter() - began
+    return summary
+
+
+# Runs per task when they are shared among processes: small enough to balance the load.
+_CHUNK = 50
+
+
+def _simulate(
+    runs: int, seed: int, options: Options, on_result: Callable[[Result], None] | None = None
+) -> Summary:
+    summary = Summary()
     for n in range(runs):
         result = _loop.run(run(seed + n, options))
         summary.runs += 1
@@ -65,7 +107,6 @@ def simulate(
                 summary.outside[limit] += 1
         if on_result is not None:
             on_result(result)
-    summary.real = time.perf_counter() - began
     return summary
 
 
@@ -77,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--runs", type=int, default=200, help="how many runs (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="the first run's seed (default 1)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="processes to share the runs among (default 1)"
+    )
     defaults = Options()
     helps = {
         "workers": "worker processes of the fleet",
@@ -118,9 +162,12 @@ def replay_command(result: Result, options: Options) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     options = Options(**{f.name: getattr(args, f.name) for f in fields(Options)})
-    summary = simulate(args.runs, args.seed, options)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    summary = simulate(args.runs, args.seed, options, jobs=args.jobs)
     print(f"runs: {summary.runs} (seeds {args.seed}..{args.seed + args.runs - 1})")
     print(f"duplicates or broken invariants within the promise: {len(summary.failed)}")
     print(

@@ -27,6 +27,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from ... import Client
+from ..._session import seed_jitter
 from ...errors import (
     APIError,
     DigitalRiverError,
@@ -426,7 +427,7 @@ async def run(seed: int, options: Options) -> Result:
     logger = logging.getLogger("drfulfill")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
-    random.seed(seed)  # the SDK's backoff jitter
+    seed_jitter(seed)  # the SDK's backoff jitter
     try:
         world = World(seed, options, directory)
         await _run(world)
