@@ -354,10 +354,22 @@ async def test_a_journal_is_bound_to_the_api_it_was_written_for(
 
     async with Emulator(rate_limit=None) as other:
         seed_orders(other)
-        refused = await run_cli("--api-key", API_KEY, "--base-url", other.url, "upload", shipments)
-        live = await run_cli("--api-key", "sk_live_x", "--base-url", emu.url, "upload", shipments)
+        refused = await run_cli(
+            "--settle", "0.05", "--api-key", API_KEY, "--base-url", other.url, "upload", shipments
+        )
+        live = await run_cli(
+            "--settle", "0.05", "--api-key", "sk_live_x", "--base-url", emu.url, "upload", shipments
+        )
         fresh = await run_cli(
-            "--api-key", API_KEY, "--base-url", other.url, "upload", shipments, "--no-journal"
+            "--settle",
+            "0.05",
+            "--api-key",
+            API_KEY,
+            "--base-url",
+            other.url,
+            "upload",
+            shipments,
+            "--no-journal",
         )
 
         assert refused.exit_code == live.exit_code == 2

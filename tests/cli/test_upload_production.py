@@ -143,10 +143,14 @@ async def test_a_wrong_key_at_another_api_does_not_block_the_live_run(
     # The wrong key was a live one: the failed run must not bind the journal to live mode.
     shipments = big_file(emu, tmp_path, rows=5)
     emu.add_fault("POST", "/fulfillments", status=401, times=None)
-    failed = await run_cli("--api-key", "sk_live_wrong", "--base-url", emu.url, "upload", shipments)
+    failed = await run_cli(
+        "--settle", "0.05", "--api-key", "sk_live_wrong", "--base-url", emu.url, "upload", shipments
+    )
     assert failed.exit_code == 1
     emu.clear_faults()
-    fixed = await run_cli("--api-key", API_KEY, "--base-url", emu.url, "upload", shipments)
+    fixed = await run_cli(
+        "--settle", "0.05", "--api-key", API_KEY, "--base-url", emu.url, "upload", shipments
+    )
     assert fixed.exit_code == 0, fixed.output
 
 
@@ -160,7 +164,9 @@ async def test_an_unreachable_api_stops_the_run(tmp_path: Path) -> None:
     shipments = write(tmp_path, HEADER + "".join(f"O{n},i,1,\n" for n in range(200)))
     url = f"http://127.0.0.1:{closed_port()}"
 
-    result = await run_cli("--api-key", API_KEY, "--base-url", url, "upload", shipments)
+    result = await run_cli(
+        "--settle", "0.05", "--api-key", API_KEY, "--base-url", url, "upload", shipments
+    )
 
     assert result.exit_code == 1
     assert "cannot reach the API" in result.stderr and "--base-url" in result.stderr

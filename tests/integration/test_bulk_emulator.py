@@ -25,6 +25,8 @@ FIELD = "drfulfillKey"
 
 def client_for(emu: Emulator, **options: object) -> Client:
     # max_retries=8: with 10% faults a row fails only if 9 attempts in a row meet one.
+    # settle=1: the emulator lists a commit at once, so a short window is enough here and
+    # every create in doubt does not hold the run for the default 10 s.
     return Client(
         "sk_test_bulk",
         base_url=emu.url,
@@ -32,6 +34,7 @@ def client_for(emu: Emulator, **options: object) -> Client:
         backoff_base=0,
         timeout=5,
         max_retries=8,
+        settle=1,
         **options,
     )
 

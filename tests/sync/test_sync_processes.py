@@ -22,7 +22,7 @@ from drfulfill._portal import portal
 async def tasks_left():
     return len(asyncio.all_tasks()) - 1
 
-dr = SyncClient(rate_limit=None)
+dr = SyncClient(rate_limit=None, settle=0.1)  # a bulk run without a journal waits settle
 print("calling", flush=True)
 started = time.monotonic()
 try:
@@ -79,7 +79,7 @@ import os, signal, sys
 from drfulfill import SyncClient
 
 order = sys.argv[1]
-dr = SyncClient(rate_limit=None)
+dr = SyncClient(rate_limit=None, settle=0.1)  # a bulk run without a journal waits settle
 one = [{"item_id": "i1", "quantity": 1}]
 first = dr.fulfillments.create(order_id=order, items=one)  # the portal runs in the parent
 pid = os.fork()
@@ -115,7 +115,7 @@ import sys
 from drfulfill import SyncClient
 
 order = sys.argv[1]
-dr = SyncClient(rate_limit=None)
+dr = SyncClient(rate_limit=None, settle=0.1)  # a bulk run without a journal waits settle
 view = dr.with_options(timeout=5)
 one = [{"item_id": "i1", "quantity": 1}]
 for _ in range(3):

@@ -53,5 +53,5 @@ async def emu() -> AsyncIterator[Emulator]:
 
 @pytest.fixture
 async def client(emu: Emulator) -> AsyncIterator[Client]:
-    async with Client(KEY, base_url=emu.url, rate_limit=None, backoff_base=0) as dr:
+    async with Client(KEY, base_url=emu.url, rate_limit=None, backoff_base=0, settle=0.5) as dr:
         yield dr
