@@ -65,6 +65,8 @@ def seed_jitter(seed: int) -> None:
     """Seed the backoff jitter of every client in this process (the simulation does, so
     that a run replays exactly)."""
     _jitter.seed(seed)
+
+
 USER_AGENT = f"drfulfill/{VERSION} Python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
 
 
