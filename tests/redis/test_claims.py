@@ -163,7 +163,9 @@ async def test_redis_down_is_a_coordination_error_never_a_pass(own_redis_server,
 
 async def test_four_processes_given_the_same_keys_create_each_once(redis_url, raw):
     count = 200
-    coordinators = [RedisCoordinator(redis_url, **FAST) for _ in range(4)]
+    # A lease of 1 s: every round trip is bounded by the lease, and 32 tasks of 4
+    # coordinators in one process on a loaded 2-core machine can take more than 0.2 s.
+    coordinators = [RedisCoordinator(redis_url, lease=1, poll=FAST["poll"]) for _ in range(4)]
     try:
         orders = [random.Random(seed).sample(range(count), count) for seed in range(4)]
         runs = await asyncio.gather(
