@@ -681,7 +681,13 @@ class BulkResult(Serialisable):
     resumed: bool = False
 
     def __new__(cls, *args: Any, **kwargs: Any) -> BulkResult:
-        return object.__new__(_bulk_result_class(args, kwargs) or cls)
+        made = _bulk_result_class(args, kwargs)
+        result = object.__new__(made or cls)
+        if made is not None and not issubclass(made, cls):
+            # BulkSuccess(..., ok=False), attrs.evolve(success, ok=False): Python calls
+            # __init__ only for an instance of the class called, so it is called here.
+            made.__init__(result, *args, **kwargs)
+        return result
 
 
 class BulkSuccess(BulkResult):

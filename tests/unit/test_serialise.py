@@ -208,3 +208,8 @@ def test_bulk_result_is_one_of_two_kinds_by_ok() -> None:
         for copied in (pickle.loads(pickle.dumps(result)), copy.copy(result)):
             assert type(copied) is type(result) and copied.to_dict() == result.to_dict()
     assert type(attrs.evolve(made[0], ok=False, fulfillment=None)) is BulkFailure
+    # Made whole, not only of the right type (before, Python skipped its __init__).
+    failed = attrs.evolve(made[0], ok=False, fulfillment=None, error=ValueError("x"))
+    assert (failed.index, failed.ok, failed.fulfillment, str(failed.error)) == (0, False, None, "x")
+    flipped = BulkFailure(2, "k", request, True, fulfillment)
+    assert type(flipped) is BulkSuccess and flipped.fulfillment is fulfillment
