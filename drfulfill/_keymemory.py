@@ -49,21 +49,26 @@ class KnownKeys:
 class Doubts:
     """Keys whose last create here ended with its outcome unknown, each with the clock
     reading from which its send may land; kept until a create of the key settles it
-    (``forget``). At most ``size`` are kept, the least recently noted dropped first: a
-    dropped doubt is an old one, whose window has passed, so the only cost of losing it is
-    that the next create of the key in this process relies on the fleet's or the journal's
-    record, or on the lookup a shared key gets anyway."""
+    (``forget``). Beyond ``size`` keys, the least recently noted are dropped, but only once
+    their settle window has passed: the next create of such a key then looks it up once
+    (a shared key always is), which the promise allows after the window. A doubt whose
+    window is open is never dropped, so the map can outgrow ``size`` while a burst of
+    doubts is that recent."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._since: OrderedDict[str, float] = OrderedDict()
 
-    def note(self, key: str, since: float) -> None:
-        """``key``'s send may land from ``since`` on (the latest doubt wins)."""
+    def note(self, key: str, since: float, *, now: float, settle: float) -> None:
+        """``key``'s send may land from ``since`` on (the latest doubt wins); ``now`` and
+        ``settle`` tell which of the oldest doubts may be dropped."""
         old = self._since.pop(key, None)
         self._since[key] = since if old is None else max(old, since)
-        if len(self._since) > self._size:
-            self._since.popitem(last=False)
+        while len(self._since) > self._size:
+            oldest, oldest_since = next(iter(self._since.items()))
+            if oldest_since + settle > now:
+                break
+            del self._since[oldest]
 
     def since(self, key: str) -> float | None:
         """From when ``key``'s send may land, while no create has settled it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ from ._safecreate_core import (
     start,
     unsettled_error,
 )
-from ._safecreate_keys import PATH, KeyLookups, check_key, key_of, stamp_key
+from ._safecreate_keys import PATH, ClientMemory, KeyLookups, check_key, key_of, stamp_key
 from ._safecreate_options import CreateOptions, Outcome, later, with_claim
 from ._session import Transport
 from ._wire import Query, encode_path
@@ -89,7 +89,7 @@ class SafeCreator:
 
     Public for ``bulk_create`` (``client.fulfillments.safe_create``): ``create``,
     ``create_or_find``, ``check``, ``find``, ``keys_of_order``, ``sweep``,
-    ``keys_created_since``, ``longest_send``, ``coordinated``, ``knows``, ``doubt_since``,
+    ``coordinated``, ``knows``, ``doubt_since``, ``sending``, ``with_priority``,
     ``clock``, ``field``,
     ``settle`` and ``target``. Built by the client; not built directly.
 
@@ -124,6 +124,8 @@ class SafeCreator:
         # Keys whose create is out, with no answer yet.
         self._sending: set[str] = set()
         self._lookups = KeyLookups(transport, field)
+        # What a fleet memory load reads: shared by every view (see ClientMemory).
+        self._memory = ClientMemory(self._lookups, _longest_send(transport), settle)
 
     def with_options(self, transport: Transport, settle: float) -> SafeCreator:
         """A view for ``Client.with_options``: another transport and settle window, the
@@ -133,6 +135,7 @@ class SafeCreator:
         view._transport = transport
         view._lookups = KeyLookups(transport, self.field)
         view.settle = settle
+        self._memory.widen(_longest_send(transport), settle)
         return view
 
     # --- priority lanes (issue 21): bulk_create marks its traffic ---------------------------
@@ -251,7 +254,7 @@ class SafeCreator:
         if options.doubt_since is not None:
             # Kept until this call settles it, whatever stops the call (a claim that cannot
             # be had, a cancellation): the doubt is a fact about the key, not about the call.
-            self._doubts.note(key, options.doubt_since)
+            self._note_doubt(key, options.doubt_since)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve_outcome)
         self._in_flight[key] = future
@@ -270,6 +273,9 @@ class SafeCreator:
             return outcome
         finally:
             del self._in_flight[key]
+
+    def _note_doubt(self, key: str, since: float) -> None:
+        self._doubts.note(key, since, now=self.clock(), settle=self.settle)
 
     async def _known_fulfillment(
         self, request: FulfillmentRequest, key: str, known: KnownKey, started: float
@@ -298,11 +304,15 @@ class SafeCreator:
         stamp_key(body, self.field, key, key)
         claim: Claim | None = None
         if options.shared and self._claims is not None:
-            claim = await self._claims.acquire(key, max_wait=self._left(started), memory=self)
+            claim = await self._claims.acquire(
+                key, max_wait=self._left(started), memory=self._memory
+            )
             if claim.done_id is not None:
                 done = await self._retrieve(claim.done_id, started)
                 return Outcome(self._remember(key, self._checked(request, key, done)), True)
             options = with_claim(options, claim)
+            if options.doubt_since is not None:  # inherited from the fleet: kept here too,
+                self._note_doubt(key, options.doubt_since)  # whatever ends the call first
         try:
             outcome = await self._run(request, key, body, options, slots, started, claim)
         except BaseException:
@@ -419,7 +429,7 @@ class SafeCreator:
                 since = later(since, transport.clock())
                 sending.done()
             if since is not None:
-                self._doubts.note(key, since)
+                self._note_doubt(key, since)
             raise
 
     async def _attempt(
@@ -475,18 +485,6 @@ class SafeCreator:
         """Every safe-create key on fulfillments created at or after ``since``
         (``KeyLookups``)."""
         return await self._lookups.sweep(since)
-
-    @property
-    def longest_send(self) -> float | None:
-        """The most seconds one send of a create may take: the timeout, cut to the
-        deadline (None: neither is set)."""
-        return attempt_timeout(self._transport.policy, self._transport.timeout, 0.0)
-
-    def keys_created_since(self, seconds_ago: float) -> AsyncIterator[tuple[str, str]]:
-        """(key, fulfillment id) of fulfillments created within ``seconds_ago`` (less a
-        margin for clock skew): what a claim store loads to earn its memory of the fleet
-        (``KeyLookups``)."""
-        return self._lookups.keys_created_since(seconds_ago)
 
     async def _retrieve(self, fulfillment_id: str, started: float) -> Fulfillment:
         """The fulfillment by id, within the deadline of the create that began at
@@ -567,3 +565,9 @@ async def _shielded(release: Awaitable[None]) -> None:
     except asyncio.CancelledError:
         await task
         raise
+
+
+def _longest_send(transport: Transport) -> float | None:
+    """The most seconds one send through ``transport`` may take: its timeout, cut to its
+    deadline (None: neither is set)."""
+    return attempt_timeout(transport.policy, transport.timeout, 0.0)

@@ -125,3 +125,29 @@ class KeyLookups:
                 limit=_LOOKUP_PAGE_SIZE,
             )
         )
+
+
+class ClientMemory:
+    """A client's ``FleetMemory`` (what a claim store's memory load reads): the keys of DR's
+    recent fulfillments, and the longest send and widest settle window of the client and of
+    every view made of it (``with_options``), so that a load started by a call with a short
+    timeout still waits out the longest send any of them may have in flight."""
+
+    def __init__(self, lookups: KeyLookups, longest_send: float | None, settle: float) -> None:
+        self._lookups = lookups
+        #: The most seconds a send may take (None: unbounded).
+        self.longest_send: float | None = longest_send
+        #: The widest settle window.
+        self.settle: float = settle
+
+    def widen(self, longest_send: float | None, settle: float) -> None:
+        """Count a view's send bound and settle window in."""
+        if self.longest_send is not None:
+            self.longest_send = (
+                None if longest_send is None else max(self.longest_send, longest_send)
+            )
+        self.settle = max(self.settle, settle)
+
+    def keys_created_since(self, seconds_ago: float) -> AsyncIterator[tuple[str, str]]:
+        """See ``KeyLookups.keys_created_since``."""
+        return self._lookups.keys_created_since(seconds_ago)

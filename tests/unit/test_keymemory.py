@@ -33,19 +33,31 @@ def test_run_keys_take_63_bit_digests() -> None:
 
 def test_a_doubt_stays_until_a_create_settles_it_and_the_latest_wins() -> None:
     doubts = Doubts(size=10)
-    doubts.note("k", since=10.0)
-    doubts.note("k", since=8.0)  # an earlier doubt: the later one stays
+    doubts.note("k", since=10.0, now=10.0, settle=1.0)
+    doubts.note("k", since=8.0, now=11.0, settle=1.0)  # an earlier doubt: the later stays
     assert doubts.since("k") == 10.0  # however long ago: only a create of the key settles it
     doubts.forget("k")
     assert doubts.since("k") is None and len(doubts) == 0
 
 
-def test_doubts_are_bounded_the_oldest_dropped_first() -> None:
+def test_doubts_are_bounded_the_oldest_dropped_first_once_their_window_passed() -> None:
     doubts = Doubts(size=100)
     for n in range(1000):
-        doubts.note(f"k{n}", since=float(n))
+        doubts.note(f"k{n}", since=float(n), now=float(n), settle=10.0)
     assert len(doubts) == 100
     assert doubts.since("k899") is None and doubts.since("k999") == 999.0
+
+
+def test_a_doubt_whose_window_is_open_is_never_dropped() -> None:
+    # A burst of doubts within one settle window (a bulk run without a coordinator in a
+    # DR outage): before, the oldest were dropped by count, and the next create of such a
+    # key looked it up once and sent while its first create could still land.
+    doubts = Doubts(size=100)
+    for n in range(1000):
+        doubts.note(f"k{n}", since=n / 1000, now=n / 1000, settle=10.0)
+    assert len(doubts) == 1000 and doubts.since("k0") == 0.0
+    doubts.note("late", since=20.0, now=20.0, settle=10.0)  # every earlier window has passed
+    assert len(doubts) == 100 and doubts.since("k0") is None and doubts.since("late") == 20.0
 
 
 def test_known_keys_hold_ids_and_digests_least_recently_used_out() -> None:
