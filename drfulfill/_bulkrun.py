@@ -105,8 +105,8 @@ class _Row:
     index: int
     key: str
     request: FulfillmentRequest
-    # A create of the key may be landing: a journal 'started'/'failed' row, or an earlier
-    # row of this run that ended in doubt. ``doubt_since``: from when (None: long enough
+    # A create of the key may be landing: a journal 'started' row, or an earlier row of
+    # this run that ended in doubt. ``doubt_since``: from when (None: long enough
     # ago that a lookup is conclusive).
     in_doubt: bool = False
     doubt_since: float | None = None
@@ -306,7 +306,7 @@ class BulkRun:
         leader = self._claims.get(row.key)
         if leader is not None:
             if content_digest(leader.request) != content_digest(row.request):
-                return self._key_clash(row, _describe(leader.request))
+                return self._key_clash(row, f"creates {_describe(leader.request)}")
             row.leader = leader
             return row
         if entry is not None and entry.status == "done" and entry.fulfillment is not None:
@@ -322,7 +322,7 @@ class BulkRun:
         if remembered is not None:  # an earlier row of this run met the key
             content, state = remembered
             if content != content_digest(row.request):
-                return self._key_clash(row, "other content")
+                return self._key_clash(row, "created other content")
             if state is RunKey.EXISTS:
                 row.exists = True
             else:

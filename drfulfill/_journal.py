@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS journal (
 )
 """
 
-# The API a journal's done rows are true for; one row, written with the first done row.
+# The API a journal's done rows are true for; one row, written with the first started or
+# done row.
 _TARGET_SCHEMA = "CREATE TABLE IF NOT EXISTS drfulfill_target (target TEXT NOT NULL)"
 
 _UPSERT = """
@@ -52,6 +53,10 @@ ON CONFLICT (key) DO UPDATE SET
     error = excluded.error,
     updated = excluded.updated
 """
+
+# The journal's format (SQLite's user_version). Before 1, 'failed' was also written for a
+# create whose outcome was unknown; such rows are read as 'started' (in doubt).
+_VERSION = 1
 
 _LOOKUP_BATCH = 500  # keys per SELECT (SQLite allows 999 parameters in old builds)
 
@@ -87,6 +92,9 @@ def connect(path: str | os.PathLike[str], target: str) -> sqlite3.Connection:
         db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock, kept until close
         db.execute(_SCHEMA)
         db.execute(_TARGET_SCHEMA)
+        if db.execute("PRAGMA user_version").fetchone()[0] < _VERSION:
+            db.execute("UPDATE journal SET status = 'started' WHERE status = 'failed'")
+            db.execute(f"PRAGMA user_version = {_VERSION}")
         row = db.execute("SELECT target FROM drfulfill_target").fetchone()
         db.execute("COMMIT")
     except sqlite3.Error as error:

@@ -421,6 +421,11 @@ class SafeCreator:
                     except DigitalRiverError as error:
                         event = LookupFailed(error)
                 state, action = decide(state, event, transport.clock(), transport.random)
+        except KeyReuseError:
+            # The key is on a fulfillment (of other content): whatever was in doubt has
+            # landed, and no create of this key will be sent again.
+            self._doubts.forget(key)
+            raise
         except BaseException:
             # Raised with a send in doubt, or cancelled while a send awaited its answer: the
             # next create of this key must not trust a lookup made before that send settles.

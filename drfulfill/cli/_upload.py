@@ -151,7 +151,8 @@ def stops_the_run(error: BaseException | None) -> bool:
 
 class UploadStopped(Exception):
     """The upload stopped at an error that is not about a row (see ``stops_the_run``).
-    Rows in flight were let finish; ``report`` counts them."""
+    Rows whose create was out were let finish, the others stopped; ``report`` counts the
+    rows that finished."""
 
     def __init__(self, error: BaseException, report: UploadReport) -> None:
         super().__init__(str(error))
@@ -209,9 +210,9 @@ async def send(
 
     Each request carries its group's key, derived from its content, so with a ``journal``
     a re-run skips what is done, and without one the safe-create protocol still guards
-    retries. At the first error that is not about a row (``stops_the_run``), no further row
-    is sent; the rows in flight finish, then ``UploadStopped`` is raised (also when
-    ``bulk_create`` raises such an error itself).
+    retries. At the first error that is not about a row (``stops_the_run``), bulk_create
+    sends no further row and lets the rows whose create is out finish; then
+    ``UploadStopped`` is raised.
     """
     idempotency_field = client.idempotency_field or DEFAULT_IDEMPOTENCY_FIELD
     in_flight: dict[int, Group] = {}  # input index -> group
@@ -219,8 +220,6 @@ async def send(
 
     def requests() -> Iterator[FulfillmentRequest]:
         for index, group in enumerate(groups):
-            if stopped:
-                return
             in_flight[index] = group
             yield stamped(group, idempotency_field)
 
@@ -241,11 +240,9 @@ async def send(
         # An async generator: closing it cancels the rows in flight if this loop is left early.
         async with contextlib.aclosing(results):
             async for result in results:
+                # A row failed by an error about the run (stops_the_run) is never yielded:
+                # bulk_create raises that error once the rows in flight are done.
                 group = in_flight.pop(result.index)
-                if result.ok is False and stops_the_run(result.error):
-                    # Not this row's fault: the row is not counted and stays to be done.
-                    stopped.append(result.error)
-                    continue
                 outcome = outcome_of(result, group)
                 _count(report, outcome, max_failures_kept)
                 progress.advance(outcome)

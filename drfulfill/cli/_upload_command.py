@@ -420,9 +420,9 @@ def _discard_unused_journal(path: str, report: Any) -> None:
     nothing created or resumed, every failure a definite refusal, and no create left in
     doubt. Such a journal holds nothing worth keeping. A journal holding a create in doubt
     ('started') is never removed: it is the only record that the create may still land."""
-    from ..bulk import journal_in_doubt
-
-    if report.created or report.resumed or report.retryable or journal_in_doubt(path):
+    if report.created or report.resumed or report.retryable:
+        return
+    if _in_doubt_or_unknown(path) != 0:  # in doubt, or unreadable now: kept, to be safe
         return
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):

@@ -222,6 +222,56 @@ async def test_a_rerun_with_no_record_of_an_earlier_runs_doubt_waits_it_out(
     assert list(keys(emu).values()) == [1]
 
 
+async def test_a_journal_written_by_the_previous_version_keeps_its_doubts(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # The previous version wrote 'failed' for a create whose outcome was unknown too (a
+    # 504, a timeout), and read 'failed' as "may still land". This version writes 'failed'
+    # only for a definite failure; read as one, an old journal's ambiguous row was looked
+    # up at once ("not found": DR commits 0.8 s later) and created again. A journal
+    # without this version's mark has its 'failed' rows taken as in doubt.
+    rows = rows_for(emu, 1)
+    path = tmp_path / "upload.db"
+    emu.add_fault("POST", "/fulfillments", action="respond_then_commit", commit_after=0.8)
+    async with make_client(emu, settle=1.0, deadline=0.3) as dr:
+        (first,) = await run(dr, rows, journal=str(path))
+    assert not first.ok
+    with contextlib.closing(sqlite3.connect(path)) as db:  # as the previous version left it
+        db.execute("UPDATE journal SET status = 'failed'")
+        db.execute("PRAGMA user_version = 0")
+        db.commit()
+    async with make_client(emu, settle=1.0) as dr:
+        (second,) = await run(dr, rows, journal=str(path))
+    await emu.commit_pending()
+    assert second.ok and second.resumed
+    assert list(keys(emu).values()) == [1]
+
+
+async def test_a_row_in_doubt_whose_key_holds_other_content_is_settled_in_the_journal(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # A row the journal holds 'started' finds its key on a fulfillment of other content:
+    # KeyReuseError, and the key is settled (it exists). Before, the row stayed 'started'
+    # for ever: every re-run waited a settle window for it, and the CLI never let the
+    # journal go ("it holds 1 create in doubt").
+    order_id = order(emu)
+    path = tmp_path / "upload.db"
+    first = {"order_id": order_id, "items": [{"item_id": ITEM, "quantity": 1}]}
+    async with make_client(emu, settle=0.2) as dr:
+        (made,) = await run(dr, [first], journal=str(path), key=lambda _: "shipment-1")
+    assert made.ok
+    with contextlib.closing(sqlite3.connect(path)) as db:  # a create in doubt, say
+        db.execute("UPDATE journal SET status = 'started'")
+        db.commit()
+    second = {"order_id": order_id, "items": [{"item_id": ITEM, "quantity": 2}]}
+    async with make_client(emu, settle=0.2) as dr:
+        (result,) = await run(dr, [second], journal=str(path), key=lambda _: "shipment-1")
+    assert isinstance(result.error, KeyReuseError)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT status FROM journal").fetchall() == [("failed",)]
+    assert len(emu.fulfillments) == 1
+
+
 async def test_a_rerun_with_a_complete_journal_sends_nothing(emu: Emulator, tmp_path: Path) -> None:
     rows = rows_for(emu, 10)
     async with make_client(emu) as dr:
