@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._clock import monotonic
 from .._coordination import Limiter, Priority
@@ -67,6 +68,11 @@ class Fallback:
         recovered = self.degraded
         self.degraded = False
         return recovered
+
+
+# A round trip given less than this (half of what was left of the call's deadline) that
+# times out does not count as Redis failing: a healthy Redis can take that long under load.
+_LEAST_FAILING_ROUND_TRIP = 0.05
 
 
 def round_trip_bound(left: float | None) -> float:
@@ -181,7 +187,15 @@ class RedisLimiter:
             else:
                 await self._acquire_interactive(deadline)
         except RedisError as exc:
-            self._failed(exc)
+            # A round trip cut short by the call's own deadline says little of Redis: that
+            # call goes out through the local limiter, but the process stays with the fleet.
+            cut_short = (
+                isinstance(exc, RedisTimeoutError)
+                and deadline is not None
+                and self._left(deadline) < _LEAST_FAILING_ROUND_TRIP
+            )
+            if not cut_short:
+                self._failed(exc)
             await self._local.acquire(self._left(deadline), priority=priority)
             return
         self._succeeded()

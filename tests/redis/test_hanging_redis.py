@@ -155,3 +155,20 @@ async def test_closing_the_coordinator_ends_the_commands_its_callers_left(silent
     assert not left, left
     with pytest.raises(CoordinationError, match="coordinator is closed"):
         await claims.round_trip(coordinator.redis.ping(), None, "ping")
+
+
+async def test_a_round_trip_cut_short_by_a_tight_deadline_does_not_fail_the_fleet_limiter(
+    silent_redis,
+):
+    # With 40 ms left, Redis gets 20 ms: a healthy Redis under load can take that long.
+    # Before, that timeout sent the whole process to local pacing (a quarter of the rate)
+    # for probe_interval, with a "Redis rate limiter unavailable" warning.
+    coordinator = coordinator_for(silent_redis, "own client")
+    limiter = coordinator.limiter(KEY, 25)
+    try:
+        await asyncio.wait_for(limiter.acquire(0.04), HANG)  # out through the local limiter
+        assert not limiter.degraded
+        await asyncio.wait_for(limiter.acquire(0.5), HANG)  # 250 ms unanswered: failing
+        assert limiter.degraded
+    finally:
+        await asyncio.wait_for(coordinator.close(), HANG)
