@@ -189,14 +189,15 @@ class RedisLimiter:
         except RedisError as exc:
             # A round trip cut short by the call's own deadline says little of Redis: that
             # call goes out through the local limiter, but the process stays with the fleet.
+            left = self._left(deadline)
             cut_short = (
                 isinstance(exc, RedisTimeoutError)
-                and deadline is not None
-                and self._left(deadline) < _LEAST_FAILING_ROUND_TRIP
+                and left is not None
+                and left < _LEAST_FAILING_ROUND_TRIP
             )
             if not cut_short:
                 self._failed(exc)
-            await self._local.acquire(self._left(deadline), priority=priority)
+            await self._local.acquire(left, priority=priority)
             return
         self._succeeded()
 

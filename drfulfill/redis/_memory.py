@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from .._coordination import FleetMemory
 from ..errors import CoordinationError
 from . import _scripts
-from ._polling import poll_wait, text_of
+from ._polling import poll_wait
 
 if TYPE_CHECKING:
     from ._claims import RedisClaimStore
@@ -107,17 +107,14 @@ class MemoryLoader:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
             with contextlib.suppress(RedisError, CoordinationError):
-                current = await self._store.round_trip(
-                    self._redis.get(self._store.loading_key),
+                # Let the loading key go, only while it is still this load's: kept for
+                # 1 ms, in one atomic round trip (a GET, then a DEL, could delete the key of
+                # a load that took over in between).
+                await self._store.round_trip(
+                    self._keep(keys=[self._store.loading_key], args=[token, 1]),
                     self._store.lease,
                     "end the memory load",
                 )
-                if current is not None and text_of(current) == token:
-                    await self._store.round_trip(
-                        self._redis.delete(self._store.loading_key),
-                        self._store.lease,
-                        "end the memory load",
-                    )
 
     async def _keep_loading_key(self, token: str) -> None:
         """Extend the loading key every third of a lease, until it is no longer this
