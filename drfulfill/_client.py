@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -274,43 +273,40 @@ class Client:
 
 def check_base_url(base_url: str) -> str:
     """``base_url`` if it is https, or http to this machine (the key must not travel in
-    clear text over a network), and holds no user name or password; else ValidationError.
-    The messages never show a URL's credentials."""
+    clear text over a network), with a host and a valid port, and holds no ``@``; else
+    ValidationError. A URL holding ``@`` (a user name or password, whatever characters
+    the password has) is refused without being shown."""
     if not isinstance(base_url, str):
         raise ValidationError(f"base_url must be a string, got {type(base_url).__name__}")
-    shown = _without_credentials(base_url)
-    problem = ValidationError(f"base_url must be an http:// or https:// URL: {shown!r}")
+    if "@" in base_url:
+        # A user name or password: the API key is the Authorization header, so they could
+        # not be sent (aiohttp refuses both at once) and would show wherever the URL does.
+        # Any "@" is refused, not only the userinfo urlsplit finds: a password holding "/",
+        # "?" or "#" ends the authority early, so urlsplit would read its start as the host.
+        raise ValidationError(
+            "base_url must not hold a user name or password (it holds an '@'; not shown);"
+            " the API key is sent as the Authorization header"
+        )
     try:
         parts = urlsplit(base_url)
         host = parts.hostname
-        has_credentials = parts.username is not None or parts.password is not None
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        raise problem from None
-    if has_credentials:
-        # The API key is the Authorization header, so credentials in the URL could not be
-        # sent (aiohttp refuses both at once) and would show wherever the URL does.
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # e.g. an unbalanced "[" in the host, or a port that is no number
+        # Not shown: "https://user:pass" (no host) reads "pass" as the port.
         raise ValidationError(
-            f"base_url must not hold a user name or password: {shown!r}; the API key is"
-            " sent as the Authorization header"
-        )
+            "base_url must be an http:// or https:// URL with a valid host and port"
+            " (not shown: it may hold a password)"
+        ) from None
+    # From here the URL holds no credentials (no "@", a numeric port): messages may show it.
+    problem = ValidationError(f"base_url must be an http:// or https:// URL: {base_url!r}")
     if parts.scheme not in ("http", "https") or not host:
         raise problem
     if parts.scheme == "http" and not is_loopback(host):
         raise ValidationError(
             f"base_url must use https:// (http:// only to 127.0.0.1, ::1 or localhost,"
-            f" since the API key would travel in clear text): {shown!r}"
+            f" since the API key would travel in clear text): {base_url!r}"
         )
     return base_url
-
-
-# "scheme://anything@" up to the host (scheme or "//" may be missing): what a URL's user name
-# and password are written as.
-_CREDENTIALS = re.compile(r"^((?:[^:/?#]*:)?(?://)?)[^/?#]*@")
-
-
-def _without_credentials(url: str) -> str:
-    """``url`` with whatever precedes an ``@`` in its authority replaced by ``[redacted]``."""
-    return _CREDENTIALS.sub(r"\1[redacted]@", url)
 
 
 def check_proxy(proxy: str | None) -> str | None:
@@ -323,7 +319,8 @@ def check_proxy(proxy: str | None) -> str | None:
     try:
         parts = urlsplit(proxy)
         host = parts.hostname
-    except ValueError:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # also a password holding "/", "?" or "#": its start read as a port
         host = None
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not host:

@@ -4,6 +4,7 @@ reads and decoding in, and the SDK error for a failed attempt. No session, no st
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -71,6 +72,19 @@ def check_header_value(name: str, value: str) -> None:
         raise ValidationError(f"{name} contains a control or non-ASCII character")
 
 
+# "scheme://anything@" in a text: a URL's user name and password (aiohttp's proxy error shows
+# the proxy URL whole, quoted). Greedy up to the last "@" before a space, so a password
+# holding "@", "/", "?", "#" or a quote is covered too (what follows the host up to that "@"
+# is hidden with it: more hidden than needed, never less).
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)\S*@")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the user name and password of every URL in it replaced by
+    ``[redacted]`` (``http://user:pw@host`` becomes ``http://[redacted]@host``)."""
+    return _CREDENTIALS.sub(r"\1[redacted]@", text)
+
+
 def request_error(
     error: aiohttp.ClientError | asyncio.TimeoutError, secrets: Sequence[str]
 ) -> APIConnectionError:
@@ -78,9 +92,11 @@ def request_error(
 
     Only the cause's type name and its redacted ``str()`` are kept: the caller raises the
     result outside the ``except`` block, so aiohttp's error (whose repr can show the
-    request's headers) is neither its ``__cause__`` nor its ``__context__``.
+    request's headers) is neither its ``__cause__`` nor its ``__context__``. The text loses
+    the secrets and any URL's user name and password (a proxy's error shows its URL).
     """
-    cause = shorten(redact(f"{type(error).__name__}: {error}", secrets))
+    text = without_credentials(f"{type(error).__name__}: {error}")
+    cause = shorten(redact(text, secrets))
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(f"timed out connecting ({cause})", sent=False)
     # asyncio.TimeoutError, not the builtin: they are one class only from Python 3.11 on.
