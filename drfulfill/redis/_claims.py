@@ -15,7 +15,7 @@ import logging
 import math
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -27,7 +27,7 @@ from ..errors import APITimeoutError, CoordinationError
 from . import _scripts
 from ._memory import MemoryLoader
 from ._polling import microseconds, poll_wait, text_of
-from ._shielded import RedisCalls
+from ._shielded import RedisCalls, retrieve_exception
 
 logger = logging.getLogger("drfulfill")
 
@@ -332,7 +332,7 @@ class RedisClaimStore:
         task = self._loading
         if task is None or task.done():
             task = self._loading = asyncio.ensure_future(self._loader.earn(memory))
-            task.add_done_callback(_retrieve)
+            task.add_done_callback(retrieve_exception)
         done, _ = await asyncio.wait({task}, timeout=max_wait)
         if not done:
             raise APITimeoutError(
@@ -464,8 +464,3 @@ class RedisClaimStore:
 
     def _left(self, deadline: float | None) -> float | None:
         return None if deadline is None else max(0.0, deadline - self._clock())
-
-
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # nobody awaits a call whose caller gave up: not an error

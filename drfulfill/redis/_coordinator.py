@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable
 from types import TracebackType
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .._ratelimit import RateLimiter
-from ..errors import ValidationError
+from ..errors import CoordinationError, ValidationError
 from ._claims import RedisClaimStore
 from ._limiter import RedisLimiter
 from ._shielded import RedisCalls
@@ -24,6 +28,8 @@ DEFAULT_POLL = (0.01, 0.25)
 # For a client made from a URL: fail fast so the limiter falls back (and claims raise)
 # within about a second, and reconnect once after a dropped connection (a Redis restart).
 URL_SOCKET_TIMEOUT = 1.0
+
+T = TypeVar("T")
 
 
 # Beyond this a number of seconds is not a duration (and Redis' PX would overflow).
@@ -177,10 +183,37 @@ class RedisCoordinator:
             calls=self._calls,
         )
 
+    async def command(self, call: Awaitable[T], timeout: float) -> T:
+        """The result of one redis-py command, run within ``timeout`` seconds.
+
+        ``await coordinator.command(coordinator.redis.get(key), 0.5)``. The command runs in
+        a task of its own, which is cancelled when ``timeout`` is up (whether or not the
+        caller still waits) and when the coordinator closes: none is left running, or
+        reconnects, after either. A cancelled command may still have been applied by Redis
+        (its reply was not awaited); redis-py then drops its connection, so a late reply is
+        never read as the answer to another command.
+
+        :param call: the not yet awaited command, e.g. ``coordinator.redis.set(...)`` or a
+            registered script called with its keys and arguments.
+        :param timeout: seconds the round trip may take.
+        :returns: what the command returns.
+        :raises CoordinationError: when Redis fails, does not answer within ``timeout``, or
+            the coordinator is closed.
+        """
+        try:
+            return await self._calls.bounded(call, timeout)
+        except RedisTimeoutError:
+            raise CoordinationError(f"Redis did not answer within {timeout:g}s") from None
+        except RedisError as exc:
+            raise CoordinationError(f"Redis failed ({exc})") from exc
+        except OSError as exc:
+            raise CoordinationError(f"Redis failed ({type(exc).__name__}: {exc})") from exc
+
     async def close(self) -> None:
         """End the Redis commands still running (their callers have gone: none reconnects
         after this) and close the connection pool made from a URL (not a client you passed
-        in). Calls through a closed coordinator fail with ``CoordinationError``."""
+        in). Claims and ``command`` through a closed coordinator fail with
+        ``CoordinationError``; its limiters pace locally (their fallback)."""
         await self._calls.cancel_all()
         if self._owns_redis:
             await self.redis.aclose()

@@ -14,21 +14,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 T = TypeVar("T")
 
 
-def _retrieve(task: asyncio.Future[Any]) -> None:
+def retrieve_exception(task: asyncio.Future[Any]) -> None:
+    """A done callback for a task nobody may await: its exception is read, so asyncio
+    does not report it as never retrieved."""
     if not task.cancelled():
         task.exception()  # nobody awaits a call whose caller was cancelled: not an error
-
-
-async def shielded(call: Awaitable[T]) -> T:
-    """The result of ``call``, run in a task of its own under ``asyncio.shield``.
-
-    redis-py can swallow a cancellation that arrives while a command is in flight
-    (redis/redis-py#2028): the cancelled task then carries on as if nothing happened. Here
-    the caller always gets its ``CancelledError`` at once; the command finishes on its own.
-    """
-    task = asyncio.ensure_future(call)
-    task.add_done_callback(_retrieve)
-    return await asyncio.shield(task)
 
 
 class RedisCalls:
@@ -44,8 +34,13 @@ class RedisCalls:
         self._closed = False
 
     async def bounded(self, call: Awaitable[T], timeout: float) -> T:
-        """Like ``shielded``, but ``redis.exceptions.TimeoutError`` after ``timeout`` seconds,
-        and ``redis.exceptions.ConnectionError`` once the coordinator is closed.
+        """The result of ``call``, run in a task of its own under ``asyncio.shield``;
+        ``redis.exceptions.TimeoutError`` after ``timeout`` seconds, and
+        ``redis.exceptions.ConnectionError`` once the coordinator is closed.
+
+        redis-py can swallow a cancellation that arrives while a command is in flight
+        (redis/redis-py#2028): the cancelled task then carries on as if nothing happened.
+        Here the caller always gets its ``CancelledError`` at once.
 
         The command is cancelled when its time is up, whether the caller still waits or
         was cancelled, so none is left running against a Redis that never answers. redis-py
@@ -56,7 +51,7 @@ class RedisCalls:
             _close(call)
             raise RedisConnectionError("the coordinator is closed")
         task = asyncio.ensure_future(call)
-        task.add_done_callback(_retrieve)
+        task.add_done_callback(retrieve_exception)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         expired = False

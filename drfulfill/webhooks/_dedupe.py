@@ -19,20 +19,24 @@ class Deduplicator(Protocol):
     """Where a webhook endpoint records the event ids it has taken on.
 
     ``webhook_handler(..., dedupe=...)`` calls ``first_delivery`` for each verified event
-    before it answers, and ``forget`` when ``on_event`` raised, so that DR's next delivery
-    of that event runs it again. With ``construct_event`` in your own endpoint, call them
-    yourself. ``MemoryDeduplicator`` serves one process; ``RedisDeduplicator`` a replicated
+    before it answers (a ``CoordinationError`` from it is answered ``503``), and ``forget``
+    when ``on_event`` raised, so that a later duplicate delivery of that event runs it
+    again (the delivery was answered ``202`` before ``on_event`` ran: DR does not deliver
+    it again because of the failure). With ``construct_event`` in your own endpoint, call
+    them yourself. ``MemoryDeduplicator`` serves one process; ``RedisDeduplicator`` a replicated
     app.
     """
 
     async def first_delivery(self, event_id: str) -> bool:
         """Record ``event_id``; True the first time (within the memory's time to live),
         False for a delivery of an event already taken on. Atomic: of concurrent calls
-        with one id, exactly one gets True."""
+        with one id, at most one gets True. May raise ``CoordinationError`` when it cannot
+        tell (a shared memory that fails, or another delivery of the event still being
+        taken on): never False for an event that was not taken on."""
         ...
 
     async def forget(self, event_id: str) -> None:
-        """Forget ``event_id``, so that its next delivery is a first one again."""
+        """Forget ``event_id``, so that a later delivery of it is a first one again."""
         ...
 
 
@@ -47,7 +51,7 @@ class MemoryDeduplicator:
 
     Each id is remembered for ``ttl`` seconds (default 4 days: DR retries a failed delivery
     for 72 hours); at most ``max_events`` are kept, the oldest forgotten first, so memory is
-    bounded (about 100 bytes an id). Several replicas of an app need a shared memory:
+    bounded (under 200 bytes an id). Several replicas of an app need a shared memory:
     ``RedisDeduplicator``.
 
     :param ttl: seconds an id is remembered.

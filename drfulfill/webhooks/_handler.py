@@ -93,7 +93,7 @@ class WebhookHandler:
             ``{"error": "..."}`` for a bad signature, a replayed delivery or a body that is
             not an event (logged as a warning); ``408`` for a body not received within
             ``read_timeout``; ``503`` when ``max_pending`` events are being handled or
-            ``dedupe`` failed. ``on_event`` runs only with ``202``.
+            ``dedupe`` raised ``CoordinationError``. ``on_event`` runs only with ``202``.
         """
         if self._busy():  # before reading: a full endpoint spends nothing on the body
             return _unavailable(f"{self.max_pending} events are being handled")
@@ -162,7 +162,9 @@ class WebhookHandler:
             logger.exception(
                 "webhook handler failed for event %s (%s)", _shown(event.id), _shown(event.type)
             )
-            if self._dedupe is not None:  # DR's next delivery of it runs it again
+            # A later duplicate delivery of it runs it again (DR got its 202 already: the
+            # failure itself brings no redelivery).
+            if self._dedupe is not None:
                 try:
                     await self._dedupe.forget(event.id)
                 except CoordinationError as exc:
@@ -216,8 +218,10 @@ def webhook_handler(
         app.router.add_post("/dr/webhooks", hook.handle)
         app.on_cleanup.append(hook.on_cleanup)
 
-    Each request is checked with ``construct_event`` (``secrets``: one signing secret or
-    several during a rotation; ``tolerance``: seconds of clock skew allowed). A valid event
+    Each request is checked as ``construct_event`` checks it: its signature verified (as
+    ``verify_signature``; ``secrets``: one signing secret or several during a rotation;
+    ``tolerance``: seconds of clock skew allowed), then its body parsed (``parse_event``),
+    and the delivery remembered, to refuse a replay of it. A valid event
     is answered ``202`` at once (DR counts a reply after 3000 ms as a failure) and
     ``await on_event(event)`` runs in a background task; an exception from it is logged on
     the ``drfulfill`` logger with the event id. A bad signature or body is answered ``400``
@@ -232,9 +236,14 @@ def webhook_handler(
 
     DR may deliver an event more than once (re-signed): with ``dedupe`` (a
     ``MemoryDeduplicator`` for one process, a ``RedisDeduplicator`` for replicas) each
-    event id runs ``on_event`` once, and a duplicate is answered ``202``; an event whose
-    ``on_event`` raised is forgotten, so DR's next delivery runs it again. A failing
-    ``dedupe`` gets ``503``. Without it, make ``on_event`` idempotent on ``event.id``.
+    event id runs ``on_event`` once, and a duplicate is answered ``202``. An event whose
+    ``on_event`` raised is forgotten by ``dedupe``, so that a later delivery of it (if DR
+    happens to send a duplicate) runs it again; DR does not deliver it again because of
+    the failure, since it was answered ``202`` before ``on_event`` ran: retry or record a
+    failed event yourself. A failing ``dedupe`` gets ``503`` (DR delivers again later), and
+    so does a delivery of an event that another delivery is still taking on
+    (``RedisDeduplicator``). Without ``dedupe``, make ``on_event`` idempotent on
+    ``event.id``.
 
     :param secrets: the endpoint's signing secret, or several during a rotation.
     :param on_event: ``async def on_event(event)``, given each accepted ``Event``.
