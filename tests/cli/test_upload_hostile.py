@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from drfulfill.cli._records import FORMULA_STARTS
 from drfulfill.cli._results import neutralise
 from drfulfill.testing import Emulator
 from tests.cli.conftest import API_KEY, Invoke, order_with, run_cli
 from tests.cli.test_upload import write
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 async def test_a_deeply_nested_json_lines_row_is_a_line_error(

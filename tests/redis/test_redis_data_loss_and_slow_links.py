@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from drfulfill import DigitalRiverError
+from drfulfill import DigitalRiverError, ValidationError
 from drfulfill.testing import Emulator
 
 from ._proxy import CuttableProxy
@@ -186,14 +186,14 @@ async def test_a_fence_answered_late_does_not_let_the_send_outlast_its_record(
     )
 
 
-async def test_a_key_redis_cannot_encode_fails_as_a_digitalrivererror(
+async def test_a_key_redis_cannot_encode_fails_as_a_validationerror(
     emu: Emulator, redis_url: str
 ) -> None:
-    # A key with a lone surrogate: without a coordinator it is a ValidationError (the body
-    # cannot be JSON); with one, redis-py's UnicodeEncodeError escapes from the claim
-    # (nothing is sent, but "every failure is a DigitalRiverError subclass").
+    # A key with a lone surrogate can be neither a JSON body nor a Redis key: the key check
+    # refuses it with a ValidationError before the claim, so redis-py's UnicodeEncodeError
+    # never escapes ("every failure is a DigitalRiverError subclass") and nothing is sent.
     order_id = emu.add_order(items=[{"item_id": "i1", "quantity": 5}])
     async with worker(emu, redis_url, settle=0.05) as a:
-        with pytest.raises(DigitalRiverError):
+        with pytest.raises(ValidationError):
             await a.fulfillments.create(order_id=order_id, items=ITEMS, key="x\ud800y")
     assert len(emu.fulfillments) == 0
