@@ -162,8 +162,16 @@ def decode_json_object(
     return decoded
 
 
+# The characters JSON's short escapes stand for: only a secret holding one of these can be
+# spelt with them; any other character needs a \u escape.
+_SHORT_ESCAPED = frozenset('"\\/\b\f\n\r\t')
+
+
 def may_hold(payload: bytes | bytearray, secrets: Sequence[str]) -> bool:
     """Whether a JSON body may hold one of ``secrets`` once decoded: it holds one as
-    it is, or it has an escape (``\\u0073k_…`` decodes to ``sk_…``). Two byte searches,
-    so a body without either (nearly every body) is not walked."""
-    return b"\\" in payload or any(secret.encode() in payload for secret in secrets if secret)
+    it is, or it has an escape that could spell one (``\\u0073k_…`` decodes to ``sk_…``; an
+    escaped quote or newline spells no API key). A few byte searches, so a body without
+    either (nearly every body, also text with escaped quotes) is not walked."""
+    if any(secret.encode() in payload for secret in secrets if secret) or b"\\u" in payload:
+        return True
+    return b"\\" in payload and any(not _SHORT_ESCAPED.isdisjoint(s) for s in secrets)

@@ -148,3 +148,15 @@ def test_the_default_codec_is_orjson_when_installed() -> None:
         pytest.skip("DRFULFILL_JSON=stdlib is set")
     assert _json.BACKEND == ("stdlib" if ORJSON is None else "orjson")
     assert _json.loads is _json.CODEC.loads and _json.dumps is _json.CODEC.dumps
+
+
+def test_a_body_is_walked_for_a_key_only_when_an_escape_could_spell_it() -> None:
+    from drfulfill._wire import may_hold
+
+    key = ["sk_test_abc"]
+    assert may_hold(b'{"note": "sk_test_abc"}', key)
+    assert may_hold(b'{"note": "\\u0073k_test_abc"}', key)  # spelt with \u escapes
+    # Escaped quotes, slashes and newlines spell no API key: such a body (common in
+    # free text) is not walked; before, any backslash sent every 2xx body to the walk.
+    assert not may_hold(b'{"note": "say \\"hi\\"\\n, a\\/b"}', key)
+    assert may_hold(b'{"note": "a\\/b"}', ["a/b"])  # a secret holding "/" is still looked for
