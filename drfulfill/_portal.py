@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import os
 import selectors
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import nullcontext
 from typing import Any, ParamSpec, TypeVar
 
 from ._constants import SYNC_CANCEL_GRACE, SYNC_SHUTDOWN_GRACE
@@ -203,19 +205,27 @@ def iterate(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     the async iterator, waiting for that to end."""
     iterator = make()
     here = portal()
+    interrupted = False
     try:
         while True:
             step = here.call(_next, iterator)
             if step is _END:
                 return
             yield step
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         if here.on_its_thread:  # dropped there by the garbage collector: cannot wait
             here.close_soon(iterator)
         elif not here.stopped and here.pid == os.getpid():
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
-                here.call(aclose)
+                # After Ctrl-C the cancelled step may still be unwinding past the grace:
+                # closing then fails ("already running"), and must not replace the
+                # KeyboardInterrupt (the cancellation ends that step anyway).
+                with contextlib.suppress(RuntimeError) if interrupted else nullcontext():
+                    here.call(aclose)
 
 
 _END: Any = object()

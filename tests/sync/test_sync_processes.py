@@ -74,6 +74,47 @@ async def test_ctrl_c_cancels_the_call_and_raises_keyboard_interrupt_promptly(
     assert err.decode() == ""
 
 
+SLOW_TO_CANCEL = """
+import asyncio, os, signal, threading
+from drfulfill._portal import iterate
+
+async def stubborn():  # its step outlives the 1 s grace after Ctrl-C
+    yield 1
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        await asyncio.sleep(1.5)
+        raise
+    yield 2
+
+steps = iterate(stubborn)
+print(next(steps), flush=True)
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    next(steps)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_in_an_iterator_whose_step_is_slow_to_cancel_stays_a_keyboard_interrupt(
+    tmp_path: Path,
+) -> None:
+    # Before: closing the iterator after the grace found its step still running, and
+    # "RuntimeError: asynchronous generator is already running" replaced the Ctrl-C.
+    script = tmp_path / "script.py"
+    script.write_text(SLOW_TO_CANCEL, encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert out.decode().splitlines() == ["1", "interrupted"], err.decode()
+
+
 FORK = """
 import os, signal, sys
 from drfulfill import SyncClient
