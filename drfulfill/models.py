@@ -96,7 +96,9 @@ class Serialisable:
         """The model as DR's JSON shape, through the SDK's one converter: camelCase names as
         DR sends them, times as ISO-8601 UTC strings (``2026-01-01T00:00:00Z``), money as
         JSON numbers, enums as their values, ``extra`` fields back under their wire names;
-        fields at their default (None, empty) are left out. ``json.dumps`` takes it as is.
+        fields at their default (None, empty) are left out. ``json.dumps`` takes it as is
+        (but for a ``BulkResult`` of a row that was not a valid request: its ``request`` is
+        the input as given, which may hold values JSON cannot carry).
 
         Money is a Decimal in the model and a JSON number (int or float) here, as on DR's
         wire: every amount DR sends, and every amount of up to 15 significant digits,
