@@ -306,10 +306,9 @@ class SyncClient:
     def with_options(self, *args: Any, **kwargs: Any) -> SyncClient:
         """``Client.with_options`` (see there): a view with other options for every call
         made through it, sharing this client's session, limiter and stats."""
-        self.async_client.with_options(*args, **kwargs)  # checked now
         view = object.__new__(SyncClient)
         view._build = lambda: self.async_client.with_options(*args, **kwargs)
-        view._client = view._build()
+        view._client = view._build()  # the options are checked here, at once
         view._generation = fork_generation()
         view.fulfillments = SyncFulfillments(view, _fulfillments)
         view.fulfillment_returns = SyncFulfillmentReturns(view, _fulfillment_returns)
