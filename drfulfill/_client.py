@@ -214,9 +214,8 @@ class Client:
             timeout=timeout,
             connect_timeout=connect_timeout,
             policy=attrs.evolve(transport.policy, **changes) if changes else transport.policy,
+            priority=None if priority is _UNSET else priority,
         )
-        if priority is not _UNSET:
-            view._transport = view._transport.with_priority(priority)
         view.settle = float(settle)
         creator = self.fulfillments.safe_create
         view.fulfillments = Fulfillments(

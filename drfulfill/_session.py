@@ -147,23 +147,32 @@ class Transport:
         return self._connect_timeout
 
     def with_options(
-        self, *, timeout: float | None, connect_timeout: float | None, policy: RetryPolicy
+        self,
+        *,
+        timeout: float | None,
+        connect_timeout: float | None,
+        policy: RetryPolicy,
+        priority: Priority | None = None,
     ) -> Transport:
-        """A view with these timeouts and policy, sharing the session pool, limiter, stats
-        and key of this transport; its clock/sleep/random are the ones set now."""
-        view = object.__new__(Transport)
-        view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
-        view._timeout = timeout
-        view._connect_timeout = connect_timeout
-        view.policy = policy
-        return view
+        """A view with these timeouts and policy (and limiter lane, unless None), sharing
+        the session pool, limiter, stats and key of this transport; its clock/sleep/random
+        are the ones set now."""
+        return self._view(
+            _timeout=timeout,
+            _connect_timeout=connect_timeout,
+            policy=policy,
+            priority=self.priority if priority is None else priority,
+        )
 
     def with_priority(self, priority: Priority) -> Transport:
         """A view whose requests wait in the limiter's ``priority`` lane, sharing
         everything else with this transport."""
+        return self._view(priority=priority)
+
+    def _view(self, **changes: Any) -> Transport:
         view = object.__new__(Transport)
-        view.__dict__.update(self.__dict__)
-        view.priority = priority
+        view.__dict__.update(self.__dict__)  # a shallow copy, cheaper than copy.copy
+        view.__dict__.update(changes)
         return view
 
     def url_for(self, path: str, query: Query = ()) -> URL:
