@@ -239,10 +239,11 @@ class Emulator:
     def add_orders_from(self, path: str | os.PathLike[str]) -> list[str]:
         """Add the orders of a file of your own, to rehearse an upload on your own ids.
 
-        A CSV file (with a header) or JSON Lines (``.jsonl``/``.ndjson``) with
-        ``order_id``, ``item_id`` and ``quantity`` (an integer >= 1) per line; other
-        columns are ignored (a shipments file serves as it is), and an item listed twice for
-        one order holds the sum. Nothing is added unless the whole file is valid.
+        A comma-separated CSV file (with a header) or JSON Lines (``.jsonl``/``.ndjson``)
+        with ``order_id``, ``item_id`` and ``quantity`` per line, and optionally
+        ``cancel_quantity`` (a line holds both); other columns are ignored (a comma-separated
+        shipments file serves as it is), and an item listed twice for one order holds the
+        sum. Nothing is added unless the whole file is valid.
 
         :param path: the file.
         :returns: the ids of the orders added, in the file's order.

@@ -138,7 +138,8 @@ def parser(prog: str = "python -m drfulfill.testing") -> argparse.ArgumentParser
         "--orders",
         metavar="FILE",
         help="also hold the orders of FILE: CSV or JSON Lines of order_id,item_id,quantity "
-        "(other columns ignored; a shipments file serves as it is)",
+        "(and cancel_quantity; other columns ignored: a comma-separated shipments file "
+        "serves as it is)",
     )
     parser.add_argument(
         "--auto-orders",

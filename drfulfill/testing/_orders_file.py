@@ -1,10 +1,12 @@
 """Orders for the emulator from a file of your own (``Emulator.add_orders_from``,
 ``drfulfill emulator --orders FILE``): rehearse an upload on your own order and item ids.
 
-A CSV file (with a header) or JSON Lines (one object per line, ``.jsonl``/``.ndjson``) with
-``order_id``, ``item_id`` and ``quantity`` (an integer >= 1) per line; other columns are
-ignored, so a shipments file can serve as it is. An item listed twice for one order holds
-the sum (two parcels of one order line). Pure: reading and checking only.
+A comma-separated CSV file (with a header) or JSON Lines (one object per line,
+``.jsonl``/``.ndjson``) with ``order_id``, ``item_id`` and ``quantity`` per line, and
+optionally ``cancel_quantity``: a line holds ``quantity + cancel_quantity`` units (empty
+counts 0; at least 1 in all). Other columns are ignored, so a comma-separated shipments file
+serves as it is. An item listed twice for one order holds the sum (two parcels of one order
+line). Pure: reading and checking only.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ def read_orders(path: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
 
     :param path: a ``.csv`` file, or ``.jsonl``/``.ndjson``.
     :returns: the orders and the units of each of their items.
-    :raises ValueError: ``FILE:LINE: reason`` for a missing column, an empty id or a quantity
-        that is not an integer >= 1; ``FILE: reason`` for a file that is neither CSV nor
+    :raises ValueError: ``FILE:LINE: reason`` for a missing column, an empty id, a quantity
+        or cancel_quantity that is not an integer >= 0, or a line of no unit; ``FILE: reason`` for a file that is neither CSV nor
         JSON Lines, or holds no order.
     :raises OSError: when the file cannot be read.
     """
@@ -71,10 +73,15 @@ def _parse(file: Path, line: int, row: Mapping[str, Any]) -> tuple[str, str, int
     for name, text in (("order_id", order_id), ("item_id", item_id)):
         if not text:
             raise ValueError(f"{file}:{line}: {name} is missing or empty")
-    quantity = row.get("quantity")
-    units = _units(quantity)
+    units = 0
+    for name in ("quantity", "cancel_quantity"):
+        value = row.get(name)
+        count = _units(value)
+        if count is None:
+            raise ValueError(f"{file}:{line}: {name} must be an integer >= 0, got {value!r}")
+        units += count
     if units < 1:
-        raise ValueError(f"{file}:{line}: quantity must be an integer >= 1, got {quantity!r}")
+        raise ValueError(f"{file}:{line}: quantity plus cancel_quantity must be at least 1")
     return order_id, item_id, units
 
 
@@ -84,11 +91,14 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _units(value: Any) -> int:
-    if isinstance(value, bool):
+def _units(value: Any) -> int | None:
+    """A count of units (None and an empty text: 0), or None when it is not one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return 0
+    if isinstance(value, bool):
+        return None
     if isinstance(value, int):
-        return value
+        return value if value >= 0 else None
     if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
         return int(value)
-    return 0
+    return None

@@ -127,10 +127,24 @@ def test_the_banner_shows_the_seeded_item_ids_and_the_file_orders(tmp_path):
     assert emu.auto_orders and any(line.startswith("auto-orders: on") for line in lines)
 
 
+async def test_a_shipments_line_with_only_cancelled_units_holds_them(tmp_path):
+    # A shipments file's line may cancel units and ship none (quantity empty): before, the
+    # orders reader refused it ("quantity must be an integer >= 1"), so such a file could
+    # not serve as it is.
+    path = write(
+        tmp_path / "o.csv",
+        "order_id,item_id,quantity,cancel_quantity\nC1,I1,,3\nC1,I2,2,1\n",
+    )
+    async with Emulator(rate_limit=None) as emu:
+        emu.add_orders_from(path)
+        units = {item["id"]: item["quantity"] for item in emu.orders["C1"]["items"]}
+    assert units == {"I1": 3, "I2": 3}
+
+
 def test_a_bad_orders_file_is_one_line_and_exit_2(tmp_path, capsys):
     path = write(tmp_path / "o.csv", "order_id,item_id,quantity\nA,I,x\n")
     with pytest.raises(SystemExit) as caught:
         main(["--port", "0", "--orders", str(path)])
     assert caught.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.endswith(f"error: {path}:2: quantity must be an integer >= 1, got 'x'")
+    assert error.endswith(f"error: {path}:2: quantity must be an integer >= 0, got 'x'")
