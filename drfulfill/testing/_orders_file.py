@@ -29,8 +29,8 @@ def read_orders(path: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
     :param path: a ``.csv`` file, or ``.jsonl``/``.ndjson``.
     :returns: the orders and the units of each of their items.
     :raises ValueError: ``FILE:LINE: reason`` for a missing column, an empty id, a quantity
-        or cancel_quantity that is not an integer >= 0, or a line of no unit; ``FILE: reason`` for a file that is neither CSV nor
-        JSON Lines, or holds no order.
+        or cancel_quantity that is not an integer >= 0, or a line of no unit;
+        ``FILE: reason`` for a file that is neither CSV nor JSON Lines, or holds no order.
     :raises OSError: when the file cannot be read.
     """
     file = Path(path)
