@@ -8,7 +8,10 @@ Why a row is never created twice:
 * Every row is verified with DR before its create, unless the journal says it is done: with
   ``since`` one sweep of the fulfillments created since then answers every row; otherwise one
   lookup per order answers all rows of that order. A journal that is new, moved, deleted,
-  truncated or from another machine costs requests, never a duplicate.
+  truncated or from another machine costs requests (and, with no coordinator, a settle
+  window at the start: an earlier run's doubt may have lived only in its memory). A run
+  made without its journal leaves doubts that journal cannot show a later run: use the same
+  journal every time, or a coordinator.
 * Creates go through the safe-create component (``SafeCreator``): doubtful creates are
   looked up across the settle window before any resend, and fleet claims guard each key.
 * Rows sharing a key within a run are created once: the later ones wait for the first.
@@ -133,7 +136,11 @@ def bulk_create(
     is never sent again.
 
     The journal is an optimisation for what is done, never the source of truth: a new,
-    moved, truncated or deleted journal only costs the verification above. The file is
+    moved, truncated or deleted journal costs the verification above and, with no
+    coordinator, a wait of one settle window from the run's start before the first lookup or
+    sweep (an earlier run's doubt may have lived only in its memory). A journal records only
+    the runs made with it: a run without it (``journal=None``, another file) may leave
+    creates in doubt that a later run with it does not wait for. The file is
     locked while a run uses it; a row's ``started`` mark is committed (fsynced, off the
     event loop) before its create is sent. Its table ``journal`` has one row per key:
     ``key, idx, status ('started'|'done'|'failed'), fulfillment_id, fulfillment_json,
